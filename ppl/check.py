@@ -1,0 +1,240 @@
+"""Pass 2, check: names, kinds, distribution arguments, function arity, one objective at most."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import ast
+from .distributions import DISTRIBUTIONS
+from .errors import SemanticError, did_you_mean
+from .functions import CONSTANTS, FUNCTIONS
+
+DATA_TYPES = ("int", "real")
+PARAM_TYPES = ("real", "positive", "unit", "simplex")
+BOUND_NAMES = ("lower", "upper")
+
+
+@dataclass(frozen=True)
+class Symbol:
+    name: str
+    kind: str        # data | param | latent | deterministic
+    integer: bool    # integer-valued (usable as an index)
+    span: object
+
+    def __str__(self):
+        return f"{self.name}: {self.kind}{' int' if self.integer else ''} (line {self.span.line})"
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A program that passed the checks, with its symbol table and fitting mode."""
+    program: ast.Program
+    symbols: dict
+    mode: str        # vi | optimize | mle | prior
+
+    def __str__(self):
+        return "\n".join([f"# mode: {self.mode}", *map(str, self.symbols.values())])
+
+
+def check(program: ast.Program) -> Checked:
+    """Check a syntax tree; raise `SemanticError` at the first problem."""
+    symbols: dict[str, Symbol] = {}
+    later = {s.name: s for s in program.stmts if hasattr(s, "name")}
+    objective = None
+    observed = []
+    for stmt in program.stmts:
+        if isinstance(stmt, ast.ObjectiveStmt):
+            if objective is not None:
+                raise SemanticError(f"a second objective; the first is on line {objective.span.line}",
+                                    stmt.span, hint="a program has at most one minimize or maximize")
+            objective = stmt
+            _expr(stmt.expr, symbols, later)
+            continue
+        if isinstance(stmt, ast.SampleStmt) and stmt.name in symbols and symbols[stmt.name].kind == "data":
+            _observe(stmt, symbols, later)
+            observed.append(stmt)
+            continue
+        _no_duplicate(stmt, symbols)
+        symbols[stmt.name] = _declare(stmt, symbols, later)
+    if objective is not None and observed:
+        raise SemanticError("a program with an objective cannot also observe data", observed[0].span,
+                            hint=f"remove the objective on line {objective.span.line} to fit the model "
+                                 "to its data, or make the observed name a latent")
+    latents = any(s.kind == "latent" for s in symbols.values())
+    mode = "optimize" if objective else "vi" if observed and latents else "mle" if observed else "prior"
+    return Checked(program, symbols, mode)
+
+
+def _no_duplicate(stmt, symbols):
+    if stmt.name in symbols:
+        first = symbols[stmt.name]
+        raise SemanticError(f"'{stmt.name}' is already defined (as {first.kind}) on line {first.span.line}",
+                            stmt.span, hint="give it another name")
+    if stmt.name in FUNCTIONS or stmt.name in CONSTANTS or stmt.name in DISTRIBUTIONS:
+        raise SemanticError(f"'{stmt.name}' is a built-in name", stmt.span, hint="give it another name")
+
+
+def _declare(stmt, symbols, later) -> Symbol:
+    if isinstance(stmt, ast.DataDecl):
+        _type(stmt.type, DATA_TYPES, "data", symbols, later)
+        if stmt.default is not None:
+            _static(stmt.default, symbols, later, "a data default")
+        return Symbol(stmt.name, "data", stmt.type.base == "int", stmt.span)
+    if isinstance(stmt, ast.ParamDecl):
+        _type(stmt.type, PARAM_TYPES, "param", symbols, later)
+        if stmt.init is not None:
+            _static(stmt.init, symbols, later, "an initial value")
+        return Symbol(stmt.name, "param", False, stmt.span)
+    if isinstance(stmt, ast.SampleStmt):
+        cls = _distribution(stmt.dist, symbols, later)
+        if stmt.type is not None:
+            _type(stmt.type, DATA_TYPES, "latent", symbols, later, bounds=False)
+            want = "int" if cls.discrete else "real"
+            if stmt.type.base != want:
+                raise SemanticError(f"{cls.__name__} draws {'integers' if cls.discrete else 'reals'}, "
+                                    f"but '{stmt.name}' is declared {stmt.type.base}", stmt.type.span,
+                                    hint=f"declare it as {want}")
+        return Symbol(stmt.name, "latent", cls.discrete, stmt.span)
+    integer = _expr(stmt.expr, symbols, later)
+    return Symbol(stmt.name, "deterministic", integer, stmt.span)
+
+
+def _observe(stmt, symbols, later):
+    if stmt.type is not None:
+        raise SemanticError(f"'{stmt.name}' is data; its type comes from its declaration on line "
+                            f"{symbols[stmt.name].span.line}", stmt.type.span, hint="remove the annotation")
+    _distribution(stmt.dist, symbols, later)
+
+
+def _type(t, allowed, what, symbols, later, bounds=True):
+    if t.base not in allowed:
+        raise SemanticError(f"'{t.base}' is not a type for {what}", t.span,
+                            hint=did_you_mean(t.base, allowed) or f"use one of: {', '.join(allowed)}")
+    for name, expr in t.bounds:
+        if not bounds or name not in BOUND_NAMES or t.base not in ("int", "real"):
+            raise SemanticError(f"bound '{name}' is not allowed here", expr.span,
+                                hint="bounds are <lower=...>, <upper=...> on int and real data and real params")
+        _static(expr, symbols, later, "a bound")
+    for dim in t.shape:
+        if not _static(dim, symbols, later, "a size"):
+            raise SemanticError("a size must be an integer", dim.span, hint="use an int data value or a number")
+
+
+def _static(expr, symbols, later, what) -> bool:
+    """Check an expression that must be known before the fit: data and numbers only."""
+    for node in ast.names(expr):
+        sym = symbols.get(node.id)
+        if sym is not None and sym.kind != "data":
+            raise SemanticError(f"{what} can only use data and numbers, but '{node.id}' is a {sym.kind}",
+                                node.span)
+    return _expr(expr, symbols, later)
+
+
+def _distribution(call, symbols, later):
+    cls = DISTRIBUTIONS.get(call.func)
+    if cls is None:
+        hint = did_you_mean(call.func, DISTRIBUTIONS)
+        if call.func in FUNCTIONS:
+            hint = f"'{call.func}' is a function; the right of ~ must be a distribution"
+        raise SemanticError(f"unknown distribution '{call.func}'", call.span,
+                            hint=hint or "see the distributions listed in the README")
+    signature_of(cls, call)
+    for arg in call.args + tuple(v for _, v in call.kwargs):
+        _expr(arg, symbols, later)
+    return cls
+
+
+def signature_of(cls, call) -> tuple:
+    """The argument names of `call` in the distribution's own order; raise if none fits."""
+    given = [k for k, _ in call.kwargs]
+    for name in given:
+        if given.count(name) > 1:
+            raise SemanticError(f"argument '{name}' is given twice", call.span)
+    usage = " or ".join(f"{cls.__name__}({', '.join(sig)})" for sig in cls.signatures)
+    if call.args and given:
+        raise SemanticError(f"{cls.__name__} takes its arguments all by position or all by name",
+                            call.span, hint=f"write {usage}")
+    if call.args:
+        sig = cls.signatures[0]
+        if len(call.args) != len(sig):
+            raise SemanticError(f"{cls.__name__} takes {len(sig)} argument{'s' * (len(sig) != 1)}, "
+                                f"got {len(call.args)}", call.span, hint=f"write {usage}")
+        return sig
+    for sig in cls.signatures:
+        if set(sig) == set(given):
+            return sig
+    known = {n for sig in cls.signatures for n in sig}
+    wrong = [n for n in given if n not in known]
+    if wrong:
+        span = next(v.span for k, v in call.kwargs if k == wrong[0])
+        raise SemanticError(f"{cls.__name__} has no argument '{wrong[0]}'", span,
+                            hint=did_you_mean(wrong[0], known) or f"write {usage}")
+    raise SemanticError(f"{cls.__name__} cannot take arguments ({', '.join(given) or 'none'})", call.span,
+                        hint=f"write {usage}")
+
+
+def _expr(expr, symbols, later) -> bool:
+    """Check an expression; return whether it is integer-valued."""
+    if isinstance(expr, ast.Num):
+        return isinstance(expr.value, int)
+    if isinstance(expr, ast.Name):
+        return _name(expr, symbols, later)
+    if isinstance(expr, ast.Call):
+        return _function(expr, symbols, later)
+    if isinstance(expr, ast.Index):
+        for idx in expr.indices:
+            _index(idx, symbols, later)
+        return _expr(expr.target, symbols, later)
+    kinds = [_expr(c, symbols, later) for c in ast.children(expr)]
+    if isinstance(expr, ast.Binary) and expr.op in ("/", "^", "@"):
+        return False
+    return all(kinds)
+
+
+def _index(idx, symbols, later):
+    if isinstance(idx, ast.Slice):
+        for part in ast.children(idx):
+            if not _static(part, symbols, later, "a slice bound"):
+                raise SemanticError("a slice bound must be an integer", part.span)
+        return
+    if not _expr(idx, symbols, later):
+        raise SemanticError(f"an index must be an integer, but '{idx}' is real", idx.span,
+                            hint="index with int data, an integer latent or a number")
+
+
+def _name(expr, symbols, later):
+    sym = symbols.get(expr.id)
+    if sym is not None:
+        return sym.integer
+    if expr.id in CONSTANTS:
+        return False
+    if expr.id in later:
+        raise SemanticError(f"'{expr.id}' is used before it is defined on line {later[expr.id].span.line}",
+                            expr.span, hint="move its definition above this line")
+    hint = did_you_mean(expr.id, list(symbols) + list(CONSTANTS))
+    if expr.id in FUNCTIONS:
+        hint = f"'{expr.id}' is a function; call it as {expr.id}(...)"
+    raise SemanticError(f"unknown name '{expr.id}'", expr.span, hint=hint)
+
+
+def _function(call, symbols, later):
+    fn = FUNCTIONS.get(call.func)
+    if fn is None:
+        if call.func in DISTRIBUTIONS:
+            raise SemanticError(f"'{call.func}' is a distribution; it can only appear on the right of ~",
+                                call.span, hint=f"write NAME ~ {call.func}(...) on a line of its own")
+        raise SemanticError(f"unknown function '{call.func}'", call.span,
+                            hint=did_you_mean(call.func, FUNCTIONS) or "see the functions listed in the README")
+    if call.kwargs:
+        raise SemanticError(f"{call.func} takes no named arguments", call.span)
+    low, high = fn.arity
+    if not low <= len(call.args) <= high:
+        want = f"{low}" if low == high else f"{low} to {high}"
+        raise SemanticError(f"{call.func} takes {want} argument{'s' * (high != 1)}, got {len(call.args)}",
+                            call.span)
+    if fn.static:
+        for arg in call.args:
+            if not _static(arg, symbols, later, f"a size given to {call.func}"):
+                raise SemanticError("a size must be an integer", arg.span)
+        return False
+    kinds = [_expr(a, symbols, later) for a in call.args]
+    return fn.integer and all(kinds)

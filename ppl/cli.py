@@ -1,0 +1,123 @@
+"""The `ppl` command: a thin layer over the Python API."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from . import load
+from .errors import PPLError
+from .output import table, write_json
+from .rewrite import ESTIMATORS
+
+BASELINES = ("auto", "average", "loo", "none")
+
+
+def main(argv=None) -> int:
+    """Run the command line; return the exit status (0 ok, 1 model/data error, 2 usage)."""
+    args = _parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except PPLError as err:
+        print(err, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="ppl", description="Compile and fit probabilistic programs.")
+    sub = p.add_subparsers(required=True, metavar="COMMAND")
+    f = sub.add_parser("fit", help="fit a model (variational inference, maximum likelihood or optimization)")
+    f.add_argument("model")
+    f.add_argument("--data", help="data file (JSON, Stan's layout); default: MODEL.data.json if present")
+    f.add_argument("--steps", type=_positive, default=2000)
+    f.add_argument("--lr", type=float, default=0.05, help="Adam's learning rate (default 0.05)")
+    f.add_argument("--particles", type=_positive, default=1, help="draws per gradient estimate")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--estimator", type=_estimator, default="auto",
+                   help="auto, pathwise or score, for every latent or as NAME=HOW,NAME=HOW")
+    f.add_argument("--baseline", choices=BASELINES, default="auto",
+                   help="score-function baseline (auto: leave-one-out with 2+ particles, else decaying average)")
+    f.add_argument("--out", help="write the result as JSON to this file")
+    f.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    f.set_defaults(run=_fit)
+    c = sub.add_parser("check", help="check a model (and its data) without fitting")
+    c.add_argument("model")
+    c.add_argument("--data")
+    c.set_defaults(run=_check)
+    k = sub.add_parser("compile", help="print a compiler pass's result")
+    k.add_argument("model")
+    k.add_argument("--explain", action="store_true", help="per statement: guide, estimator and why")
+    k.add_argument("--pass", dest="stage", choices=("parse", "check", "lower", "guide", "rewrite"),
+                   default="lower", help="which pass's result to print (default: lower)")
+    k.add_argument("--estimator", type=_estimator, default="auto")
+    k.set_defaults(run=_compile)
+    return p
+
+
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _estimator(text):
+    if "=" not in text:
+        if text not in ESTIMATORS:
+            raise argparse.ArgumentTypeError(f"choose from {', '.join(ESTIMATORS)}, or NAME=HOW")
+        return text
+    pairs = dict(part.split("=", 1) for part in text.split(","))
+    for how in pairs.values():
+        if how not in ESTIMATORS:
+            raise argparse.ArgumentTypeError(f"'{how}' is not one of {', '.join(ESTIMATORS)}")
+    return pairs
+
+
+def _fit(args):
+    model = load(args.model, estimator=args.estimator)
+    report = None if args.quiet else _progress(args.steps, model)
+    fit = model.fit(args.data, steps=args.steps, lr=args.lr, particles=args.particles, seed=args.seed,
+                    baseline=args.baseline, report=report)
+    if args.out:
+        write_json(args.out, fit.to_json())
+    if not args.quiet:
+        print(table(fit))
+    return 0
+
+
+def _progress(steps, model):
+    every, start = max(1, steps // 10), time.perf_counter()
+    name = model._objective()[0]
+
+    def report(t, value):
+        if (t + 1) % every == 0 or t + 1 == steps:
+            rate = (t + 1) / max(time.perf_counter() - start, 1e-9)
+            print(f"step {t + 1}/{steps}  {name} {value:.6g}  ({rate:.0f} steps/s)", file=sys.stderr)
+    return report
+
+
+def _check(args):
+    model = load(args.model)
+    if model.mode != "prior":
+        model.bind(args.data)
+    latents = sum(1 for s in model.rewritten.sites)
+    print(f"{args.model}: ok ({model.mode}; {latents} stochastic statement{'s' * (latents != 1)})")
+    return 0
+
+
+def _compile(args):
+    model = load(args.model, estimator=args.estimator)
+    if args.explain:
+        print(model.explain())
+        return 0
+    stage = {"parse": model.ast, "check": model.checked, "lower": model.ir, "guide": model.guided,
+             "rewrite": model.rewritten}[args.stage]
+    print(stage)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

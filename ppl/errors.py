@@ -1,0 +1,97 @@
+"""One error hierarchy for the whole pipeline; every error carries a source span.
+
+`str(err)` renders the way a compiler does:
+
+    models/m.ppl:3:12: error: unknown name 'muu'
+      3 | y ~ Normal(muu, 1)
+        |            ^^^
+      did you mean 'mu'?
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of source text: 1-based line and column, end exclusive."""
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def __str__(self):
+        return f"{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Source:
+    """The text of a model file and the name it is reported under."""
+    text: str
+    filename: str = "<model>"
+
+    def line(self, n: int) -> str:
+        lines = self.text.splitlines()
+        return lines[n - 1] if 0 < n <= len(lines) else ""
+
+
+class PPLError(Exception):
+    """Base of every error the project reports to a user (CLI exit status 1)."""
+    kind = "error"
+
+    def __init__(self, message: str, span: Span | None = None, source: Source | None = None,
+                 hint: str | None = None):
+        super().__init__(message)
+        self.message, self.span, self.source, self.hint = message, span, source, hint
+
+    def at(self, source: Source) -> "PPLError":
+        """Attach the source text if the error does not have it yet."""
+        if self.source is None:
+            self.source = source
+        return self
+
+    def __str__(self):
+        where = self.source.filename if self.source else "<model>"
+        if self.span is None:
+            head = f"{where}: {self.kind}: {self.message}"
+            return head + (f"\n  {self.hint}" if self.hint else "")
+        head = f"{where}:{self.span.line}:{self.span.col}: {self.kind}: {self.message}"
+        return "\n".join([head, *self._excerpt(), *([f"  {self.hint}"] if self.hint else [])])
+
+    def _excerpt(self):
+        if self.source is None:
+            return []
+        text = self.source.line(self.span.line).rstrip("\r").expandtabs(1)
+        if not text:
+            return []
+        number = str(self.span.line)
+        end = self.span.end_col if self.span.end_line == self.span.line else len(text) + 1
+        width = max(1, min(end, len(text) + 1) - self.span.col)
+        pad = " " * len(number)
+        return [f"  {number} | {text}", f"  {pad} | {' ' * (self.span.col - 1)}{'^' * width}"]
+
+
+class PPLSyntaxError(PPLError):
+    """The text is not a program of the language."""
+    kind = "syntax error"
+
+
+class SemanticError(PPLError):
+    """The program parses but does not make sense (names, arity, kinds)."""
+
+
+class DataError(PPLError):
+    """The data given to a model do not match its `data` declarations."""
+    kind = "data error"
+
+
+class FitError(PPLError):
+    """A run-time failure of a fit (non-finite values, arguments outside constraints)."""
+    kind = "runtime error"
+
+
+def did_you_mean(name: str, candidates) -> str | None:
+    """A hint naming the closest candidate, if any is close."""
+    close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None

@@ -1,0 +1,53 @@
+"""The printable form of a rewritten program: per statement, its guide, estimator and why."""
+from __future__ import annotations
+
+from . import ir
+from .distributions import DISTRIBUTIONS
+
+
+def explain(rewritten) -> str:
+    """One line per statement; score sites list the cost terms that multiply their score."""
+    module = rewritten.module
+    sites = {s.name: s for s in rewritten.sites}
+    rows = []
+    for stmt in module.body:
+        if isinstance(stmt, ir.Sample):
+            rows.append(_sample_row(stmt, sites.get(stmt.name), rewritten))
+        elif isinstance(stmt, ir.Observe):
+            rows.append((f"{stmt.name}", f"~ {_call(stmt)}", "observed", "", "+ log p(%s) in the ELBO" % stmt.name))
+        elif isinstance(stmt, ir.Let):
+            rows.append((stmt.name, f"= {stmt.expr}", "", "deterministic", ""))
+        else:
+            terms = ", ".join(str(c) for c in rewritten.costs)
+            rows.append((stmt.sense, str(stmt).removeprefix(stmt.sense + " "), "", "objective",
+                         f"cost terms: {terms}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)] if rows else []
+    lines = [f"# mode: {module.mode}"]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4] for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _call(stmt):
+    return f"{stmt.dist}({', '.join(str(e) for _, e in stmt.args)})"
+
+
+def _sample_row(stmt, site, rewritten):
+    shape = "[" + ", ".join(map(str, stmt.shape)) + "]" if stmt.shape else ""
+    name, model = f"{stmt.name}{shape}", f"~ {_call(stmt)}"
+    guide = rewritten.guide.get(stmt.name)
+    guide_text = f"guide {guide.text}" if guide else ""
+    if site is None:
+        return (name, model, guide_text, "prior", "drawn from the prior")
+    if site.estimator == "pathwise":
+        return (name, model, guide_text, "pathwise", _pathwise_form(stmt, guide))
+    log = f"log q({stmt.name})" if guide else f"log p({stmt.name})"
+    terms = ", ".join(str(rewritten.costs[i]) for i in site.costs) or "none"
+    return (name, model, guide_text, "score",
+            f"+ stop(C - b) * {log}, C = {terms}  ({site.reason})")
+
+
+def _pathwise_form(stmt, guide):
+    if guide is not None:
+        return guide.pathwise_form()
+    form = (DISTRIBUTIONS[stmt.dist].transform.__doc__ or "transform(eps)").strip().splitlines()[0]
+    return f"{stmt.name} = {form}"

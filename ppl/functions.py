@@ -1,0 +1,98 @@
+"""The fixed table of functions a model may call.
+
+Every value at run time carries a leading particle axis (of size K, or 1 when it does not vary
+between particles), so reductions and vector operations act on the axes after the first.
+A model can call nothing outside this table.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import autograd.numpy as np
+import autograd.scipy.special as sp
+
+
+@dataclass(frozen=True)
+class Function:
+    impl: Callable
+    arity: tuple[int, int]      # (fewest, most) positional arguments
+    doc: str
+    static: bool = False        # arguments must be known before the fit (sizes)
+    integer: bool = False       # result is integer-valued when its arguments are
+
+
+def _rest_axes(x):
+    return tuple(range(1, np.ndim(x)))
+
+
+def _sum(x):
+    return np.sum(x, axis=_rest_axes(x)) if np.ndim(x) > 1 else x
+
+
+def _mean(x):
+    return np.mean(x, axis=_rest_axes(x)) if np.ndim(x) > 1 else x
+
+
+def _logsumexp(x):
+    return sp.logsumexp(x, axis=_rest_axes(x)) if np.ndim(x) > 1 else x
+
+
+def _last_axis(f):
+    def apply(x):
+        if np.ndim(x) < 2:
+            raise ValueError("needs a vector argument")
+        return f(x)
+    return apply
+
+
+def _softmax(x):
+    return np.exp(_log_softmax(x))
+
+
+def _log_softmax(x):
+    return x - sp.logsumexp(x, axis=-1, keepdims=True)
+
+
+def _dot(a, b):
+    if np.ndim(a) != 2 or np.ndim(b) != 2:
+        raise ValueError("dot takes two vectors")
+    return np.sum(a * b, axis=-1)
+
+
+def _filled(value):
+    def make(*dims):
+        return np.full((1,) + tuple(int(d[0]) for d in dims), value)
+    return make
+
+
+def _logit(p):
+    return np.log(p) - np.log1p(-p)
+
+
+FUNCTIONS: dict[str, Function] = {
+    "exp": Function(np.exp, (1, 1), "exponential"),
+    "log": Function(np.log, (1, 1), "natural logarithm"),
+    "log1p": Function(np.log1p, (1, 1), "log(1 + x), accurate near 0"),
+    "expm1": Function(np.expm1, (1, 1), "exp(x) - 1, accurate near 0"),
+    "sqrt": Function(np.sqrt, (1, 1), "square root"),
+    "abs": Function(np.abs, (1, 1), "absolute value", integer=True),
+    "square": Function(np.square, (1, 1), "x^2", integer=True),
+    "sin": Function(np.sin, (1, 1), "sine"),
+    "cos": Function(np.cos, (1, 1), "cosine"),
+    "tanh": Function(np.tanh, (1, 1), "hyperbolic tangent"),
+    "sigmoid": Function(sp.expit, (1, 1), "1 / (1 + exp(-x))"),
+    "logit": Function(_logit, (1, 1), "log(p / (1 - p))"),
+    "softplus": Function(lambda x: np.logaddexp(0.0, x), (1, 1), "log(1 + exp(x))"),
+    "lgamma": Function(sp.gammaln, (1, 1), "log of the gamma function"),
+    "softmax": Function(_last_axis(_softmax), (1, 1), "softmax over the last axis"),
+    "log_softmax": Function(_last_axis(_log_softmax), (1, 1), "log-softmax over the last axis"),
+    "sum": Function(_sum, (1, 1), "sum of all elements", integer=True),
+    "mean": Function(_mean, (1, 1), "mean of all elements"),
+    "logsumexp": Function(_logsumexp, (1, 1), "log of the sum of exp of all elements"),
+    "dot": Function(_dot, (2, 2), "inner product of two vectors"),
+    "ones": Function(_filled(1.0), (1, 3), "array of ones of the given sizes", static=True),
+    "zeros": Function(_filled(0.0), (1, 3), "array of zeros of the given sizes", static=True),
+}
+
+CONSTANTS = {"pi": np.pi}

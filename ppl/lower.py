@@ -1,0 +1,47 @@
+"""Pass 3, lower: a checked syntax tree to the intermediate form (`ir.Module`)."""
+from __future__ import annotations
+
+from . import ast, ir
+from .check import Checked, signature_of
+from .distributions import DISTRIBUTIONS
+
+
+def lower(checked: Checked) -> ir.Module:
+    """Turn declarations into `Decl`s, samples into `Sample`/`Observe` with named arguments,
+    assignments into `Let`s, and split the objective into its additive terms."""
+    decls, body = [], []
+    for stmt in checked.program.stmts:
+        if isinstance(stmt, (ast.DataDecl, ast.ParamDecl)):
+            kind = "data" if isinstance(stmt, ast.DataDecl) else "param"
+            value = stmt.default if kind == "data" else stmt.init
+            decls.append(ir.Decl(kind, stmt.name, stmt.type.base, stmt.type.bounds, stmt.type.shape, value,
+                                 span=stmt.span))
+        elif isinstance(stmt, ast.SampleStmt):
+            body.append(_sample(stmt, checked.symbols[stmt.name].kind == "data"))
+        elif isinstance(stmt, ast.Assign):
+            body.append(ir.Let(stmt.name, stmt.expr, span=stmt.span))
+        else:
+            body.append(ir.Objective(stmt.sense, tuple(_terms(stmt.expr, 1)), span=stmt.span))
+    return ir.Module(tuple(decls), tuple(body), checked.mode)
+
+
+def _sample(stmt, observed):
+    call = stmt.dist
+    names = signature_of(DISTRIBUTIONS[call.func], call)
+    given = dict(zip(names, call.args)) if call.args else dict(call.kwargs)
+    args = tuple((n, given[n]) for n in names)
+    if observed:
+        return ir.Observe(stmt.name, call.func, args, span=stmt.span)
+    shape = stmt.type.shape if stmt.type is not None else None
+    return ir.Sample(stmt.name, call.func, args, shape, span=stmt.span)
+
+
+def _terms(expr, sign):
+    """Top-level additive terms: `a - (b + c)` gives (+a, -b, -c)."""
+    if isinstance(expr, ast.Binary) and expr.op in "+-":
+        yield from _terms(expr.left, sign)
+        yield from _terms(expr.right, sign if expr.op == "+" else -sign)
+    elif isinstance(expr, ast.Unary):
+        yield from _terms(expr.operand, -sign)
+    else:
+        yield sign, expr

@@ -1,0 +1,154 @@
+"""The Python API: compile a model, fit it, take gradient estimates."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as onp
+from autograd.differential_operators import grad_and_aux
+
+from . import fit as fitting
+from .build import build
+from .check import check
+from .data import bind, load_json
+from .errors import PPLError, SemanticError, Source
+from .guide import guide
+from .lower import lower
+from .parse import parse
+from .result import Fit
+from .rewrite import rewrite
+
+
+class Model:
+    """A compiled model: every pass's result is kept and printable.
+
+    >>> import ppl
+    >>> model = ppl.compile("param mu: real = 0\\ny ~ Normal(mu, 1)\\nminimize (y - 3)^2")
+    >>> model.mode
+    'optimize'
+    >>> value, grads = model.grad(seed=0)
+    >>> sorted(grads)
+    ['mu']
+    """
+
+    def __init__(self, source: str, filename: str = "<model>", estimator="auto", data_path=None):
+        self.source = Source(source, filename)
+        self.data_path = data_path
+        try:
+            self.ast = parse(source, filename)
+            self.checked = check(self.ast)
+            self.ir = lower(self.checked)
+            self.guided = guide(self.ir)
+            self.rewritten = rewrite(self.guided, estimator)
+        except PPLError as err:
+            raise err.at(self.source) from None
+
+    @property
+    def mode(self) -> str:
+        """"vi", "optimize", "mle", or "prior" (nothing to fit)."""
+        return self.ir.mode
+
+    def explain(self) -> str:
+        """Per statement: the rewritten form, the guide, and the estimator with its reason."""
+        return str(self.rewritten)
+
+    def bind(self, data=None, seed=0):
+        """The program built against `data` (a dict, a JSON path, or None for the bundled data)."""
+        rng = onp.random.default_rng(seed)
+        return self._build(data, rng), rng
+
+    def _build(self, data, rng):
+        try:
+            values, params = bind(self.ir, self._data(data))
+            return build(self.rewritten, values, rng, params)
+        except PPLError as err:
+            raise err.at(self.source) from None
+
+    def _data(self, data):
+        if data is None and self.data_path is not None and Path(self.data_path).exists():
+            return load_json(self.data_path)
+        if isinstance(data, (str, Path)):
+            return load_json(data)
+        return data
+
+    def fit(self, data=None, *, steps: int = 2000, lr: float = 0.05, particles: int = 1, seed: int = 0,
+            baseline: str = "auto", report=None) -> Fit:
+        """Fit the model: variational inference, maximum likelihood or stochastic optimization,
+        whichever its statements call for. `report(step, objective)` is called after each step.
+
+        >>> import ppl
+        >>> fit = ppl.compile("param mu: real = 0\\ny ~ Normal(mu, 1)\\nminimize (y - 3)^2").fit(steps=500)
+        >>> abs(float(fit.params["mu"]) - 3) < 0.1
+        True
+        """
+        if self.mode == "prior":
+            raise SemanticError("nothing to fit: the model has no observed data and no objective",
+                                hint="observe a data name with ~, or add minimize/maximize").at(self.source)
+        rng = onp.random.default_rng(seed)
+        built = self._build(data, rng)
+        if built.space.size == 0:
+            raise SemanticError("nothing to fit: the model has no param and no latent",
+                                hint="declare a param to optimize").at(self.source)
+        name, sign = self._objective()
+        try:
+            theta, trace, skipped = fitting.run(built, rng, steps=steps, lr=lr, particles=particles,
+                                                baseline=baseline, sign=sign, report=report)
+        except PPLError as err:
+            raise err.at(self.source) from None
+        return Fit(built, theta, mode=self.mode, seed=seed, steps=steps, particles=particles,
+                   objective_name=name, sign=sign, trace=trace, skipped=skipped, rng=rng)
+
+    def _objective(self):
+        sense = next((s.sense for s in self.ir.body if hasattr(s, "sense")), None)
+        return fitting.objective_sign(self.mode, sense)
+
+    def grad(self, params=None, data=None, *, seed: int = 0, particles: int = 1, baseline: str = "auto",
+             trace: bool = False):
+        """One estimate of the objective and its gradient with respect to every parameter.
+
+        Returns `(value, grads)` (and the sampled values when `trace=True`). `params` maps names to
+        constrained values (user `param`s, and guide parameters such as "mu.loc"); missing ones
+        take their initial values. The objective is the ELBO in inference mode, the log-likelihood
+        in maximum likelihood, and E[J] for `minimize J`/`maximize J`.
+        """
+        rng = onp.random.default_rng(seed)
+        built = self._build(data, rng)
+        values = built.space.unflatten(built.space.flatten(params or {}))
+        unknown = set(params or {}) - set(values)
+        if unknown:
+            raise SemanticError(f"no parameter named '{sorted(unknown)[0]}'",
+                                hint=f"parameters: {', '.join(values) or 'none'}").at(self.source)
+        record = {} if trace else None
+
+        def loss(p):
+            return built.loss(p, rng, particles, None, baseline, record=record)
+
+        grads, aux = grad_and_aux(loss)(values)
+        _, sign = self._objective()
+        value = float(sign * onp.mean(aux["total"]))
+        grads = {k: sign * onp.asarray(g) for k, g in grads.items()}
+        return (value, grads, record) if trace else (value, grads)
+
+
+def compile(source: str, filename: str = "<model>", estimator="auto") -> Model:  # noqa: A001
+    """Compile model text.
+
+    >>> import ppl
+    >>> ppl.compile("mu ~ Normal(0, 1)").mode
+    'prior'
+    """
+    return Model(source, filename, estimator)
+
+
+def load(path, estimator="auto") -> Model:
+    """Compile a model file; data beside it (`NAME.data.json`) is used when no data is given.
+
+    >>> import ppl, pathlib
+    >>> ppl.load(pathlib.Path(ppl.__file__).parent.parent / "models" / "eight_schools.ppl").mode  # doctest: +SKIP
+    'vi'
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise PPLError(f"cannot read model file: {err.strerror}", source=Source("", str(path))) from None
+    return Model(text, str(path), estimator, data_path=path.with_suffix(".data.json"))

@@ -1,0 +1,202 @@
+"""Pass 1, parse: source text to a syntax tree (`ast.Program`)."""
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from pathlib import Path
+
+import lark
+from lark import Lark, Token, Transformer, v_args
+
+from . import ast
+from .errors import PPLSyntaxError, Source, Span
+
+_OPEN, _CLOSE = {"LPAR": ")", "LSQB": "]"}, {"RPAR", "RSQB"}
+_WORDS = {
+    "NAME": "a name", "NUMBER": "a number", "_NL": "a line break", "$END": "end of input",
+    "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','", "COLON": "':'",
+    "EQUAL": "'='", "TILDE": "'~'", "LESSTHAN": "'<'", "MORETHAN": "'>'", "MINIMIZE": "minimize", "MAXIMIZE": "maximize", "DATA": "data", "PARAM": "param",
+    "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'", "AT": "'@'", "POW": "'^'",
+}
+_EXPRESSION_STARTS = {"NAME", "NUMBER", "LPAR", "LSQB", "MINUS"}
+_OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "AT", "POW", "LSQB"}
+
+
+def grammar_path() -> Path:
+    """The grammar shipped inside the package, or the repository's copy when run from source."""
+    shipped = resources.files("ppl").joinpath("ppl.lark")
+    if shipped.is_file():
+        return Path(str(shipped))
+    return Path(__file__).resolve().parent.parent / "grammar" / "ppl.lark"
+
+
+class _Brackets:
+    """Post-lexer: inside brackets a newline is only whitespace; an unclosed bracket is an error."""
+    always_accept = ("_NL",)
+
+    def process(self, stream):
+        opened = []
+        for tok in stream:
+            if tok.type in _OPEN:
+                opened.append(tok)
+            elif tok.type in _CLOSE and opened:
+                opened.pop()
+            if tok.type == "_NL" and opened:
+                continue
+            yield tok
+        if opened:
+            tok = opened[-1]
+            raise PPLSyntaxError(f"'{tok.value}' is never closed", _token_span(tok),
+                                 hint=f"add the matching '{_OPEN[tok.type]}'")
+
+
+@functools.cache
+def _parser() -> Lark:
+    return Lark(grammar_path().read_text(), parser="lalr", propagate_positions=True,
+                postlex=_Brackets(), maybe_placeholders=True)
+
+
+def _token_span(tok: Token) -> Span:
+    end_line = tok.end_line or tok.line
+    end_col = tok.end_column or tok.column + max(1, len(tok.value))
+    return Span(tok.line, tok.column, end_line, end_col)
+
+
+def _span(meta) -> Span:
+    return Span(meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+@v_args(meta=True, inline=True)
+class _ToAst(Transformer):
+    def start(self, meta, *stmts):
+        return ast.Program(tuple(s for s in stmts if s is not None), span=_span(meta) if not meta.empty else ast.NOSPAN)
+
+    def data_decl(self, meta, name, type_, default):
+        return ast.DataDecl(str(name), type_, default, span=_span(meta))
+
+    def param_decl(self, meta, name, type_, init):
+        return ast.ParamDecl(str(name), type_, init, span=_span(meta))
+
+    def sample(self, meta, name, type_, call):
+        return ast.SampleStmt(str(name), type_, call, span=_span(meta))
+
+    def assign(self, meta, name, expr):
+        return ast.Assign(str(name), expr, span=_span(meta))
+
+    def objective(self, meta, sense, expr):
+        return ast.ObjectiveStmt(sense, expr, span=_span(meta))
+
+    def sense(self, meta, tok):
+        return str(tok)
+
+    def type(self, meta, name, bounds, shape):
+        return ast.Type(str(name), bounds or (), shape or (), span=_span(meta))
+
+    def bounds(self, meta, *items):
+        return tuple(items)
+
+    def bound(self, meta, name, expr):
+        return (str(name), expr)
+
+    def shape(self, meta, *dims):
+        return tuple(dims)
+
+    def number(self, meta, tok):
+        text = str(tok)
+        value = int(text) if text.isdigit() else float(text)
+        return ast.Num(value, span=_span(meta))
+
+    def name(self, meta, tok):
+        return ast.Name(str(tok), span=_span(meta))
+
+    def array(self, meta, *items):
+        return ast.Array(tuple(i for i in items if i is not None), span=_span(meta))
+
+    def call(self, meta, name, *args):
+        args = [a for a in args if a is not None]
+        pos = tuple(a for a in args if not isinstance(a, tuple))
+        kw = tuple(a for a in args if isinstance(a, tuple))
+        return ast.Call(str(name), pos, kw, span=_span(meta))
+
+    def kwarg(self, meta, name, expr):
+        return (str(name), expr)
+
+    def index(self, meta, target, *indices):
+        return ast.Index(target, tuple(indices), span=_span(meta))
+
+    def slice(self, meta, start, stop):
+        return ast.Slice(start, stop, span=_span(meta))
+
+    def neg(self, meta, operand):
+        return ast.Unary("-", operand, span=_span(meta))
+
+    def pow(self, meta, left, _op, right):
+        return ast.Binary("^", left, right, span=_span(meta))
+
+    def add(self, meta, left, right):
+        return ast.Binary("+", left, right, span=_span(meta))
+
+    def sub(self, meta, left, right):
+        return ast.Binary("-", left, right, span=_span(meta))
+
+    def mul(self, meta, left, right):
+        return ast.Binary("*", left, right, span=_span(meta))
+
+    def div(self, meta, left, right):
+        return ast.Binary("/", left, right, span=_span(meta))
+
+    def matmul(self, meta, left, right):
+        return ast.Binary("@", left, right, span=_span(meta))
+
+
+def parse(text: str, filename: str = "<model>") -> ast.Program:
+    """Parse model text into a syntax tree; raise `PPLSyntaxError` with a position on bad input."""
+    source = Source(text, filename)
+    try:
+        tree = _parser().parse(text if text.endswith("\n") else text + "\n")
+    except PPLSyntaxError as err:
+        raise err.at(source)
+    except lark.exceptions.UnexpectedInput as err:
+        raise _syntax_error(err).at(source) from None
+    return _ToAst().transform(tree)
+
+
+def _syntax_error(err) -> PPLSyntaxError:
+    if isinstance(err, lark.exceptions.UnexpectedCharacters):
+        char = err.char if err.char.isprintable() else repr(err.char)
+        span = Span(err.line, err.column, err.line, err.column + 1)
+        return PPLSyntaxError(f"unexpected character '{char}'", span,
+                              hint="remove it; the language uses letters, digits, _ and + - * / ^ @ ( ) [ ] , : = ~ < >")
+    tok = err.token
+    if tok.type == "$END":
+        return PPLSyntaxError("unexpected end of input", None, hint=_expected(_acceptable(err)))
+    what = "end of line" if tok.type == "_NL" else f"'{tok.value}'"
+    span = _token_span(tok)
+    if tok.type == "_NL":
+        span = Span(tok.line, tok.column, tok.line, tok.column + 1)
+    return PPLSyntaxError(f"unexpected {what}", span, hint=_expected(_acceptable(err)))
+
+
+def _acceptable(err):
+    try:
+        return err.interactive_parser.accepts()
+    except Exception:  # the parser state is only a better guess; fall back to Lark's own
+        return err.expected
+
+
+def _expected(names) -> str | None:
+    names = set(names or ())
+    words = []
+    if {"NAME", "NUMBER"} <= names:
+        words.append("an expression")
+        names -= _EXPRESSION_STARTS | {"PLUS"}
+    if names & {"STAR", "SLASH", "AT", "POW"}:
+        words.append("an operator")
+        names -= _OPERATORS
+    if "_NL" in names:
+        names.discard("_NL")
+        words.append("the end of the line")
+    words += sorted(_WORDS.get(n, n.lower()) for n in names if not n.startswith("__"))
+    if not words:
+        return None
+    return "expected " + (", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0])
