@@ -13,9 +13,9 @@ import autograd.numpy as np
 import numpy as onp
 from autograd.tracer import getval
 
-from . import ir
+from . import fused, ir
 from .constraints import positive, real
-from .distributions import DISTRIBUTIONS, Normal
+from .distributions import DISTRIBUTIONS
 from .errors import FitError, SemanticError
 from .expr import Const, compile_expr, constant
 from .functions import _sum
@@ -41,19 +41,18 @@ class Run:
 class Built:
     """A program bound to its data: the loss, forward simulation, and a diagnosing replay."""
 
-    def __init__(self, rewritten, space, ops, slots, shapes, n_costs, site_index):
+    def __init__(self, rewritten, space, ops, slots, shapes, signs, site_index):
         self.rewritten, self.space, self.ops, self.slots = rewritten, space, ops, slots
-        self.shapes, self.n_costs = shapes, n_costs
+        self.shapes, self.signs, self.n_costs = shapes, signs, len(signs)
         self.mode = rewritten.module.mode
         self.score_sites = [(site_index[s.name], s.costs) for s in rewritten.sites if s.estimator == "score"]
-        self.named = [s.name for s in rewritten.module.body if isinstance(s, (ir.Sample, ir.Let))]
+        self.param_slots = [(d.name, slots[d.name]) for d in rewritten.module.decls if d.kind == "param"]
 
     def _run(self, params, rng, K, record=None, checking=False):
         run = Run(params, rng, K, [None] * self.n_costs, [], record, checking)
         env = [None] * len(self.slots)
-        for name, slot in self.slots.items():
-            if name in params:
-                env[slot] = params[name][None]
+        for name, slot in self.param_slots:
+            env[slot] = params[name]
         for op in self.ops:
             op(env, run)
         return run
@@ -62,11 +61,13 @@ class Built:
         """(scalar, aux): mean loss over K particles with the estimator's gradient; aux holds
         the per-particle loss and each score site's downstream cost."""
         run = self._run(params, rng, K, record=record)
-        total = _total(run.costs, K)
+        total = _total(run.costs, self.signs, K)
+        if not self.score_sites:
+            return np.mean(total), {"total": getval(total), "downstream": []}
         surrogate = total
         downstream = []
         for (site, cost_ids), logq in zip(self.score_sites, run.scores):
-            C = getval(_total([run.costs[i] for i in cost_ids], K))
+            C = getval(_total([run.costs[i] for i in cost_ids], [self.signs[i] for i in cost_ids], K))
             b = _baseline(C, baseline, K, None if baselines is None else baselines[len(downstream)])
             surrogate = surrogate + (C - b) * logq
             downstream.append(C)
@@ -78,7 +79,7 @@ class Built:
         """K forward draws of every latent and deterministic, and the per-particle loss."""
         record = {}
         run = self._run(params, rng, K, record=record)
-        record["__loss__"] = onp.asarray(getval(_total(run.costs, K))) if run.costs else onp.zeros(K)
+        record["__loss__"] = onp.broadcast_to(getval(_total(run.costs, self.signs, K)), (K,))
         return record
 
     def diagnose(self, params, rng, K):
@@ -86,12 +87,15 @@ class Built:
         self._run(params, rng, K, checking=True)
 
 
-def _total(terms, K):
+def _total(terms, signs, K):
+    """sum(sign * term), with as few traced operations as possible."""
     if not terms:
         return np.zeros(K)
-    total = terms[0]
-    for t in terms[1:]:
-        total = total + t
+    order = sorted(range(len(terms)), key=lambda i: -signs[i])   # a positive term first, if any
+    first = order[0]
+    total = terms[first] if signs[first] > 0 else -terms[first]
+    for i in order[1:]:
+        total = total + terms[i] if signs[i] > 0 else total - terms[i]
     return total
 
 
@@ -117,8 +121,8 @@ def build(rewritten, data: dict, rng, param_init: dict) -> Built:
     params = _user_params(param_init) + _guide_params(rewritten, shapes, rng)
     space = ParamSpace(params)
     site_index = {s.name: i for i, s in enumerate(rewritten.sites)}
-    ops, n_costs = _compile_ops(rewritten, scope, slots, shapes, data)
-    return Built(rewritten, space, ops, slots, shapes, n_costs, site_index)
+    ops, signs = _compile_ops(rewritten, scope, slots, shapes, data)
+    return Built(rewritten, space, ops, slots, shapes, signs, site_index)
 
 
 def _value(code, env):
@@ -220,29 +224,30 @@ def _guide_params(rewritten, shapes, rng):
 
 
 def _compile_ops(rewritten, scope, slots, shapes, data):
-    """One closure per statement, in program order; returns (ops, number of cost terms)."""
+    """One closure per statement, in program order; returns (ops, the sign of each cost term:
+    the loss is the sum of sign * term)."""
     module, sites = rewritten.module, {s.name: s for s in rewritten.sites}
-    ops, n_costs = [], 0
+    ops, signs = [], []
     for stmt in module.body:
         if isinstance(stmt, ir.Let):
             ops.append(_let_op(stmt, compile_expr(stmt.expr, scope), slots[stmt.name]))
         elif isinstance(stmt, ir.Sample):
             site = sites.get(stmt.name)
             if module.mode == "vi":
-                ops.append(_guided_op(stmt, scope, slots, shapes, site, rewritten.guide[stmt.name], n_costs))
-                n_costs += 2
+                ops.append(_guided_op(stmt, scope, slots, shapes, site, rewritten.guide[stmt.name], len(signs)))
+                signs += [-1.0, 1.0]      # - log p(z) + log q(z)
             else:
                 ops.append(_sample_op(stmt, scope, slots, shapes, site))
         elif isinstance(stmt, ir.Observe):
-            ops.append(_observe_op(stmt, scope, data, n_costs))
-            n_costs += 1
+            ops.append(_observe_op(stmt, scope, data, len(signs)))
+            signs.append(-1.0)            # - log p(y)
         else:
-            sign = 1.0 if stmt.sense == "minimize" else -1.0
+            sense = 1.0 if stmt.sense == "minimize" else -1.0
             for s, expr in stmt.terms:
-                ops.append(_term_op(stmt, compile_expr(expr, scope), sign * s, n_costs))
-                n_costs += 1
-    assert n_costs == len(rewritten.costs), "cost terms out of step with the rewrite"
-    return ops, n_costs
+                ops.append(_term_op(stmt, compile_expr(expr, scope), len(signs)))
+                signs.append(sense * s)
+    assert len(signs) == len(rewritten.costs), "cost terms out of step with the rewrite"
+    return ops, signs
 
 
 def _let_op(stmt, code, slot):
@@ -262,30 +267,42 @@ def _guided_op(stmt, scope, slots, shapes, site, guide, cost):
     """A latent in inference mode: drawn from its guide, scored under its prior."""
     cls, codes, slot = DISTRIBUTIONS[stmt.dist], _arg_codes(stmt, scope), slots[stmt.name]
     shape, _ = shapes[stmt.name]
+    rank = 1 + len(shape)
     score = site.estimator == "score"
     arg = guide.params[0][0]
     free, loc_name, scale_name = f"{stmt.name}.{arg}", f"{stmt.name}.loc", f"{stmt.name}.scale"
 
-    rank = 1 + len(shape)
+    def discrete(run, prior):
+        q = cls(**{arg: run.params[free]})
+        x = q.sample(run.rng, (run.K,) + shape)
+        return x, q.log_prob_sum(x)
+
+    def continuous(run, prior):
+        loc, scale = run.params[loc_name], run.params[scale_name]
+        eps = run.rng.standard_normal((run.K,) + np.shape(loc)[1:])
+        u = loc + scale * eps
+        if score:
+            u = getval(u)
+            logq = fused.normal(u, loc, scale)
+        else:
+            # log Normal(u; loc, scale) with u - loc = scale * eps: the same function of
+            # (loc, scale, eps), hence the same pathwise gradient, in fewer operations
+            logq = -fused.sum_rest(0.5 * eps * eps + fused.HALF_LOG_2PI) - np.sum(np.log(scale))
+        support = prior.support
+        x = support.to_constrained(u)
+        if support is not real:
+            logq = logq - _sum(support.log_abs_det_jacobian(u))
+        return x, logq
+
+    draw = discrete if cls.discrete else continuous
 
     def op(env, run):
         prior = _dist(cls, codes, env, rank)
         if run.checking:
             check_args(stmt, prior)
-        if cls.discrete:
-            q = cls(**{arg: run.params[free][None]})
-            x = q.sample(run.rng, (run.K,) + shape)
-            logq = _sum(q.log_prob(x))
-        else:
-            loc, scale = run.params[loc_name][None], run.params[scale_name][None]
-            u = loc + scale * run.rng.standard_normal((run.K,) + onp.shape(loc)[1:])
-            if score:
-                u = getval(u)
-            support = prior.support
-            x = support.to_constrained(u)
-            logq = _sum(Normal(loc=loc, scale=scale).log_prob(u)) - _sum(support.log_abs_det_jacobian(u))
+        x, logq = draw(run, prior)
         env[slot] = x
-        run.costs[cost] = -_sum(prior.log_prob(x))
+        run.costs[cost] = prior.log_prob_sum(x)
         run.costs[cost + 1] = logq
         if run.checking:
             check_finite(stmt, run.costs[cost], f"the log-density of '{stmt.name}'")
@@ -313,7 +330,7 @@ def _sample_op(stmt, scope, slots, shapes, site):
         else:
             x = dist.sample(run.rng, (run.K,) + shape)
         if score:
-            logp = _sum(dist.log_prob(x))
+            logp = dist.log_prob_sum(x)
             if run.checking:
                 check_finite(stmt, logp, f"the log-density of '{stmt.name}'")
             run.scores.append(logp)
@@ -327,24 +344,27 @@ def _observe_op(stmt, scope, data, cost):
     cls, codes = DISTRIBUTIONS[stmt.dist], _arg_codes(stmt, scope)
     y = constant(data[stmt.name])
     rank = onp.ndim(y)
+    # data were checked against a fixed support before the fit; a support that moves with the
+    # arguments (Uniform's bounds) is checked at every step
+    moving = not cls.discrete and isinstance(cls.__dict__.get("support"), property)
 
     def op(env, run):
         dist = _dist(cls, codes, env, rank)
         if run.checking:
             check_args(stmt, dist)
             check_observed(stmt, dist, y)
-        run.costs[cost] = -_sum(dist.log_prob(y))
+        run.costs[cost] = _sum(dist.log_prob(y)) if moving else dist.log_prob_sum(y)
         if run.checking:
             check_finite(stmt, run.costs[cost], f"the log-density of '{stmt.name}'")
     return op
 
 
-def _term_op(stmt, code, sign, cost):
+def _term_op(stmt, code, cost):
     get = (lambda env: code.value) if isinstance(code, Const) else code
 
     def op(env, run):
         value = get(env)
         if run.checking:
             check_finite(stmt, value, "the objective")
-        run.costs[cost] = sign * value
+        run.costs[cost] = value
     return op

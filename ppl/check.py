@@ -94,6 +94,9 @@ def _declare(stmt, symbols, later) -> Symbol:
                                     f"but '{stmt.name}' is declared {stmt.type.base}", stmt.type.span,
                                     hint=f"declare it as {want}")
         return Symbol(stmt.name, "latent", cls.discrete, stmt.span)
+    if isinstance(stmt.expr, ast.Call) and stmt.expr.func in DISTRIBUTIONS:
+        raise SemanticError(f"'{stmt.expr.func}' is a distribution, not a function", _name_span(stmt.expr),
+                            hint=f"to draw '{stmt.name}' from it, write {stmt.name} ~ {stmt.expr}")
     integer = _expr(stmt.expr, symbols, later)
     return Symbol(stmt.name, "deterministic", integer, stmt.span)
 
@@ -131,12 +134,14 @@ def _static(expr, symbols, later, what) -> bool:
 
 def _distribution(call, symbols, later):
     cls = DISTRIBUTIONS.get(call.func)
+    if cls is None and call.func in FUNCTIONS:
+        raise SemanticError(f"'{call.func}' is a function, not a distribution", _name_span(call),
+                            hint="the right of ~ must be a distribution, such as Normal(...); "
+                                 f"to use {call.func}(...), write NAME = {call.func}(...)")
     if cls is None:
-        hint = did_you_mean(call.func, DISTRIBUTIONS)
-        if call.func in FUNCTIONS:
-            hint = f"'{call.func}' is a function; the right of ~ must be a distribution"
-        raise SemanticError(f"unknown distribution '{call.func}'", call.span,
-                            hint=hint or "see the distributions listed in the README")
+        raise SemanticError(f"unknown distribution '{call.func}'", _name_span(call),
+                            hint=did_you_mean(call.func, DISTRIBUTIONS)
+                            or f"the distributions are {', '.join(sorted(DISTRIBUTIONS))}")
     signature_of(cls, call)
     for arg in call.args + tuple(v for _, v in call.kwargs):
         _expr(arg, symbols, later)
@@ -165,7 +170,7 @@ def signature_of(cls, call) -> tuple:
     known = {n for sig in cls.signatures for n in sig}
     wrong = [n for n in given if n not in known]
     if wrong:
-        span = next(v.span for k, v in call.kwargs if k == wrong[0])
+        span = next(getattr(k, "span", v.span) for k, v in call.kwargs if k == wrong[0])
         raise SemanticError(f"{cls.__name__} has no argument '{wrong[0]}'", span,
                             hint=did_you_mean(wrong[0], known) or f"write {usage}")
     raise SemanticError(f"{cls.__name__} cannot take arguments ({', '.join(given) or 'none'})", call.span,
@@ -216,21 +221,30 @@ def _name(expr, symbols, later):
     raise SemanticError(f"unknown name '{expr.id}'", expr.span, hint=hint)
 
 
+def _name_span(call):
+    """The span of a call's function name alone."""
+    start = call.span
+    return type(start)(start.line, start.col, start.line, start.col + len(call.func))
+
+
 def _function(call, symbols, later):
     fn = FUNCTIONS.get(call.func)
     if fn is None:
         if call.func in DISTRIBUTIONS:
-            raise SemanticError(f"'{call.func}' is a distribution; it can only appear on the right of ~",
-                                call.span, hint=f"write NAME ~ {call.func}(...) on a line of its own")
-        raise SemanticError(f"unknown function '{call.func}'", call.span,
-                            hint=did_you_mean(call.func, FUNCTIONS) or "see the functions listed in the README")
+            raise SemanticError(f"'{call.func}' is a distribution, not a function", _name_span(call),
+                                hint=f"a distribution can only appear on the right of ~: write "
+                                     f"NAME ~ {call.func}(...) on a line of its own, then use NAME")
+        raise SemanticError(f"unknown function '{call.func}'", _name_span(call),
+                            hint=did_you_mean(call.func, FUNCTIONS)
+                            or f"the functions are {', '.join(sorted(FUNCTIONS))}")
     if call.kwargs:
-        raise SemanticError(f"{call.func} takes no named arguments", call.span)
+        raise SemanticError(f"{call.func} takes no named arguments", call.span,
+                            hint=f"pass its arguments by position: {call.func}(...)")
     low, high = fn.arity
     if not low <= len(call.args) <= high:
         want = f"{low}" if low == high else f"{low} to {high}"
         raise SemanticError(f"{call.func} takes {want} argument{'s' * (high != 1)}, got {len(call.args)}",
-                            call.span)
+                            call.span, hint=f"{call.func}: {fn.doc}")
     if fn.static:
         for arg in call.args:
             if not _static(arg, symbols, later, f"a size given to {call.func}"):

@@ -41,7 +41,7 @@ def _parser():
     f.add_argument("--baseline", choices=BASELINES, default="auto",
                    help="score-function baseline (auto: leave-one-out with 2+ particles, else decaying average)")
     f.add_argument("--out", help="write the result as JSON to this file")
-    f.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    f.add_argument("--quiet", action="store_true", help="no progress lines, only the result")
     f.set_defaults(run=_fit)
     c = sub.add_parser("check", help="check a model (and its data) without fitting")
     c.add_argument("model")
@@ -83,8 +83,7 @@ def _fit(args):
                     baseline=args.baseline, report=report)
     if args.out:
         write_json(args.out, fit.to_json())
-    if not args.quiet:
-        print(table(fit))
+    print(table(fit))
     return 0
 
 

@@ -89,12 +89,16 @@ class _GreaterThan(Constraint):
         return (x > _plain(self.low)) & onp.isfinite(x)
 
     def to_constrained(self, u):
+        if self is positive:
+            return np.exp(u)
         return self.low + np.exp(u)
 
     def to_unconstrained(self, x):
         return np.log(x - self.low)
 
     def log_abs_det_jacobian(self, u):
+        if self is positive:
+            return u
         # Broadcast against low so the shape matches to_constrained's output.
         return u + np.zeros(np.shape(self.low))
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as onp
 
-from . import constraints, ir
+from . import ast, constraints, ir
 from .errors import DataError, Source, Span, did_you_mean
 from .expr import Const, constant, evaluate
 
@@ -25,11 +25,22 @@ def load_json(path) -> dict:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         span = Span(err.lineno, err.colno, err.lineno, err.colno + 1)
-        raise DataError(f"not valid JSON: {err.msg}", span, Source(text, str(path))) from None
+        raise DataError(f"not valid JSON: {err.msg}", span, Source(text, str(path)),
+                        hint=_json_hint(text, err.pos)) from None
     if not isinstance(data, dict):
-        raise DataError("a data file must hold a JSON object mapping names to values",
-                        source=Source(text, str(path)))
+        raise DataError(f"a data file must hold a JSON object mapping names to values, not {_kind(data)}",
+                        source=Source(text, str(path)), hint=f"write {EXAMPLE}")
     return data
+
+
+EXAMPLE = '{"N": 3, "y": [0.5, 1.2, -0.3]}'
+
+
+def _json_hint(text, pos):
+    before = text[:pos].rstrip()
+    if before.endswith(",") and text[pos:pos + 1] in "]}":
+        return "remove the ',' before it: JSON allows no trailing comma"
+    return f"a data file is one JSON object, such as {EXAMPLE}"
 
 
 def bind(module: ir.Module, data: dict | None) -> tuple[dict, dict]:
@@ -51,51 +62,130 @@ def _data_value(decl, data, scope):
     elif decl.value is not None:
         raw = evaluate(decl.value, scope)[0]
     else:
-        near = did_you_mean(decl.name, data)
-        raise DataError(f"no data for '{decl.name}'", decl.span,
-                        hint=f"the data has no '{decl.name}'; " + (near or "give it in the data file or the data dict"))
+        raise DataError(f"no data for '{decl.name}'", decl.span, hint=_missing_hint(decl.name, data))
     value = _as_array(decl, raw)
     shape = _shape(decl, scope)
     if value.shape != shape:
-        raise DataError(f"'{decl.name}' has shape {value.shape}, but is declared {_type(decl)}, "
-                        f"which is shape {shape}", decl.span)
+        sizes = ", ".join(f"{e} = {evaluate(e, scope)[0]}" for e in decl.shape if not isinstance(e, ast.Num))
+        raise DataError(f"'{decl.name}' has {_describe(value.shape)}, but is declared {_type(decl)}, "
+                        f"which is {_describe(shape)}" + (f" since {sizes}" if sizes else ""), decl.span,
+                        hint=f"give '{decl.name}' that shape in the data" + (", or correct the sizes" if sizes else ""))
     for name, expr in decl.bounds:
         bound = evaluate(expr, scope)[0]
         bad = value < bound if name == "lower" else value > bound
         if onp.any(bad):
-            index = tuple(int(i) for i in onp.argwhere(onp.atleast_1d(bad))[0]) if value.ndim else ()
-            where = f"[{', '.join(map(str, index))}]" if index else ""
             side = "below its lower" if name == "lower" else "above its upper"
-            raise DataError(f"'{decl.name}'{where} = {value[index] if index else value} is {side} bound {bound}",
-                            decl.span)
+            raise DataError(f"{decl.name}{_where(bad)} = {value[bad].flat[0]} is {side} bound {bound}", decl.span,
+                            hint=f"fix the data, or change the bound in the declaration of '{decl.name}'")
     return value
+
+
+def _missing_hint(name, data):
+    if not data:
+        return "no data was given: pass --data FILE, or put it in MODEL.data.json beside the model"
+    near = did_you_mean(name, data)
+    if near:
+        return f"the data has no '{name}'; {near}"
+    return f"the data has only {', '.join(sorted(data))}; add '{name}', or give it a default (= ...)"
 
 
 def _type(decl):
     return str(decl).split(": ", 1)[1].split(" = ")[0]
 
 
+def _describe(shape):
+    return "a single number" if shape == () else f"shape {shape}"
+
+
 def _as_array(decl, raw):
     try:
         value = onp.asarray(raw)
     except ValueError:
-        raise DataError(f"'{decl.name}' is a ragged array (rows of different lengths)", decl.span) from None
+        raise _ragged(decl, raw) from None
     if value.dtype == bool:
         value = value.astype(onp.int64)
     if value.dtype.kind not in "iuf":
-        raise DataError(f"'{decl.name}' must be numbers, but got {_kind(raw)}", decl.span)
+        raise _not_numbers(decl, raw)
     value = value.astype(float)
     bad = ~onp.isfinite(value)
     if bad.any():
-        raise DataError(f"'{decl.name}'{_where(bad)} is {value[bad].flat[0]}; data must be finite numbers",
-                        decl.span, hint="remove or impute the missing values")
+        raise DataError(f"{decl.name}{_where(bad)} is {value[bad].flat[0]}; data must be finite numbers",
+                        decl.span, hint=MISSING)
     if decl.base == "int":
         frac = value != onp.round(value)
         if frac.any():
-            raise DataError(f"'{decl.name}' must be integers, but '{decl.name}'{_where(frac)} is "
-                            f"{value[frac].flat[0]}", decl.span, hint=f"declare it real, or round the data")
+            raise DataError(f"'{decl.name}' is declared int, but {decl.name}{_where(frac)} = {value[frac].flat[0]}",
+                            decl.span, hint=f"round the data, or declare '{decl.name}' real")
         return value.astype(onp.int64)
     return value
+
+
+MISSING = "ppl cannot fit missing values: drop or impute them"
+
+
+def _ragged(decl, raw):
+    """The error for nested lists whose rows differ in length, naming the first odd row."""
+    path, row, first = _odd_row(raw)
+    where = decl.name + "".join(f"[{i}]" for i in path)
+    return DataError(f"'{decl.name}' is a ragged array: {where} has {_length(row)}, but {where[:where.rindex('[')]}"
+                     f"[0] has {_length(first)}", decl.span,
+                     hint=f"every row must have the same length; '{decl.name}' is declared {_type(decl)}")
+
+
+def _odd_row(raw, path=()):
+    rows = list(raw)
+    for i, row in enumerate(rows):
+        if _length(row) != _length(rows[0]):
+            return path + (i,), row, rows[0]
+    for i, row in enumerate(rows):
+        if _is_list(row):
+            found = _odd_row(row, path + (i,))
+            if found:
+                return found
+    return None
+
+
+def _is_list(x):
+    return isinstance(x, (list, tuple)) or (isinstance(x, onp.ndarray) and x.ndim > 0)
+
+
+def _length(x):
+    if not _is_list(x):
+        return "a single number"
+    return f"{len(x)} element{'s' * (len(x) != 1)}"
+
+
+def _not_numbers(decl, raw):
+    """The error for data that are not all numbers, naming the first element that is not."""
+    path, leaf = next((p, x) for p, x in _leaves(raw) if not _is_number(x))
+    where = decl.name + "".join(f"[{i}]" for i in path)
+    if leaf is None:
+        return DataError(f"{where} is null; data must be numbers", decl.span,
+                         hint="null usually marks a missing value (JSON has no NaN); " + MISSING)
+    hint = "give a number, or nested lists of numbers"
+    if isinstance(leaf, str) and _is_number_text(leaf):
+        hint = f"write the number without quotes: {leaf.strip()}"
+    return DataError(f"{where} is {_kind(leaf)}; data must be numbers", decl.span, hint=hint)
+
+
+def _leaves(raw, path=()):
+    if _is_list(raw):
+        for i, item in enumerate(raw):
+            yield from _leaves(item, path + (i,))
+    else:
+        yield path, raw
+
+
+def _is_number(x):
+    return isinstance(x, (int, float, onp.number, onp.bool_)) or (isinstance(x, onp.ndarray) and x.dtype.kind in "biuf")
+
+
+def _is_number_text(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _where(mask):
@@ -109,7 +199,11 @@ def _kind(raw):
         return f"the text {raw!r}"
     if raw is None:
         return "null"
-    return "a value of another kind"
+    if isinstance(raw, dict):
+        return "an object"
+    if isinstance(raw, (list, tuple)):
+        return "a list"
+    return f"a value of type {type(raw).__name__}"
 
 
 def _shape(decl, scope):
@@ -117,7 +211,8 @@ def _shape(decl, scope):
     for expr in decl.shape:
         dim = evaluate(expr, scope)[0]
         if dim < 0:
-            raise DataError(f"the size '{expr}' of '{decl.name}' is {dim}; sizes cannot be negative", expr.span)
+            raise DataError(f"the size '{expr}' of '{decl.name}' is {dim}; sizes cannot be negative", expr.span,
+                            hint="check the data it is computed from")
         dims.append(int(dim))
     return tuple(dims)
 
@@ -133,10 +228,20 @@ def _param_init(decl, scope):
         value = onp.broadcast_to(value, shape).copy()
     except ValueError:
         raise DataError(f"the initial value of '{decl.name}' has shape {value.shape}, which does not fit "
-                        f"{shape}", decl.value.span) from None
-    if not onp.all(constraint.check(value)):
-        raise DataError(f"the initial value of '{decl.name}' is outside {constraint.name}", decl.value.span)
+                        f"{shape}", decl.value.span,
+                        hint=f"give a single number, or a value of shape {shape}") from None
+    bad = ~onp.asarray(constraint.check(value))
+    if bad.any():
+        element = value[tuple(onp.argwhere(bad)[0])] if bad.ndim else value
+        raise DataError(f"the initial value of '{decl.name}'{_where(bad)} is {_show(element)}, outside "
+                        f"{constraint.name}", decl.value.span,
+                        hint=f"give a value in {constraint.name}, or leave out '= ...' to start inside it")
     return constraint, value
+
+
+def _show(x):
+    x = onp.asarray(x)
+    return f"{x.item():g}" if x.ndim == 0 else onp.array2string(x, precision=4, threshold=6)
 
 
 def _param_constraint(decl, scope):

@@ -13,7 +13,7 @@ import autograd.numpy as np
 from autograd.scipy.special import expit, gammaln, logsumexp
 from autograd.tracer import Box, getval
 
-from . import constraints
+from . import constraints, fused
 from .constraints import _short
 
 __all__ = [
@@ -93,6 +93,12 @@ class Distribution:
         with onp.errstate(divide="ignore", invalid="ignore"):
             return _where(self.support.check(x), self._log_prob(x), -np.inf)
 
+    def log_prob_sum(self, x):
+        """log_prob summed over every axis but the first (the particle axis), for a value known
+        to lie in the support; families with a fused form override it with one primitive."""
+        lp = self._log_prob(x)
+        return np.sum(lp, axis=tuple(range(1, np.ndim(lp)))) if np.ndim(lp) > 1 else lp
+
     def sample(self, rng, shape=()):
         shape = tuple(shape)
         plain = type(self)(**{k: getval(v) for k, v in self.args.items()})
@@ -130,6 +136,9 @@ class Normal(Distribution):
         z = (x - self.loc) / self.scale
         return -0.5 * z**2 - np.log(self.scale) - 0.5 * _LOG_2PI
 
+    def log_prob_sum(self, x):
+        return fused.normal(x, self.loc, self.scale)
+
 
 class HalfNormal(Distribution):
     """2 Normal(x; 0, scale) for x > 0"""
@@ -148,6 +157,9 @@ class HalfNormal(Distribution):
     def _log_prob(self, x):
         z = x / self.scale
         return -0.5 * z**2 - np.log(self.scale) + 0.5 * math.log(2 / math.pi)
+
+    def log_prob_sum(self, x):
+        return fused.half_normal(x, self.scale)
 
 
 class LogNormal(Distribution):
@@ -187,6 +199,9 @@ class Exponential(Distribution):
 
     def _log_prob(self, x):
         return np.log(self.rate) - self.rate * x
+
+    def log_prob_sum(self, x):
+        return fused.exponential(x, self.rate)
 
 
 class Uniform(Distribution):
@@ -247,6 +262,9 @@ class Cauchy(Distribution):
         z = (x - self.loc) / self.scale
         return -np.log1p(z**2) - np.log(math.pi * self.scale)
 
+    def log_prob_sum(self, x):
+        return fused.cauchy(x, self.loc, self.scale)
+
 
 class HalfCauchy(Distribution):
     """2 Cauchy(x; 0, scale) for x > 0"""
@@ -266,6 +284,9 @@ class HalfCauchy(Distribution):
     def _log_prob(self, x):
         z = x / self.scale
         return -np.log1p(z**2) - np.log(math.pi / 2 * self.scale)
+
+    def log_prob_sum(self, x):
+        return fused.half_cauchy(x, self.scale)
 
 
 class Bernoulli(Distribution):
@@ -295,6 +316,11 @@ class Bernoulli(Distribution):
         if "logits" in self.args:
             return _where(x == 1, _log_sigmoid(self.logits), _log_sigmoid(-self.logits))
         return _where(x == 1, np.log(self.probs), np.log1p(-self.probs))
+
+    def log_prob_sum(self, x):
+        if "logits" in self.args:
+            return fused.bernoulli_logits(x, self.logits)
+        return super().log_prob_sum(x)
 
     def _sample(self, rng, shape):
         return (rng.random(shape) < self.probs).astype(onp.int64)
@@ -342,6 +368,11 @@ class Categorical(Distribution):
         log_probs = _broadcast(self.log_probs, shape + (self.num_categories,))
         return log_probs[onp.indices(shape, sparse=True) + (onp.broadcast_to(index, shape),)]
 
+    def log_prob_sum(self, x):
+        if "logits" in self.args:
+            return fused.categorical_logits(x, self.logits)
+        return super().log_prob_sum(x)
+
     def _sample(self, rng, shape):
         cdf = onp.cumsum(onp.exp(self.log_probs), axis=-1)
         u = rng.random(shape + (1,)) * cdf[..., -1:]
@@ -371,6 +402,9 @@ class Poisson(Distribution):
 
     def _log_prob(self, x):
         return x * np.log(self.rate) - self.rate - gammaln(x + 1.0)
+
+    def log_prob_sum(self, x):
+        return fused.poisson(x, self.rate)
 
     def _sample(self, rng, shape):
         return rng.poisson(self.rate, size=shape).astype(onp.int64)

@@ -92,6 +92,9 @@ class FitError(PPLError):
 
 
 def did_you_mean(name: str, candidates) -> str | None:
-    """A hint naming the closest candidate, if any is close."""
-    close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+    """A hint naming the closest candidate, if any is close; case is ignored ('Y' for 'y')."""
+    candidates = sorted(set(candidates) - {name})
+    same = [c for c in candidates if c.lower() == name.lower()]
+    by_lower = {c.lower(): c for c in reversed(candidates)}
+    close = same or [by_lower[c] for c in difflib.get_close_matches(name.lower(), by_lower, n=1, cutoff=0.6)]
     return f"did you mean '{close[0]}'?" if close else None

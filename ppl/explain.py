@@ -1,7 +1,9 @@
 """The printable form of a rewritten program: per statement, its guide, estimator and why."""
 from __future__ import annotations
 
-from . import ir
+import re
+
+from . import ast, ir
 from .distributions import DISTRIBUTIONS
 
 
@@ -18,13 +20,23 @@ def explain(rewritten) -> str:
         elif isinstance(stmt, ir.Let):
             rows.append((stmt.name, f"= {stmt.expr}", "", "deterministic", ""))
         else:
-            terms = ", ".join(str(c) for c in rewritten.costs)
+            terms = " | ".join(str(c) for c in rewritten.costs)
             rows.append((stmt.sense, str(stmt).removeprefix(stmt.sense + " "), "", "objective",
                          f"cost terms: {terms}"))
     widths = [max(len(r[i]) for r in rows) for i in range(4)] if rows else []
     lines = [f"# mode: {module.mode}"]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4] for r in rows]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _signed(labels):
+    """["-log p(z)", "log q(z)"] -> "-log p(z) + log q(z)"."""
+    if not labels:
+        return "0"
+    out = labels[0]
+    for label in labels[1:]:
+        out += f" - {label[1:]}" if label.startswith("-") else f" + {label}"
+    return out
 
 
 def _call(stmt):
@@ -41,7 +53,7 @@ def _sample_row(stmt, site, rewritten):
     if site.estimator == "pathwise":
         return (name, model, guide_text, "pathwise", _pathwise_form(stmt, guide))
     log = f"log q({stmt.name})" if guide else f"log p({stmt.name})"
-    terms = ", ".join(str(rewritten.costs[i]) for i in site.costs) or "none"
+    terms = _signed([str(rewritten.costs[i]) for i in site.costs])
     return (name, model, guide_text, "score",
             f"+ stop(C - b) * {log}, C = {terms}  ({site.reason})")
 
@@ -50,4 +62,8 @@ def _pathwise_form(stmt, guide):
     if guide is not None:
         return guide.pathwise_form()
     form = (DISTRIBUTIONS[stmt.dist].transform.__doc__ or "transform(eps)").strip().splitlines()[0]
-    return f"{stmt.name} = {form}"
+    value, _, noise = form.partition(", ")
+    for name, expr in stmt.args:
+        text = str(expr) if isinstance(expr, (ast.Name, ast.Num, ast.Call, ast.Index)) else f"({expr})"
+        value = re.sub(rf"\b{name}\b", text, value)
+    return f"{stmt.name} = {value}" + (f", {noise}" if noise else "")

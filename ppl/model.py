@@ -112,7 +112,7 @@ class Model:
         """
         rng = onp.random.default_rng(seed)
         built = self._build(data, rng)
-        values = built.space.unflatten(built.space.flatten(params or {}))
+        values = built.space.unflatten(built.space.flatten(params or {}))   # with a particle axis
         unknown = set(params or {}) - set(values)
         if unknown:
             raise SemanticError(f"no parameter named '{sorted(unknown)[0]}'",
@@ -125,7 +125,7 @@ class Model:
         grads, aux = grad_and_aux(loss)(values)
         _, sign = self._objective()
         value = float(sign * onp.mean(aux["total"]))
-        grads = {k: sign * onp.asarray(g) for k, g in grads.items()}
+        grads = {k: sign * onp.asarray(g)[0] for k, g in grads.items()}
         return (value, grads, record) if trace else (value, grads)
 
 

@@ -41,11 +41,12 @@ class ParamSpace:
         return onp.concatenate([onp.ravel(p.init).astype(float) for p in self.params])
 
     def unflatten(self, theta) -> dict:
-        """Named constrained values from the flat unconstrained vector (differentiable)."""
+        """Named constrained values from the flat unconstrained vector (differentiable), each
+        with a leading particle axis of size 1, as the program uses them."""
         out = {}
         for p in self.params:
             lo, hi = self.slices[p.name]
-            u = np.reshape(theta[lo:hi], p.init.shape)
+            u = theta[lo:hi] if p.init.ndim == 0 else np.reshape(theta[lo:hi], (1,) + p.init.shape)
             out[p.name] = p.constraint.to_constrained(u)
         return out
 
@@ -62,4 +63,4 @@ class ParamSpace:
 
     def constrained(self, theta) -> dict:
         """Plain numpy named values, for reporting."""
-        return {k: onp.asarray(v) for k, v in self.unflatten(onp.asarray(theta)).items()}
+        return {k: onp.asarray(v)[0] for k, v in self.unflatten(onp.asarray(theta)).items()}

@@ -18,6 +18,7 @@ _WORDS = {
     "EQUAL": "'='", "TILDE": "'~'", "LESSTHAN": "'<'", "MORETHAN": "'>'", "MINIMIZE": "minimize", "MAXIMIZE": "maximize", "DATA": "data", "PARAM": "param",
     "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'", "AT": "'@'", "POW": "'^'",
 }
+_PAIRS = {"(": ")", "[": "]"}
 _EXPRESSION_STARTS = {"NAME", "NUMBER", "LPAR", "LSQB", "MINUS"}
 _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "AT", "POW", "LSQB"}
 
@@ -54,6 +55,17 @@ class _Brackets:
 def _parser() -> Lark:
     return Lark(grammar_path().read_text(), parser="lalr", propagate_positions=True,
                 postlex=_Brackets(), maybe_placeholders=True)
+
+
+class Keyword(str):
+    """An argument name (the `scale` of `scale=1`) that remembers its span, for error messages."""
+    span: Span = ast.NOSPAN
+
+    @classmethod
+    def of(cls, tok: Token) -> "Keyword":
+        word = cls(tok)
+        word.span = _token_span(tok)
+        return word
 
 
 def _token_span(tok: Token) -> Span:
@@ -119,7 +131,7 @@ class _ToAst(Transformer):
         return ast.Call(str(name), pos, kw, span=_span(meta))
 
     def kwarg(self, meta, name, expr):
-        return (str(name), expr)
+        return (Keyword.of(name), expr)
 
     def index(self, meta, target, *indices):
         return ast.Index(target, tuple(indices), span=_span(meta))
@@ -157,8 +169,37 @@ def parse(text: str, filename: str = "<model>") -> ast.Program:
     except PPLSyntaxError as err:
         raise err.at(source)
     except lark.exceptions.UnexpectedInput as err:
-        raise _syntax_error(err).at(source) from None
+        raise (_unclosed(text, err) or _syntax_error(err)).at(source) from None
     return _ToAst().transform(tree)
+
+
+def _unclosed(text, err) -> PPLSyntaxError | None:
+    """A bracket left open on an earlier line swallows the line breaks after it, so the parser
+    only stumbles at the start of a later statement: report the bracket, not that statement."""
+    tok = getattr(err, "token", None)
+    if tok is None or tok.type in ("$END", "_NL") or text.splitlines()[tok.line - 1][:tok.column - 1].strip():
+        return None
+    opened = _open_brackets(text, tok.line, tok.column)
+    if not opened or opened[-1][0] == tok.line:
+        return None
+    line, col, char = opened[-1]
+    return PPLSyntaxError(f"'{char}' is never closed", Span(line, col, line, col + 1),
+                          hint=f"add the matching '{_PAIRS[char]}'; until it is closed, line {tok.line} is read "
+                               "as a continuation of this statement")
+
+
+def _open_brackets(text, line, col):
+    """The brackets still open just before (line, col): [(line, col, char), ...], innermost last."""
+    opened = []
+    for n, row in enumerate(text.splitlines()[:line], start=1):
+        for c, char in enumerate(row[:col - 1] if n == line else row, start=1):
+            if char == "#":
+                break
+            if char in "([":
+                opened.append((n, c, char))
+            elif char in ")]" and opened:
+                opened.pop()
+    return opened
 
 
 def _syntax_error(err) -> PPLSyntaxError:

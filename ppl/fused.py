@@ -1,0 +1,149 @@
+"""Log-densities summed over all but the particle axis, each one autograd primitive.
+
+Autograd's cost is per traced operation, so the common densities are computed in plain NumPy with
+hand-written partial derivatives: one node on the tape instead of five to ten. `fused(logp,
+partials)` takes elementwise NumPy functions of (x, *args); `partials` returns d logp / d input for
+every input, each broadcast to the full shape. Checked against the traced forms with
+`autograd.test_util.check_grads` in tests/test_fused.py.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as onp
+from autograd.extend import defvjp, primitive
+from scipy.special import digamma, expit, gammaln, logsumexp
+
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+MAX_ARGS = 4
+
+
+def sum_rest(a):
+    """Sum over every axis but the first (the particle axis)."""
+    return a.sum(axis=tuple(range(1, a.ndim))) if a.ndim > 1 else a
+
+
+def _unbroadcast(g, shape):
+    while g.ndim > len(shape):
+        g = g.sum(axis=0)
+    for axis, n in enumerate(shape):
+        if n == 1 and g.shape[axis] != 1:
+            g = g.sum(axis=axis, keepdims=True)
+    return g
+
+
+def fused(logp, partials):
+    """The primitive x, *args -> sum_rest(logp(x, *args)), differentiable in every input."""
+    @primitive
+    def f(x, *args):
+        with onp.errstate(divide="ignore", invalid="ignore"):
+            return sum_rest(onp.asarray(logp(x, *args), dtype=float))
+
+    def vjp_of(i):
+        def make(ans, *inputs):
+            def vjp(g):
+                with onp.errstate(divide="ignore", invalid="ignore"):
+                    p = onp.asarray(partials(*inputs)[i])
+                return _unbroadcast(g.reshape(g.shape + (1,) * (p.ndim - g.ndim)) * p, onp.shape(inputs[i]))
+            return vjp
+        return make
+
+    defvjp(f, *(vjp_of(i) for i in range(MAX_ARGS)), argnums=range(MAX_ARGS))
+    return f
+
+
+def _full(*arrays):
+    shape = onp.broadcast_shapes(*(onp.shape(a) for a in arrays))
+    return [onp.broadcast_to(a, shape) for a in arrays]
+
+
+def _normal(x, loc, scale):
+    z = (x - loc) / scale
+    return -0.5 * z * z - onp.log(scale) - HALF_LOG_2PI
+
+
+def _normal_partials(x, loc, scale):
+    z = (x - loc) / scale
+    dx = -z / scale
+    return _full(dx, -dx, (z * z - 1) / scale)
+
+
+def _half_normal(x, scale):
+    z = x / scale
+    return -0.5 * z * z - onp.log(scale) + 0.5 * math.log(2 / math.pi)
+
+
+def _half_normal_partials(x, scale):
+    z = x / scale
+    return _full(-z / scale, (z * z - 1) / scale)
+
+
+def _cauchy(x, loc, scale):
+    z = (x - loc) / scale
+    return -onp.log1p(z * z) - onp.log(math.pi * scale)
+
+
+def _cauchy_partials(x, loc, scale):
+    z = (x - loc) / scale
+    dx = -2 * z / (scale * (1 + z * z))
+    return _full(dx, -dx, (2 * z * z / (1 + z * z) - 1) / scale)
+
+
+def _half_cauchy(x, scale):
+    return _cauchy(x, 0.0, scale) + math.log(2)
+
+
+def _half_cauchy_partials(x, scale):
+    dx, _, ds = _cauchy_partials(x, 0.0, scale)
+    return dx, ds
+
+
+def _exponential(x, rate):
+    return onp.log(rate) - rate * x
+
+
+def _exponential_partials(x, rate):
+    return _full(-rate + 0 * x, 1 / rate - x)
+
+
+def _bernoulli_logits(x, logits):
+    return x * logits - onp.logaddexp(0.0, logits)
+
+
+def _bernoulli_logits_partials(x, logits):
+    return _full(logits + 0 * x, x - expit(logits))
+
+
+def _poisson(x, rate):
+    return x * onp.log(rate) - rate - gammaln(x + 1.0)
+
+
+def _poisson_partials(x, rate):
+    return _full(onp.log(rate) - digamma(x + 1.0), x / rate - 1)
+
+
+def _gather(table, x):
+    """table[..., x] with broadcasting between table's batch axes and x."""
+    shape = onp.broadcast_shapes(table.shape[:-1], onp.shape(x))
+    table = onp.broadcast_to(table, shape + table.shape[-1:])
+    return onp.take_along_axis(table, onp.broadcast_to(x, shape)[..., None].astype(onp.int64), -1)[..., 0], table
+
+
+def _categorical_logits(x, logits):
+    return _gather(logits - logsumexp(logits, axis=-1, keepdims=True), x)[0]
+
+
+def _categorical_logits_partials(x, logits):
+    log_probs, table = _gather(logits - logsumexp(logits, axis=-1, keepdims=True), x)
+    onehot = onp.arange(table.shape[-1]) == onp.asarray(x)[..., None]
+    return onp.zeros(log_probs.shape), onehot - onp.exp(table)
+
+
+normal = fused(_normal, _normal_partials)
+half_normal = fused(_half_normal, _half_normal_partials)
+cauchy = fused(_cauchy, _cauchy_partials)
+half_cauchy = fused(_half_cauchy, _half_cauchy_partials)
+exponential = fused(_exponential, _exponential_partials)
+bernoulli_logits = fused(_bernoulli_logits, _bernoulli_logits_partials)
+poisson = fused(_poisson, _poisson_partials)
+categorical_logits = fused(_categorical_logits, _categorical_logits_partials)

@@ -1,0 +1,50 @@
+"""The fused log-density primitives agree with the traced forms, in value and gradient."""
+import autograd.numpy as anp
+import numpy as onp
+import pytest
+from autograd import grad
+from autograd.test_util import check_grads
+
+from ppl import distributions as D
+
+rng = onp.random.default_rng(0)
+K, N = 3, 4
+
+CASES = [
+    (D.Normal, {"loc": rng.normal(size=(K, N)), "scale": rng.uniform(0.5, 2, size=(1, N))}, rng.normal(size=(1, N))),
+    (D.Normal, {"loc": rng.normal(size=(K, 1)), "scale": onp.array([1.3])}, rng.normal(size=(K, N))),
+    (D.HalfNormal, {"scale": rng.uniform(0.5, 2, size=(K, 1))}, rng.uniform(0.1, 3, size=(1, N))),
+    (D.Exponential, {"rate": rng.uniform(0.5, 2, size=(K, N))}, rng.uniform(0.1, 3, size=(1, N))),
+    (D.Cauchy, {"loc": rng.normal(size=(K, N)), "scale": rng.uniform(0.5, 2, size=(1, 1))}, rng.normal(size=(1, N))),
+    (D.HalfCauchy, {"scale": rng.uniform(0.5, 2, size=(K,))}, rng.uniform(0.1, 3, size=(K,))),
+    (D.Bernoulli, {"logits": rng.normal(size=(K, N))}, rng.integers(0, 2, size=(1, N))),
+    (D.Poisson, {"rate": rng.uniform(0.5, 4, size=(K, N))}, rng.integers(0, 6, size=(1, N))),
+    (D.Categorical, {"logits": rng.normal(size=(K, 1, 5))}, rng.integers(0, 5, size=(1, N))),
+    (D.Categorical, {"logits": rng.normal(size=(1, N, 5))}, rng.integers(0, 5, size=(K, N))),
+]
+
+
+def traced(cls, args, x):
+    lp = cls(**args)._log_prob(x)
+    return anp.sum(lp, axis=tuple(range(1, anp.ndim(lp)))) if anp.ndim(lp) > 1 else lp
+
+
+@pytest.mark.parametrize("cls, args, x", CASES, ids=[c[0].__name__ for c in CASES])
+def test_value_matches_traced_form(cls, args, x):
+    onp.testing.assert_allclose(cls(**args).log_prob_sum(x), traced(cls, args, x), rtol=1e-12)
+
+
+@pytest.mark.parametrize("cls, args, x", CASES, ids=[c[0].__name__ for c in CASES])
+def test_gradients_match_traced_form_and_finite_differences(cls, args, x):
+    weights = onp.arange(1.0, 1.0 + max(len(cls(**args).log_prob_sum(x)), 1))
+    for name in args:
+        def fused_f(a, name=name):
+            return anp.dot(weights, cls(**{**args, name: a}).log_prob_sum(x))
+
+        def traced_f(a, name=name):
+            return anp.dot(weights, traced(cls, {**args, name: a}, x))
+        onp.testing.assert_allclose(grad(fused_f)(args[name]), grad(traced_f)(args[name]), rtol=1e-9, atol=1e-12)
+        check_grads(fused_f, modes=["rev"], order=1)(args[name])
+    if not cls.discrete:
+        f = lambda v: anp.dot(weights, cls(**args).log_prob_sum(v))  # noqa: E731
+        check_grads(f, modes=["rev"], order=1)(x.astype(float))
