@@ -56,9 +56,11 @@ def check(program: ast.Program) -> Checked:
         _no_duplicate(stmt, symbols)
         symbols[stmt.name] = _declare(stmt, symbols, later)
     if objective is not None and observed:
+        name = observed[0].name
         raise SemanticError("a program with an objective cannot also observe data", observed[0].span,
-                            hint=f"remove the objective on line {objective.span.line} to fit the model "
-                                 "to its data, or make the observed name a latent")
+                            hint=f"remove the objective on line {objective.span.line} to fit the model to its "
+                                 f"data, or the declaration 'data {name}' on line {symbols[name].span.line} "
+                                 f"to make '{name}' a latent")
     latents = any(s.kind == "latent" for s in symbols.values())
     mode = "optimize" if objective else "vi" if observed and latents else "mle" if observed else "prior"
     return Checked(program, symbols, mode)
@@ -156,8 +158,10 @@ def signature_of(cls, call) -> tuple:
             raise SemanticError(f"argument '{name}' is given twice", call.span)
     usage = " or ".join(f"{cls.__name__}({', '.join(sig)})" for sig in cls.signatures)
     if call.args and given:
+        named = " or ".join(f"{cls.__name__}({', '.join(f'{n}=...' for n in sig)})" for sig in cls.signatures)
         raise SemanticError(f"{cls.__name__} takes its arguments all by position or all by name",
-                            call.span, hint=f"write {usage}")
+                            call.span, hint=f"write {cls.__name__}({', '.join(cls.signatures[0])}) by position, "
+                                            f"or {named} by name")
     if call.args:
         sig = cls.signatures[0]
         if len(call.args) != len(sig):
@@ -243,8 +247,10 @@ def _function(call, symbols, later):
     low, high = fn.arity
     if not low <= len(call.args) <= high:
         want = f"{low}" if low == high else f"{low} to {high}"
+        extra = len(call.args) - high
         raise SemanticError(f"{call.func} takes {want} argument{'s' * (high != 1)}, got {len(call.args)}",
-                            call.span, hint=f"{call.func}: {fn.doc}")
+                            call.span, hint=f"remove the extra argument{'s' * (extra != 1)}" if extra > 0
+                            else f"add the missing argument{'s' * (low - len(call.args) != 1)}")
     if fn.static:
         for arg in call.args:
             if not _static(arg, symbols, later, f"a size given to {call.func}"):

@@ -7,8 +7,9 @@ import time
 
 from . import load
 from .errors import PPLError
-from .output import table, write_json
-from .rewrite import ESTIMATORS
+from .data import load_json
+from .output import gradcheck_table, table, write_json
+from .rewrite import ESTIMATORS, RAO_BLACKWELL
 
 BASELINES = ("auto", "average", "loo", "none")
 
@@ -40,6 +41,9 @@ def _parser():
                    help="auto, pathwise or score, for every latent or as NAME=HOW,NAME=HOW")
     f.add_argument("--baseline", choices=BASELINES, default="auto",
                    help="score-function baseline (auto: leave-one-out with 2+ particles, else decaying average)")
+    f.add_argument("--rao-blackwell", choices=RAO_BLACKWELL, default="element",
+                   help="costs a score-function site multiplies: those it influences per element (default), "
+                        "per statement, or all (none)")
     f.add_argument("--out", help="write the result as JSON to this file")
     f.add_argument("--quiet", action="store_true", help="no progress lines, only the result")
     f.set_defaults(run=_fit)
@@ -47,6 +51,17 @@ def _parser():
     c.add_argument("model")
     c.add_argument("--data")
     c.set_defaults(run=_check)
+    g = sub.add_parser("gradcheck", help="many gradient estimates at fixed parameters, against the exact gradient")
+    g.add_argument("model")
+    g.add_argument("--data")
+    g.add_argument("--params", help="a result JSON (from fit --out) whose params and guide to check at")
+    g.add_argument("--draws", type=_positive, default=1000)
+    g.add_argument("--particles", type=_positive, default=1)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--estimator", type=_estimator, default="auto")
+    g.add_argument("--baseline", choices=BASELINES, default="auto")
+    g.add_argument("--rao-blackwell", choices=RAO_BLACKWELL, default="element")
+    g.set_defaults(run=_gradcheck)
     k = sub.add_parser("compile", help="print a compiler pass's result")
     k.add_argument("model")
     k.add_argument("--explain", action="store_true", help="per statement: guide, estimator and why")
@@ -77,13 +92,27 @@ def _estimator(text):
 
 
 def _fit(args):
-    model = load(args.model, estimator=args.estimator)
+    model = load(args.model, estimator=args.estimator, rao_blackwell=args.rao_blackwell)
     report = None if args.quiet else _progress(args.steps, model)
     fit = model.fit(args.data, steps=args.steps, lr=args.lr, particles=args.particles, seed=args.seed,
                     baseline=args.baseline, report=report)
     if args.out:
         write_json(args.out, fit.to_json())
     print(table(fit))
+    for line in fit.warnings:
+        print(line, file=sys.stderr)
+    return 0
+
+
+def _gradcheck(args):
+    model = load(args.model, estimator=args.estimator, rao_blackwell=args.rao_blackwell)
+    params = None
+    if args.params:
+        result = load_json(args.params)
+        params = {**result.get("params", {}), **result.get("guide", {})}
+    check = model.gradcheck(params, args.data, draws=args.draws, particles=args.particles, seed=args.seed,
+                            baseline=args.baseline)
+    print(gradcheck_table(check, args.draws, args.particles))
     return 0
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as onp
@@ -45,6 +46,8 @@ def _json_hint(text, pos):
 
 def bind(module: ir.Module, data: dict | None) -> tuple[dict, dict]:
     """Validated data ({name: array}) and initial params ({name: (constraint, value)})."""
+    if data is not None and not isinstance(data, Mapping):
+        raise DataError(f"data must map names to values, not {_kind(data)}", hint=f"pass a dict, such as {EXAMPLE}")
     data = dict(data or {})
     scope, values, params = {}, {}, {}
     for decl in module.decls:
@@ -125,17 +128,24 @@ MISSING = "ppl cannot fit missing values: drop or impute them"
 
 def _ragged(decl, raw):
     """The error for nested lists whose rows differ in length, naming the first odd row."""
-    path, row, first = _odd_row(raw)
-    where = decl.name + "".join(f"[{i}]" for i in path)
-    return DataError(f"'{decl.name}' is a ragged array: {where} has {_length(row)}, but {where[:where.rindex('[')]}"
-                     f"[0] has {_length(first)}", decl.span,
-                     hint=f"every row must have the same length; '{decl.name}' is declared {_type(decl)}")
+    hint = f"every row must have the same length; '{decl.name}' is declared {_type(decl)}"
+    found = _odd_row(raw) if _is_list(raw) else None
+    if found is None:
+        return DataError(f"'{decl.name}' is not a regular array of numbers", decl.span, hint=hint)
+    path, row, first = found
+    return DataError(f"'{decl.name}' is a ragged array: {_at(decl.name, path)} {_content(row)}, but "
+                     f"{_at(decl.name, path[:-1] + (0,))} {_content(first)}", decl.span, hint=hint)
+
+
+def _at(name, path):
+    """`y[1, 0]`: an element named as the language indexes it."""
+    return name + (f"[{', '.join(map(str, path))}]" if path else "")
 
 
 def _odd_row(raw, path=()):
     rows = list(raw)
     for i, row in enumerate(rows):
-        if _length(row) != _length(rows[0]):
+        if _content(row) != _content(rows[0]):
             return path + (i,), row, rows[0]
     for i, row in enumerate(rows):
         if _is_list(row):
@@ -149,16 +159,16 @@ def _is_list(x):
     return isinstance(x, (list, tuple)) or (isinstance(x, onp.ndarray) and x.ndim > 0)
 
 
-def _length(x):
-    if not _is_list(x):
-        return "a single number"
-    return f"{len(x)} element{'s' * (len(x) != 1)}"
+def _content(x):
+    if _is_list(x):
+        return f"has {len(x)} element{'s' * (len(x) != 1)}"
+    return "is a single number" if _is_number(x) else f"is {_kind(x)}"
 
 
 def _not_numbers(decl, raw):
     """The error for data that are not all numbers, naming the first element that is not."""
     path, leaf = next((p, x) for p, x in _leaves(raw) if not _is_number(x))
-    where = decl.name + "".join(f"[{i}]" for i in path)
+    where = _at(decl.name, path)
     if leaf is None:
         return DataError(f"{where} is null; data must be numbers", decl.span,
                          hint="null usually marks a missing value (JSON has no NaN); " + MISSING)
@@ -189,9 +199,8 @@ def _is_number_text(text):
 
 
 def _where(mask):
-    if mask.ndim == 0:
-        return ""
-    return "[" + ", ".join(str(int(i)) for i in onp.argwhere(mask)[0]) + "]"
+    """`[1, 0]`: the index of the first True in `mask`, or nothing for a single value."""
+    return _at("", tuple(int(i) for i in onp.argwhere(mask)[0])) if mask.ndim else ""
 
 
 def _kind(raw):
@@ -233,9 +242,10 @@ def _param_init(decl, scope):
     bad = ~onp.asarray(constraint.check(value))
     if bad.any():
         element = value[tuple(onp.argwhere(bad)[0])] if bad.ndim else value
-        raise DataError(f"the initial value of '{decl.name}'{_where(bad)} is {_show(element)}, outside "
-                        f"{constraint.name}", decl.value.span,
-                        hint=f"give a value in {constraint.name}, or leave out '= ...' to start inside it")
+        raise DataError(f"the initial value of '{decl.name}'{_where(bad)} is {_show(element)}, outside its "
+                        f"constraint ({constraint.name})", decl.value.span,
+                        hint=f"give an initial value inside {constraint.name}, or leave out '= ...' to start "
+                             "from a default inside it")
     return constraint, value
 
 

@@ -62,6 +62,7 @@ class Distribution:
     discrete = False
     guide_arg = None      # discrete families: the argument a same-family guide learns
     transform = None      # reparameterizable families define transform(self, eps)
+    enumerate_support = None   # finite discrete families define enumerate_support(self) -> values
 
     def __init__(self, **args):
         if not any(set(args) == set(sig) for sig in self.signatures):
@@ -325,6 +326,9 @@ class Bernoulli(Distribution):
     def _sample(self, rng, shape):
         return (rng.random(shape) < self.probs).astype(onp.int64)
 
+    def enumerate_support(self):
+        return onp.arange(2)
+
 
 class Categorical(Distribution):
     """probs[..., x] / sum(probs) for x in {0, ..., K-1}, categories on the last axis"""
@@ -342,6 +346,9 @@ class Categorical(Distribution):
     @property
     def support(self):
         return constraints.integer_interval(0, self.num_categories - 1)
+
+    def enumerate_support(self):
+        return onp.arange(self.num_categories)
 
     @property
     def log_probs(self):

@@ -50,12 +50,23 @@ def _sample_row(stmt, site, rewritten):
     guide_text = f"guide {guide.text}" if guide else ""
     if site is None:
         return (name, model, guide_text, "prior", "drawn from the prior")
+    if site.estimator in ("enumerate", "expect"):
+        costs = [rewritten.costs[i] for i, _ in site.costs]
+        if site.estimator == "enumerate" and rewritten.module.mode == "vi":
+            terms = " + ".join(str(c).lstrip("-") for c in costs if c.part == "logp")
+            return (name, model, "summed out", "enumerate", f"log sum_k exp({terms}) at {stmt.name} = k, per element")
+        weight = f"q({stmt.name} = k)" if guide else f"p({stmt.name} = k)"
+        return (name, model, guide_text or "summed out", site.estimator,
+                f"sum_k {weight} * ({_signed([str(c) for c in costs])}) at {stmt.name} = k, per element")
     if site.estimator == "pathwise":
         return (name, model, guide_text, "pathwise", _pathwise_form(stmt, guide))
     log = f"log q({stmt.name})" if guide else f"log p({stmt.name})"
-    terms = _signed([str(rewritten.costs[i]) for i in site.costs])
+    terms = _signed([str(rewritten.costs[i]) for i, _ in site.costs])
+    grain = {g for _, g in site.costs}
+    per = "per element" if grain == {"element"} else "per statement" if grain == {"statement"} else \
+        "per element where it can: " + ", ".join(f"{rewritten.costs[i]} ({g})" for i, g in site.costs)
     return (name, model, guide_text, "score",
-            f"+ stop(C - b) * {log}, C = {terms}  ({site.reason})")
+            f"+ stop(C - b) * {log}, C = {terms}, {per}  ({site.reason})")
 
 
 def _pathwise_form(stmt, guide):

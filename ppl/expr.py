@@ -6,6 +6,7 @@ axis of size K or 1; see `functions.py`. Nothing here walks the tree or looks up
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import autograd.numpy as np
@@ -71,12 +72,25 @@ def _lift(node, op, parts):
     return lambda env: guarded(*(f(env) for f in fns))
 
 
+class _Scalars(ValueError):
+    pass
+
+
 def _shape_error(node, values, err):
-    shapes = " and ".join(str(tuple(np.shape(v))[1:]) for v in values if hasattr(v, "shape") or np.ndim(v))
-    if "broadcast" in str(err) or "shape" in str(err) or "dimension" in str(err) or "align" in str(err):
-        return SemanticError(f"shapes {shapes} do not fit together in '{node}'", node.span)
+    shapes = " and ".join(str(tuple(np.shape(v))[1:]) for v in values)
+    if isinstance(err, _Scalars):
+        operands = " and ".join(f"'{c}'" for c in (node.left, node.right))
+        return SemanticError(f"@ needs vectors or matrices on both sides, but {operands} include a single "
+                             "number", node.span, hint="use * to multiply by a number")
     if isinstance(err, IndexError):
-        return SemanticError(f"index out of range in '{node}': {err}", node.span)
+        match = re.search(r"index (-?\d+) is out of bounds for axis (\d+) with size (\d+)", str(err))
+        if match:
+            index, axis, size = (int(g) for g in match.groups())
+            return SemanticError(f"index {index} is out of range for axis {axis - 1} of size {size} in '{node}'",
+                                 node.span, hint=f"indices start at 0, so an axis of size {size} takes 0 to {size - 1}")
+        return SemanticError(f"index out of range in '{node}'", node.span)
+    if any(w in str(err) for w in ("broadcast", "shape", "dimension", "align")):
+        return SemanticError(f"shapes {shapes} do not fit together in '{node}'", node.span)
     return SemanticError(f"cannot compute '{node}': {err}", node.span)
 
 
@@ -91,7 +105,7 @@ def _power(a, b):
 def _matmul(a, b):
     ra, rb = np.ndim(a) - 1, np.ndim(b) - 1
     if ra < 1 or rb < 1:
-        raise ValueError("@ needs vectors or matrices on both sides (shape mismatch)")
+        raise _Scalars()
     if ra == 1 and rb == 1:
         return np.sum(a * b, axis=-1)
     if ra == 1:

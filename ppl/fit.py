@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as onp
-from autograd import grad as _grad
 from autograd.differential_operators import grad_and_aux
 
+from .diagnostics import SNRMonitor
 from .errors import FitError
 from .optim import Adam
 
 BASELINE_DECAY = 0.9          # decaying-average baseline, as Pyro's default
 MAX_BAD_STEPS = 20            # consecutive non-finite steps before a fit gives up
-EVAL_DRAWS = 1000             # draws for the final objective and the summaries
 OBJECTIVES = {"vi": ("elbo", -1.0), "mle": ("log_likelihood", -1.0), "optimize": ("objective", 1.0)}
 
 
@@ -24,10 +23,18 @@ def objective_sign(mode, sense):
     return OBJECTIVES[mode]
 
 
-def run(built, rng, *, steps, lr, particles, baseline, sign, report=None):
-    """Fit `built`; return (theta, trace of the objective per step, number of skipped steps).
-    The objective is `sign` times the loss being minimized."""
+@dataclass
+class Trajectory:
+    theta: onp.ndarray         # final unconstrained parameters
+    trace: list                # the objective per step (nan for a skipped step)
+    skipped: int               # steps skipped for a non-finite objective or gradient
+    snr: dict                  # parameter group -> signal-to-noise ratio per window of steps
+
+
+def run(built, rng, *, steps, lr, particles, baseline, sign, report=None) -> Trajectory:
+    """Fit `built` with Adam; the objective is `sign` times the loss being minimized."""
     space = built.space
+    monitor = SNRMonitor(space)
     n_sites = len(built.score_sites)
     averages = [0.0] * n_sites
 
@@ -39,7 +46,8 @@ def run(built, rng, *, steps, lr, particles, baseline, sign, report=None):
     trace, skipped, bad_run = [], 0, 0
     for t in range(steps):
         state = rng.bit_generator.state
-        g, aux = step_grad(theta, rng)
+        with onp.errstate(all="ignore"):      # a non-finite step is counted and skipped below
+            g, aux = step_grad(theta, rng)
         value = float(onp.mean(aux["total"]))
         if not (math.isfinite(value) and onp.all(onp.isfinite(g))):
             skipped, bad_run = skipped + 1, bad_run + 1
@@ -48,19 +56,21 @@ def run(built, rng, *, steps, lr, particles, baseline, sign, report=None):
             trace.append(float("nan"))
             continue
         bad_run = 0
+        monitor.update(g)
         theta = adam.step(theta, g)
         for i, C in enumerate(aux["downstream"]):
-            averages[i] = BASELINE_DECAY * averages[i] + (1 - BASELINE_DECAY) * float(onp.mean(C))
+            averages[i] = BASELINE_DECAY * averages[i] + (1 - BASELINE_DECAY) * onp.mean(C, axis=0)
         trace.append(sign * value)
         if report is not None:
             report(t, sign * value)
-    return theta, trace, skipped
+    return Trajectory(theta, trace, skipped, monitor.history)
 
 
 def _fail(built, params, state, particles, t, value):
     rng = onp.random.Generator(onp.random.PCG64())
     rng.bit_generator.state = state
-    built.diagnose(params, rng, particles)
+    with onp.errstate(all="ignore"):
+        built.diagnose(params, rng, particles)
     what = "objective" if not math.isfinite(value) else "gradient"
     raise FitError(f"the {what} was not finite for {MAX_BAD_STEPS} steps in a row (at step {t + 1})",
                    hint="try a smaller --lr, or check the model for values that can overflow")

@@ -20,6 +20,7 @@ class Function:
     doc: str
     static: bool = False        # arguments must be known before the fit (sizes)
     integer: bool = False       # result is integer-valued when its arguments are
+    kind: str = "elementwise"   # elementwise | reduce (to a number) | vector (mixes the last axis) | make
 
 
 def _rest_axes(x):
@@ -85,14 +86,14 @@ FUNCTIONS: dict[str, Function] = {
     "logit": Function(_logit, (1, 1), "log(p / (1 - p))"),
     "softplus": Function(lambda x: np.logaddexp(0.0, x), (1, 1), "log(1 + exp(x))"),
     "lgamma": Function(sp.gammaln, (1, 1), "log of the gamma function"),
-    "softmax": Function(_last_axis(_softmax), (1, 1), "softmax over the last axis"),
+    "softmax": Function(_last_axis(_softmax), (1, 1), "softmax over the last axis", kind="vector"),
     "log_softmax": Function(_last_axis(_log_softmax), (1, 1), "log-softmax over the last axis"),
-    "sum": Function(_sum, (1, 1), "sum of all elements", integer=True),
-    "mean": Function(_mean, (1, 1), "mean of all elements"),
-    "logsumexp": Function(_logsumexp, (1, 1), "log of the sum of exp of all elements"),
-    "dot": Function(_dot, (2, 2), "inner product of two vectors"),
-    "ones": Function(_filled(1.0), (1, 3), "array of ones of the given sizes", static=True),
-    "zeros": Function(_filled(0.0), (1, 3), "array of zeros of the given sizes", static=True),
+    "sum": Function(_sum, (1, 1), "sum of all elements", integer=True, kind="reduce"),
+    "mean": Function(_mean, (1, 1), "mean of all elements", kind="reduce"),
+    "logsumexp": Function(_logsumexp, (1, 1), "log of the sum of exp of all elements", kind="reduce"),
+    "dot": Function(_dot, (2, 2), "inner product of two vectors", kind="reduce"),
+    "ones": Function(_filled(1.0), (1, 3), "array of ones of the given sizes", static=True, kind="make"),
+    "zeros": Function(_filled(0.0), (1, 3), "array of zeros of the given sizes", static=True, kind="make"),
 }
 
 CONSTANTS = {"pi": np.pi}

@@ -10,6 +10,7 @@ from . import fit as fitting
 from .build import build
 from .check import check
 from .data import bind, load_json
+from .distributions import DISTRIBUTIONS
 from .errors import PPLError, SemanticError, Source
 from .guide import guide
 from .lower import lower
@@ -30,7 +31,8 @@ class Model:
     ['mu']
     """
 
-    def __init__(self, source: str, filename: str = "<model>", estimator="auto", data_path=None):
+    def __init__(self, source: str, filename: str = "<model>", estimator="auto", data_path=None,
+                 rao_blackwell="element"):
         self.source = Source(source, filename)
         self.data_path = data_path
         try:
@@ -38,7 +40,7 @@ class Model:
             self.checked = check(self.ast)
             self.ir = lower(self.checked)
             self.guided = guide(self.ir)
-            self.rewritten = rewrite(self.guided, estimator)
+            self.rewritten = rewrite(self.guided, estimator, rao_blackwell)
         except PPLError as err:
             raise err.at(self.source) from None
 
@@ -90,12 +92,12 @@ class Model:
                                 hint="declare a param to optimize").at(self.source)
         name, sign = self._objective()
         try:
-            theta, trace, skipped = fitting.run(built, rng, steps=steps, lr=lr, particles=particles,
-                                                baseline=baseline, sign=sign, report=report)
+            path = fitting.run(built, rng, steps=steps, lr=lr, particles=particles, baseline=baseline,
+                               sign=sign, report=report)
         except PPLError as err:
             raise err.at(self.source) from None
-        return Fit(built, theta, mode=self.mode, seed=seed, steps=steps, particles=particles,
-                   objective_name=name, sign=sign, trace=trace, skipped=skipped, rng=rng)
+        return Fit(built, path, mode=self.mode, seed=seed, steps=steps, particles=particles,
+                   objective_name=name, sign=sign, baseline=baseline, rng=rng)
 
     def _objective(self):
         sense = next((s.sense for s in self.ir.body if hasattr(s, "sense")), None)
@@ -111,35 +113,83 @@ class Model:
         in maximum likelihood, and E[J] for `minimize J`/`maximize J`.
         """
         rng = onp.random.default_rng(seed)
+        estimate = self._estimator(params, data, rng, particles, baseline)
+        record = {} if trace else None
+        value, grads = estimate(record)
+        return (value, grads, record) if trace else (value, grads)
+
+    def _estimator(self, params, data, rng, particles, baseline):
+        """A function drawing one (value, grads) estimate per call, at fixed parameters."""
         built = self._build(data, rng)
         values = built.space.unflatten(built.space.flatten(params or {}))   # with a particle axis
         unknown = set(params or {}) - set(values)
         if unknown:
             raise SemanticError(f"no parameter named '{sorted(unknown)[0]}'",
                                 hint=f"parameters: {', '.join(values) or 'none'}").at(self.source)
-        record = {} if trace else None
-
-        def loss(p):
-            return built.loss(p, rng, particles, None, baseline, record=record)
-
-        grads, aux = grad_and_aux(loss)(values)
         _, sign = self._objective()
-        value = float(sign * onp.mean(aux["total"]))
-        grads = {k: sign * onp.asarray(g)[0] for k, g in grads.items()}
-        return (value, grads, record) if trace else (value, grads)
+
+        def estimate(record=None):
+            grads, aux = grad_and_aux(lambda p: built.loss(p, rng, particles, None, baseline, record=record))(values)
+            return float(sign * onp.mean(aux["total"])), {k: sign * onp.asarray(g)[0] for k, g in grads.items()}
+        return estimate
+
+    def gradcheck(self, params=None, data=None, *, draws: int = 1000, particles: int = 1, seed: int = 0,
+                  baseline: str = "auto") -> dict:
+        """Many gradient estimates at fixed parameters: per parameter, their mean, its standard
+        error, the exact gradient when every stochastic statement is discrete and can be
+        enumerated (else None), and the bias z-score (mean - exact) / stderr.
+
+        >>> import ppl
+        >>> check = ppl.load("models/bits.ppl", estimator="score").gradcheck(draws=200)  # doctest: +SKIP
+        >>> abs(check["theta"]["z"]).max() < 4                                             # doctest: +SKIP
+        True
+        """
+        estimate = self._estimator(params, data, onp.random.default_rng(seed), particles, baseline)
+        samples = [estimate()[1] for _ in range(draws)]
+        exact = self._exact_gradient(params, data)
+        out = {}
+        for name in samples[0]:
+            g = onp.stack([s[name] for s in samples])
+            mean, stderr = g.mean(axis=0), g.std(axis=0, ddof=1) / onp.sqrt(draws)
+            row = {"mean": mean, "stderr": stderr, "exact": None, "z": None}
+            if exact is not None:
+                row["exact"] = exact[name]
+                with onp.errstate(divide="ignore", invalid="ignore"):
+                    row["z"] = onp.where(stderr > 0, (mean - exact[name]) / stderr, 0.0)
+            out[name] = row
+        return out
+
+    def _exact_gradient(self, params, data):
+        """The gradient with every discrete statement summed over its values, or None."""
+        sites = self.rewritten.sites
+        if not sites or any(DISTRIBUTIONS[self._sample(s.name).dist].discrete is False for s in sites):
+            return None
+        how = {s.name: "enumerate" if s.estimator == "enumerate" else "expect" for s in sites}
+        try:
+            twin = Model(self.source.text, self.source.filename, how, self.data_path)
+        except PPLError:
+            return None
+        return twin.grad(params, data if data is not None else None)[1]
+
+    def _sample(self, name):
+        return next(s for s in self.ir.body if getattr(s, "name", None) == name and hasattr(s, "dist"))
 
 
-def compile(source: str, filename: str = "<model>", estimator="auto") -> Model:  # noqa: A001
+def compile(source: str, filename: str = "<model>", estimator="auto", rao_blackwell="element") -> Model:  # noqa: A001
     """Compile model text.
+
+    `estimator` ("auto", "pathwise", "score", "enumerate", "expect", or a dict from latent name to
+    one of those) chooses how gradients are obtained; `rao_blackwell` ("element", "statement",
+    "none") how finely a score-function site's costs are restricted to those it influences.
 
     >>> import ppl
     >>> ppl.compile("mu ~ Normal(0, 1)").mode
     'prior'
     """
-    return Model(source, filename, estimator)
+    return Model(source, filename, estimator, rao_blackwell=rao_blackwell)
 
 
-def load(path, estimator="auto") -> Model:
+def load(path, estimator="auto", rao_blackwell="element") -> Model:
     """Compile a model file; data beside it (`NAME.data.json`) is used when no data is given.
 
     >>> import ppl, pathlib
@@ -151,4 +201,4 @@ def load(path, estimator="auto") -> Model:
         text = path.read_text()
     except OSError as err:
         raise PPLError(f"cannot read model file: {err.strerror}", source=Source("", str(path))) from None
-    return Model(text, str(path), estimator, data_path=path.with_suffix(".data.json"))
+    return Model(text, str(path), estimator, data_path=path.with_suffix(".data.json"), rao_blackwell=rao_blackwell)

@@ -78,3 +78,21 @@ def _num(x):
 def _fmt_value(value):
     value = onp.asarray(value)
     return _num(value) if value.ndim == 0 else onp.array2string(value, precision=4, threshold=12)
+
+
+def gradcheck_table(check, draws, particles) -> str:
+    """Per parameter element: mean of the estimates, its standard error, exact gradient, z-score."""
+    lines = [f"{draws} estimates of {particles} particle{'s' * (particles != 1)} each",
+             f"{'parameter':<16}{'mean':>12}{'stderr':>12}{'exact':>12}{'z':>8}"]
+    for name, row in check.items():
+        mean = onp.asarray(row["mean"])
+        for count, index in enumerate(onp.ndindex(mean.shape)):
+            if count == MAX_ROWS:
+                lines.append(f"... {mean.size - MAX_ROWS} more")
+                break
+            label = name + (f"[{','.join(map(str, index))}]" if index else "")
+            exact = "n/a" if row["exact"] is None else _num(onp.asarray(row["exact"])[index])
+            z = "" if row["z"] is None else f"{float(onp.asarray(row['z'])[index]):.2f}"
+            lines.append(f"{label:<16}{_num(mean[index]):>12}{_num(onp.asarray(row['stderr'])[index]):>12}"
+                         f"{exact:>12}{z:>8}")
+    return "\n".join(lines)

@@ -169,18 +169,22 @@ def parse(text: str, filename: str = "<model>") -> ast.Program:
     except PPLSyntaxError as err:
         raise err.at(source)
     except lark.exceptions.UnexpectedInput as err:
-        raise (_unclosed(text, err) or _syntax_error(err)).at(source) from None
+        raise (_bracket_error(text, err) or _syntax_error(err)).at(source) from None
     return _ToAst().transform(tree)
 
 
-def _unclosed(text, err) -> PPLSyntaxError | None:
-    """A bracket left open on an earlier line swallows the line breaks after it, so the parser
-    only stumbles at the start of a later statement: report the bracket, not that statement."""
+def _bracket_error(text, err) -> PPLSyntaxError | None:
+    """An unmatched bracket, when that is what the parser stumbled on. A bracket left open on an
+    earlier line swallows the line breaks after it, so the parser only fails at the start of a
+    later statement: report the bracket, not that statement."""
     tok = getattr(err, "token", None)
-    if tok is None or tok.type in ("$END", "_NL") or text.splitlines()[tok.line - 1][:tok.column - 1].strip():
+    if tok is None or tok.type in ("$END", "_NL"):
         return None
     opened = _open_brackets(text, tok.line, tok.column)
-    if not opened or opened[-1][0] == tok.line:
+    if tok.type in _CLOSE and not opened:
+        return PPLSyntaxError(f"'{tok.value}' has no matching opening bracket", _token_span(tok),
+                              hint="remove it, or add the bracket it closes")
+    if not opened or opened[-1][0] == tok.line or text.splitlines()[tok.line - 1][:tok.column - 1].strip():
         return None
     line, col, char = opened[-1]
     return PPLSyntaxError(f"'{char}' is never closed", Span(line, col, line, col + 1),
@@ -215,7 +219,19 @@ def _syntax_error(err) -> PPLSyntaxError:
     span = _token_span(tok)
     if tok.type == "_NL":
         span = Span(tok.line, tok.column, tok.line, tok.column + 1)
+    if _previous(err) == "TILDE":
+        return PPLSyntaxError(f"unexpected {what} after '~'", span,
+                              hint="expected a distribution, such as Normal(0, 1)")
     return PPLSyntaxError(f"unexpected {what}", span, hint=_expected(_acceptable(err)))
+
+
+def _previous(err):
+    """The type of the last token the parser accepted before the error, if known."""
+    try:
+        stack = err.interactive_parser.parser_state.value_stack
+    except AttributeError:
+        return None
+    return getattr(stack[-1], "type", None) if stack else None
 
 
 def _acceptable(err):

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import numpy as onp
 
+from .diagnostics import summarize
+from .diagnostics import warnings as snr_warnings
+
 QUANTILES = {"q05": 0.05, "q50": 0.5, "q95": 0.95}
+EVAL_DRAWS = 1000             # draws for the final objective and the summaries
 CHUNK_ELEMENTS = 2_000_000    # bound on particles x elements per vectorized pass
 
 
@@ -16,18 +20,25 @@ class Fit:
     2.0
     """
 
-    def __init__(self, built, theta, *, mode, seed, steps, particles, objective_name, sign, trace, skipped,
-                 rng, draws=1000):
-        self._built, self._theta, self._sign = built, theta, sign
+    def __init__(self, built, path, *, mode, seed, steps, particles, objective_name, sign, baseline, rng,
+                 draws=EVAL_DRAWS):
+        self._built, self._theta, self._sign = built, path.theta, sign
         self.mode, self.seed, self.steps, self.particles = mode, seed, steps, particles
-        self.trace, self.skipped = trace, skipped
+        self.trace, self.skipped = path.trace, path.skipped
+        theta = path.theta
         values = built.space.constrained(theta)
         user = {d.name for d in built.rewritten.module.decls if d.kind == "param"}
         self.params = {k: v for k, v in values.items() if k in user}
         self.guide = {k: v for k, v in values.items() if k not in user}
         self.estimators = {s.name: s.estimator for s in built.rewritten.sites}
+        self.statements = _statements(built.rewritten, baseline, particles)
+        self.diagnostics = summarize(path.snr, self.estimators)
+        self.warnings = snr_warnings(path.snr, self.estimators)
         draws_ = self._draw(draws, rng)
         loss = draws_.pop("__loss__")
+        # the exact conditional probabilities of each enumerated latent, averaged over the draws
+        # of everything else: categories on the last axis
+        self.enumerated = {k: onp.moveaxis(v.mean(axis=0), 0, -1) for k, v in draws_.pop("__probs__").items()}
         self.objective = {"name": objective_name, "value": float(sign * loss.mean()),
                           "stderr": float(loss.std(ddof=1) / onp.sqrt(len(loss))) if len(loss) > 1 else 0.0}
         self.latents = {name: _summary(v) for name, v in draws_.items()}
@@ -46,6 +57,7 @@ class Fit:
         """
         draws = self._draw(n, onp.random.default_rng(self.seed if seed is None else seed))
         draws.pop("__loss__")
+        draws.pop("__probs__")
         return draws
 
     def _draw(self, n, rng):
@@ -54,8 +66,11 @@ class Fit:
         width = max(1, sum(int(onp.prod(s[0], dtype=int)) for s in built.shapes.values()))
         chunk = max(1, min(n, CHUNK_ELEMENTS // width))
         parts = [built.simulate(params, rng, min(chunk, n - i)) for i in range(0, n, chunk)]
-        out = {}
+        out = {"__probs__": {k: onp.concatenate([p["__probs__"][k] for p in parts])
+                             for k in parts[0]["__probs__"]}}
         for name in parts[0]:
+            if name == "__probs__":
+                continue
             out[name] = onp.concatenate([onp.broadcast_to(p[name], (k,) + onp.shape(p[name])[1:])
                                          for p, k in zip(parts, _sizes(n, chunk))])
         return out
@@ -65,11 +80,28 @@ class Fit:
         return {"mode": self.mode, "seed": self.seed, "steps": self.steps, "particles": self.particles,
                 "objective": self.objective, "params": _lists(self.params), "guide": _lists(self.guide),
                 "latents": {k: _lists(v) for k, v in self.latents.items()}, "estimators": self.estimators,
+                "enumerated": _lists(self.enumerated), "statements": self.statements,
+                "diagnostics": self.diagnostics,
                 "skipped_steps": self.skipped}
 
     def __repr__(self):
         o = self.objective
         return f"<Fit {self.mode}: {o['name']} = {o['value']:.4g} ± {o['stderr']:.2g}>"
+
+
+def _statements(rewritten, baseline, particles):
+    """Per stochastic statement: estimator, baseline and cost granularity."""
+    used = "loo" if baseline == "auto" and particles >= 2 else "average" if baseline == "auto" else baseline
+    out = {}
+    for s in rewritten.sites:
+        row = {"estimator": s.estimator, "reason": s.reason}
+        if s.estimator == "score":
+            row["baseline"] = used
+            row["costs"] = {str(rewritten.costs[i]): g for i, g in s.costs}
+        elif s.estimator in ("enumerate", "expect"):
+            row["costs"] = {str(rewritten.costs[i]): g for i, g in s.costs}
+        out[s.name] = row
+    return out
 
 
 def _sizes(n, chunk):

@@ -1,9 +1,11 @@
-"""Pass 5, rewrite: choose for every stochastic site a pathwise form or a score-function term.
+"""Pass 5, rewrite: choose for every stochastic site a pathwise form, a score-function term, or
+exact enumeration.
 
-A site is pathwise when its distribution defines `transform` (draw parameter-free noise, then
-map it differentiably). Otherwise, or when forced, it is a score-function site: its value is drawn
-without a gradient and the surrogate gains stop(C - b) * log q, where C sums only the cost terms
-the site can influence (statement-level Rao-Blackwellization) and b is a baseline.
+A site is pathwise when its distribution defines `transform` (draw parameter-free noise, then map
+it differentiably). A discrete site with a small finite support whose influence is elementwise is
+summed out exactly (enumeration). Otherwise it is a score-function site: its value is drawn without
+a gradient and the surrogate gains stop(C - b) * log q, where C sums only the cost terms the site
+can influence (Rao-Blackwellization), element by element where the program keeps elements apart.
 """
 from __future__ import annotations
 
@@ -11,18 +13,25 @@ from dataclasses import dataclass, field
 
 from . import ast, ir
 from .ast import NOSPAN
+from .dependence import ELEMENT, GRANULARITY, NONE, WHOLE, dependence, log_density_dependence, ranks, \
+    site_dependence
 from .distributions import DISTRIBUTIONS
 from .errors import SemanticError, Span
 from .guide import Guided
 
-ESTIMATORS = ("auto", "pathwise", "score")
+ESTIMATORS = ("auto", "pathwise", "score", "enumerate", "expect")
+RAO_BLACKWELL = ("element", "statement", "none")
 
 
 @dataclass(frozen=True)
 class Cost:
     """One additive term of the loss (the negative ELBO, or the signed objective)."""
     label: str
-    reads: frozenset
+    source: str                # the statement it belongs to ("" for an objective term)
+    part: str                  # logp | logq | term
+    expr: object = None        # an objective term's expression
+    inner: object = None       # E when the term is sum(E) or mean(E): its elementwise form
+    reduce: str | None = None  # sum | mean
     span: Span = field(default=NOSPAN, compare=False, repr=False)
 
     def __str__(self):
@@ -33,16 +42,16 @@ class Cost:
 class Site:
     """A stochastic statement and how its gradient is obtained."""
     name: str
-    estimator: str             # pathwise | score
+    estimator: str             # pathwise | score | enumerate
     reason: str
-    costs: tuple               # indices of the cost terms multiplying its score (score sites)
+    costs: tuple = ()          # ((cost index, "element" | "statement"), ...) it multiplies / sums out
     span: Span = field(default=NOSPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class Rewritten:
     module: ir.Module
-    guide: dict                # name -> GuideSite (inference mode)
+    guide: dict                # name -> GuideSite, for the latents a guide draws
     sites: tuple
     costs: tuple
 
@@ -54,25 +63,46 @@ class Rewritten:
         return explain(self)
 
 
-def rewrite(guided: Guided, estimator="auto") -> Rewritten:
-    """Decide the estimator of each site and the cost terms downstream of each score site.
+def rewrite(guided: Guided, estimator="auto", rao_blackwell="element") -> Rewritten:
+    """Decide the estimator of each site and, for score and enumerated sites, the cost terms each
+    one influences and at what granularity.
 
-    `estimator` is "auto", "pathwise", "score", or a dict from statement name to one of those.
+    `estimator` is one of ESTIMATORS or a dict from latent name to one; `rao_blackwell` is
+    "element" (the default), "statement", or "none" (every cost multiplies every score).
     """
     module = guided.module
+    if rao_blackwell not in RAO_BLACKWELL:
+        raise SemanticError(f"unknown Rao-Blackwellization '{rao_blackwell}'",
+                            hint=f"use one of {', '.join(RAO_BLACKWELL)}")
     choice = _choices(module, estimator)
     costs = tuple(_costs(module))
-    sites = []
+    known = ranks(module)
+    sites, claimed = [], {}
     for stmt in module.body:
         if not isinstance(stmt, ir.Sample) or module.mode not in ("vi", "optimize"):
             continue
-        kind, reason = _estimator(stmt, module.mode, choice.get(stmt.name, "auto"))
-        downstream = ()
-        if kind == "score":
-            influenced = _influence(module, stmt.name)
-            downstream = tuple(i for i, c in enumerate(costs) if c.reads & influenced)
-        sites.append(Site(stmt.name, kind, reason, downstream, stmt.span))
-    return Rewritten(module, {g.name: g for g in guided.sites}, tuple(sites), costs)
+        deps = site_dependence(module, stmt.name)
+        influence = [(i, _cost_dependence(c, module, deps, known)) for i, c in enumerate(costs)]
+        influence = [(i, d) for i, d in influence if d != NONE]
+        kind, reason = _estimator(stmt, module, choice.get(stmt.name, "auto"), deps, influence, claimed)
+        if kind in ("enumerate", "expect"):
+            claimed.update({i: stmt.name for i, _ in influence})
+            sites.append(Site(stmt.name, kind, reason, tuple((i, "element") for i, _ in influence), stmt.span))
+        elif kind == "score":
+            sites.append(Site(stmt.name, kind, reason, _granular(influence, costs, rao_blackwell), stmt.span))
+        else:
+            sites.append(Site(stmt.name, kind, reason, (), stmt.span))
+    enumerated = {s.name for s in sites if s.estimator == "enumerate" and module.mode == "vi"}
+    guide = {g.name: g for g in guided.sites if g.name not in enumerated}
+    return Rewritten(module, guide, tuple(sites), costs)
+
+
+def _granular(influence, costs, rao_blackwell):
+    if rao_blackwell == "none":
+        return tuple((i, "statement") for i in range(len(costs)))
+    if rao_blackwell == "statement":
+        return tuple((i, "statement") for i, _ in influence)
+    return tuple((i, GRANULARITY[d]) for i, d in influence)
 
 
 def _choices(module, estimator) -> dict:
@@ -90,69 +120,84 @@ def _choices(module, estimator) -> dict:
     return dict(estimator)
 
 
-def _estimator(stmt, mode, wanted):
+def _estimator(stmt, module, wanted, deps, influence, claimed):
     cls = DISTRIBUTIONS[stmt.dist]
     if cls.discrete:
         if wanted == "pathwise":
             raise SemanticError(f"'{stmt.name}' is discrete and has no pathwise form", stmt.span,
-                                hint="use the score-function estimator")
-        return "score", "discrete: no pathwise form"
-    pathwise = mode == "vi" or cls.reparameterized
+                                hint="use the score-function estimator or enumeration")
+        if wanted in ("auto", "enumerate", "expect"):
+            why_not = _not_enumerable(stmt, module, deps, influence, claimed)
+            if why_not is None and wanted == "expect":
+                return "expect", "finite support: exact expectation over its values"
+            if why_not is None:
+                return "enumerate", "finite support, elementwise influence: summed out exactly"
+            if wanted != "auto":
+                raise SemanticError(f"'{stmt.name}' cannot be enumerated: {why_not}", stmt.span,
+                                    hint="use the score-function estimator")
+            return "score", f"discrete; not enumerated: {why_not}"
+        return "score", "score function requested"
+    if wanted in ("enumerate", "expect"):
+        raise SemanticError(f"'{stmt.name}' is continuous and cannot be enumerated", stmt.span)
+    pathwise = module.mode == "vi" or cls.reparameterized
     if wanted == "score":
         return "score", "score function requested"
     if pathwise:
-        return "pathwise", "reparameterized guide" if mode == "vi" else f"{cls.__name__} defines a transform"
+        return "pathwise", "reparameterized guide" if module.mode == "vi" else f"{cls.__name__} defines a transform"
     if wanted == "pathwise":
         raise SemanticError(f"{cls.__name__} defines no pathwise transform", stmt.span,
                             hint="use the score-function estimator")
     return "score", f"{cls.__name__} defines no pathwise transform"
 
 
-def _names(expr):
-    return {n.id for n in ast.names(expr)}
+def _not_enumerable(stmt, module, deps, influence, claimed):
+    """Why `stmt` cannot be summed out element by element, or None if it can."""
+    cls = DISTRIBUTIONS[stmt.dist]
+    if getattr(cls, "enumerate_support", None) is None:
+        return f"{cls.__name__} has no finite support to enumerate"
+    if any(d == WHOLE for _, d in influence):
+        return "a cost it influences mixes its elements"
+    if any(i in claimed for i, _ in influence):
+        return f"it shares a cost with the enumerated '{claimed[influence[0][0]]}'"
+    later = [s for s in module.body if isinstance(s, ir.Sample) and s.name in deps and s.name != stmt.name]
+    if module.mode == "optimize" and later:
+        return f"the draw of '{later[0].name}' depends on it"
+    return None
 
 
-def _arg_names(stmt):
-    return set().union(*(_names(e) for _, e in stmt.args)) if stmt.args else set()
+def _cost_dependence(cost, module, deps, known):
+    if cost.part == "term":
+        return dependence(cost.inner if cost.inner is not None else cost.expr, deps, known)
+    stmt = next(s for s in module.body if getattr(s, "name", None) == cost.source and not isinstance(s, ir.Let))
+    if cost.part == "logq":
+        return deps.get(stmt.name, NONE)
+    return log_density_dependence(stmt, deps, known)
 
 
 def _costs(module):
-    """The loss's additive terms, each with the names its value reads."""
+    """The loss's additive terms, in the order the program computes them."""
     if module.mode == "optimize":
         for stmt in module.body:
             if isinstance(stmt, ir.Objective):
-                for i, (sign, expr) in enumerate(stmt.terms):
-                    yield Cost(f"{'-' if sign < 0 else ''}{_short(expr)}", frozenset(_names(expr)), expr.span)
+                for sign, expr in stmt.terms:
+                    inner, reduce = _reduction(expr)
+                    yield Cost(f"{'-' if sign < 0 else ''}{_short(expr)}", "", "term", expr, inner, reduce, expr.span)
         return
     for stmt in module.body:
         if isinstance(stmt, ir.Sample):
-            yield Cost(f"-log p({stmt.name})", frozenset(_arg_names(stmt) | {stmt.name}), stmt.span)
-            yield Cost(f"log q({stmt.name})", frozenset({stmt.name}), stmt.span)
+            yield Cost(f"-log p({stmt.name})", stmt.name, "logp", span=stmt.span)
+            yield Cost(f"log q({stmt.name})", stmt.name, "logq", span=stmt.span)
         elif isinstance(stmt, ir.Observe):
-            yield Cost(f"-log p({stmt.name})", frozenset(_arg_names(stmt)), stmt.span)
+            yield Cost(f"-log p({stmt.name})", stmt.name, "logp", span=stmt.span)
+
+
+def _reduction(expr):
+    """(E, "sum"|"mean") for a term sum(E) or mean(E); (None, None) otherwise."""
+    if isinstance(expr, ast.Call) and expr.func in ("sum", "mean") and len(expr.args) == 1:
+        return expr.args[0], expr.func
+    return None, None
 
 
 def _short(expr, width=24):
     text = str(expr)
     return text if len(text) <= width else text[:width - 3] + "..."
-
-
-def value_reads(stmt, mode) -> set:
-    """The names a statement's value depends on (a latent's value depends on its arguments in
-    optimization mode, and in inference mode only through a support that depends on them)."""
-    if isinstance(stmt, ir.Let):
-        return _names(stmt.expr)
-    if isinstance(stmt, ir.Sample):
-        cls = DISTRIBUTIONS[stmt.dist]
-        if mode == "optimize" or (not cls.discrete and isinstance(cls.__dict__.get("support"), property)):
-            return _arg_names(stmt)
-    return set()
-
-
-def _influence(module, name) -> set:
-    """`name` and every value computed, directly or not, from it."""
-    reached = {name}
-    for stmt in module.body:
-        if isinstance(stmt, (ir.Let, ir.Sample)) and value_reads(stmt, module.mode) & reached:
-            reached.add(stmt.name)
-    return reached

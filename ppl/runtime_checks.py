@@ -24,8 +24,10 @@ def check_args(stmt, dist):
         ok = constraint.check(value)
         if not onp.all(ok):
             pos = _first_bad(ok)
+            # axes of size 1 were only added to line the argument up with the value it scores
+            index = tuple(i for i, n in zip(pos[1:], value.shape[1:]) if n > 1)
             raise FitError(f"{type(dist).__name__}'s argument '{name}' must be {constraint.name}, but "
-                           f"'{dict(stmt.args)[name]}'{_at(pos[1:])} is {_show(value[pos])}", stmt.span,
+                           f"'{dict(stmt.args)[name]}'{_at(index)} is {_show(value[pos])}", stmt.span,
                            hint="check the expression, or constrain what it is computed from")
 
 

@@ -202,19 +202,11 @@ def bits_exact(theta):
 
 
 def test_bits_score_unbiased_baseline_zero(bits):
-    stats = batch_stats(bits, {"theta": THETA_BITS}, batches=100, particles=1000, baseline="none")
+    stats = batch_stats(bits, {"theta": THETA_BITS}, batches=100, particles=10_000, baseline="none")
     mean, se, _ = stats["theta"]
     assert_within(mean, se, bits_exact(THETA_BITS), "bits, baseline none")
-    # the test can see the answer's sign: the exact gradient is at least 3 standard errors from 0
-    assert onp.all(bits_exact(THETA_BITS) > 3 * se)
-
-
-def test_bits_score_unbiased_single_particle_calls(bits):
-    """The one-particle path (default baseline = 0 on a single call): 10,000 separate calls."""
-    theta = THETA_BITS[::4]
-    model = ppl.compile("param theta: real[5] = 0\nz ~ Bernoulli(sigmoid(theta))\nminimize sum((z - 0.45)^2)")
-    g = onp.array([model.grad({"theta": theta}, seed=s)[1]["theta"] for s in range(10_000)])
-    assert_within(g.mean(axis=0), g.std(axis=0, ddof=1) / onp.sqrt(len(g)), bits_exact(theta), "bits, K=1")
+    # enough draws to tell the answer from its negation: the exact gradient is > 4 standard errors from 0
+    assert onp.all(bits_exact(THETA_BITS) > Z * se)
 
 
 def test_bits_leave_one_out_unbiased_and_lower_variance(bits):
@@ -272,25 +264,44 @@ def test_vi_discrete_per_particle(vi_discrete):
         assert grads["z.logits"] == pytest.approx((f - 1) * (z - q1), abs=ATOL)
 
 
+def vi_per_particle(logit):
+    """Per z in {0, 1}: q(z), the one-particle ELBO estimate f(z) and the gradient estimate
+    (f(z) - 1)(z - q1) (baseline 0)."""
+    q1 = expit(logit)
+    q = onp.array([1 - q1, q1])
+    f = onp.array([onp.log([0.7, 0.3][z]) + norm.logpdf(Y_OBS, 2 * z, 1) - onp.log(q[z]) for z in (0, 1)])
+    g = (f - 1) * (onp.array([0, 1]) - q1)
+    return q, f, g
+
+
+def enumerated_se(q, values, K):
+    mean = onp.sum(q * values)
+    return onp.sqrt((onp.sum(q * values ** 2) - mean ** 2) / K)
+
+
 def test_vi_discrete_mode_and_guide_init(vi_discrete):
     assert vi_discrete.mode == "vi"
     assert vi_discrete.rewritten.site("z").estimator == "score"
     # params=None: the guide's logit starts at the prior's, logit(0.3)
-    _, grads = vi_discrete.grad(data={"y": Y_OBS}, particles=20_000, seed=0)
-    l0 = onp.log(0.3 / 0.7)
+    l0, K = onp.log(0.3 / 0.7), 20_000
+    _, grads = vi_discrete.grad(data={"y": Y_OBS}, particles=K, seed=0, baseline="none")
     assert set(grads) == {"z.logits"}
-    assert float(grads["z.logits"]) == pytest.approx(exact_elbo_grad(l0), abs=0.05)
+    q, _, g = vi_per_particle(l0)
+    assert onp.sum(q * g) == pytest.approx(exact_elbo_grad(l0), abs=1e-12)
+    assert abs(float(grads["z.logits"]) - exact_elbo_grad(l0)) < Z * enumerated_se(q, g, K)
 
 
 @pytest.mark.parametrize("logit, baseline", [(-1.0, "none"), (0.7, "none"), (0.7, "auto")])
 def test_vi_discrete_elbo_gradient_unbiased(vi_discrete, logit, baseline):
-    stats = batch_stats(vi_discrete, {"z.logits": logit}, data={"y": Y_OBS}, batches=100, particles=200,
+    stats = batch_stats(vi_discrete, {"z.logits": logit}, data={"y": Y_OBS}, batches=100, particles=1000,
                         baseline=baseline)
     mean, se, _ = stats["z.logits"]
     assert_within(mean, se, exact_elbo_grad(logit), f"ELBO gradient at logit {logit}")
 
 
 def test_vi_discrete_value_is_elbo(vi_discrete):
-    value, _ = vi_discrete.grad({"z.logits": 0.7}, data={"y": Y_OBS}, particles=200_000, seed=4)
-    # per-particle sd of f is below 2, so 4 standard errors are below 0.02
-    assert value == pytest.approx(exact_elbo(0.7), abs=0.02)
+    K = 100_000
+    value, _ = vi_discrete.grad({"z.logits": 0.7}, data={"y": Y_OBS}, particles=K, seed=4)
+    q, f, _ = vi_per_particle(0.7)
+    assert onp.sum(q * f) == pytest.approx(exact_elbo(0.7), abs=1e-12)
+    assert abs(value - exact_elbo(0.7)) < Z * enumerated_se(q, f, K)

@@ -1,0 +1,306 @@
+"""One closure per statement, run in program order on a list of slots (see `program.Run`).
+
+A cost term is stored as one number per particle (`run.costs`); when a score site needs it per
+element, its elementwise values go to `run.elem` too (no gradient needed there). A cost influenced
+by an enumerated latent z is evaluated at every value k of z at once (an axis after the particles)
+and then either summed out of the model (inference mode, "enumerate": added to log p(z = k) and
+reduced by log-sum-exp, see `marginal_final`) or averaged with weights w_k ("expect": w = p(z = k)
+for the program's own draws, q(z = k) for a guide).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import autograd.numpy as np
+import numpy as onp
+from autograd.scipy.special import logsumexp
+from autograd.tracer import getval
+
+from . import fused
+from .constraints import real
+from .distributions import DISTRIBUTIONS
+from .expr import Const
+from .program import sum_rest_traced
+from .runtime_checks import check_args, check_finite, check_observed
+
+ZERO = onp.zeros(1)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the ops of one program must keep besides the plain costs."""
+    enum_of: dict          # cost index -> the enumerated site that absorbs it
+    marginal: frozenset    # enumerated sites summed out of the model (the others are weighted)
+    elem_needed: frozenset  # cost indices some score site uses per element
+    elementwise: frozenset  # score sites whose score is kept per element
+    enum_rank: int          # axes after the enumeration axis (at least the program's largest rank)
+
+
+def value(code, env):
+    return code.value if isinstance(code, Const) else code(env)
+
+
+def make_dist(cls, codes, env, rank=0):
+    """An instance of `cls`; its arguments are aligned on their batch axes (and to `rank`, the
+    number of axes of the value it will score), so a particle axis never meets an element axis."""
+    args = {name: value(code, env) for name, code in codes}
+    events = cls.arg_event_dims
+    ranks = {k: np.ndim(v) - events.get(k, 0) for k, v in args.items()}
+    target = max(rank, *ranks.values())
+    for k, v in args.items():
+        if ranks[k] < target:
+            shape = np.shape(v)
+            args[k] = np.reshape(v, shape[:1] + (1,) * (target - ranks[k]) + shape[1:])
+    return cls(**args)
+
+
+def _plain(dist):
+    return type(dist)(**{k: getval(v) for k, v in dist.args.items()})
+
+
+def _elementwise(dist, x):
+    with onp.errstate(divide="ignore", invalid="ignore"):
+        return _plain(dist)._log_prob(getval(x))
+
+
+def _site_axes(t, rank):
+    """Sum a (particles, enumeration, extra..., elements) array over its extra axes."""
+    extra = tuple(range(2, np.ndim(t) - rank))
+    return np.sum(t, axis=extra) if extra else t
+
+
+def _absorb(run, plan, cost, log_density):
+    """Hand a cost to the enumerated latent that influences it; True when it did."""
+    site = plan.enum_of.get(cost)
+    if site is None or site in run.fixed:
+        return False
+    if site in plan.marginal:
+        run.enum[site].append(log_density())
+        run.costs[cost] = ZERO
+    else:
+        run.costs[cost] = sum_rest_traced(run.enum[site] * log_density())
+    return True
+
+
+def let_op(stmt, code, slot):
+    get = (lambda env: code.value) if isinstance(code, Const) else code
+
+    def op(env, run):
+        x = get(env)
+        if run.checking:
+            check_finite(stmt, x, f"the value of '{stmt.name}'")
+        env[slot] = x
+        if run.record is not None:
+            run.record[stmt.name] = getval(x)
+    return op
+
+
+def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
+    """A latent in inference mode: drawn from its guide, scored under its prior."""
+    cls = DISTRIBUTIONS[stmt.dist]
+    rank, score = 1 + len(shape), site.estimator == "score"
+    per_element = stmt.name in plan.elementwise
+    arg = guide.params[0][0]
+    free, loc_name, scale_name = f"{stmt.name}.{arg}", f"{stmt.name}.loc", f"{stmt.name}.scale"
+
+    def discrete(run, prior):
+        q = cls(**{arg: run.params[free]})
+        x = q.sample(run.rng, (run.K,) + shape)
+        if per_element:
+            return x, _broadcast(q._log_prob(x), (run.K,) + shape), _elementwise(q, x)
+        return x, q.log_prob_sum(x), None
+
+    def continuous(run, prior):
+        loc, scale = run.params[loc_name], run.params[scale_name]
+        eps = run.rng.standard_normal((run.K,) + np.shape(loc)[1:])
+        u = loc + scale * eps
+        support = prior.support
+        x = support.to_constrained(u)
+        if score:
+            u = getval(u)
+            x = getval(x)
+            logq = cls_normal(loc, scale)._log_prob(u) - support.log_abs_det_jacobian(u)
+            return x, (logq if per_element else sum_rest_traced(logq)), getval(logq)
+        # log Normal(u; loc, scale) with u - loc = scale * eps: the same function of
+        # (loc, scale, eps), hence the same pathwise gradient, in fewer operations
+        logq = -fused.sum_rest(0.5 * eps * eps + fused.HALF_LOG_2PI) - np.sum(np.log(scale))
+        if support is not real:
+            logq = logq - sum_rest_traced(support.log_abs_det_jacobian(u))
+        return x, logq, None
+
+    draw = discrete if cls.discrete else continuous
+
+    def op(env, run):
+        prior = make_dist(cls, codes, env, rank)
+        if run.checking:
+            check_args(stmt, prior)
+        x, logq, logq_values = draw(run, prior)
+        env[slot] = x
+        if not _absorb(run, plan, cost, lambda: prior._log_prob(x)):
+            run.costs[cost] = prior.log_prob_sum(x)
+        run.costs[cost + 1] = logq if not per_element else sum_rest_traced(logq)
+        if cost in plan.elem_needed:
+            run.elem[cost] = _elementwise(prior, x)
+        if cost + 1 in plan.elem_needed:
+            run.elem[cost + 1] = logq_values if logq_values is not None else getval(logq)
+        if run.checking:
+            check_finite(stmt, run.costs[cost], f"the log-density of '{stmt.name}'")
+        if score:
+            run.scores[stmt.name] = logq
+        if run.record is not None:
+            run.record[stmt.name] = getval(x)
+    return op
+
+
+def cls_normal(loc, scale):
+    return DISTRIBUTIONS["Normal"](loc=loc, scale=scale)
+
+
+def _broadcast(x, shape):
+    return x + np.zeros(shape) if np.shape(x) != shape else x
+
+
+def enumerated_op(stmt, codes, slot, shape, cost, plan, support, mode, guide=None):
+    """A latent evaluated at every value of its support at once, on an axis after the particles:
+    summed out of the model, or weighted by the program's or the guide's probabilities."""
+    cls = DISTRIBUTIONS[stmt.dist]
+    rank = 1 + len(shape)
+    values = onp.reshape(support, (1, len(support)) + (1,) * plan.enum_rank)
+    marginal = stmt.name in plan.marginal
+    free = guide and f"{stmt.name}.{guide.params[0][0]}"
+
+    def op(env, run):
+        dist = make_dist(cls, codes, env, rank)
+        if run.checking:
+            check_args(stmt, dist)
+        if stmt.name in run.fixed:
+            env[slot] = run.fixed[stmt.name]
+            if mode == "vi":
+                run.costs[cost] = run.costs[cost + 1] = ZERO
+        else:
+            env[slot] = values
+            log_p = dist._log_prob(values)
+            if marginal:
+                run.enum[stmt.name] = [log_p]
+                run.costs[cost] = run.costs[cost + 1] = ZERO
+            elif free is None:
+                run.enum[stmt.name] = np.exp(log_p)
+            else:
+                log_q = cls(**{guide.params[0][0]: _enum_axis(run.params[free], plan)})._log_prob(values)
+                w = run.enum[stmt.name] = np.exp(log_q)
+                run.costs[cost] = sum_rest_traced(w * log_p)
+                run.costs[cost + 1] = sum_rest_traced(w * log_q)
+        if run.record is not None:
+            run.record[stmt.name] = getval(env[slot])
+    return op
+
+
+def _enum_axis(arg, plan):
+    """A guide argument (1, elements..., [categories]) lined up with the enumeration axis."""
+    shape = np.shape(arg)
+    return np.reshape(arg, shape[:1] + (1,) * (plan.enum_rank + 1 - (len(shape) - 1)) + shape[1:])
+
+
+def marginal_final(name, shape, cost):
+    """Inference mode: log sum_k exp(log p(z = k) + costs it influences), element by element."""
+    zeros = onp.zeros((1, 1) + shape)
+
+    def final(run):
+        if name in run.fixed:
+            return
+        L = zeros
+        for t in run.enum[name]:
+            L = L + _site_axes(t, len(shape))
+        run.enum[name] = L
+        run.costs[cost] = sum_rest_traced(logsumexp(L, axis=1))
+    return final
+
+
+def conditional(name, shape, marginal):
+    """The exact conditional probabilities of an enumerated latent, (particles, k, elements...)."""
+    def probs(run):
+        if marginal:
+            L = onp.asarray(getval(run.enum[name]))
+            L = L - L.max(axis=1, keepdims=True)
+            p = onp.exp(L)
+            p = p / p.sum(axis=1, keepdims=True)
+        else:
+            p = onp.asarray(getval(_site_axes(run.enum[name], len(shape))))
+        return onp.broadcast_to(p, (run.K,) + p.shape[1:2] + shape)
+    return probs
+
+
+def sample_op(stmt, codes, slot, shape, site, plan):
+    """A latent drawn from the program itself (optimization, or prior simulation)."""
+    cls = DISTRIBUTIONS[stmt.dist]
+    rank = 1 + len(shape)
+    pathwise = site is not None and site.estimator == "pathwise"
+    score = site is not None and site.estimator == "score"
+    per_element = score and stmt.name in plan.elementwise
+
+    def op(env, run):
+        dist = make_dist(cls, codes, env, rank)
+        if run.checking:
+            check_args(stmt, dist)
+        if pathwise:
+            x = dist.transform(cls.noise(run.rng, (run.K,) + shape))
+        else:
+            x = dist.sample(run.rng, (run.K,) + shape)
+        if score:
+            logp = _broadcast(dist._log_prob(x), (run.K,) + shape) if per_element else dist.log_prob_sum(x)
+            if run.checking:
+                check_finite(stmt, logp, f"the log-density of '{stmt.name}'")
+            run.scores[stmt.name] = logp
+        env[slot] = x
+        if run.record is not None:
+            run.record[stmt.name] = getval(x)
+    return op
+
+
+def observe_op(stmt, codes, y, cost, plan):
+    cls = DISTRIBUTIONS[stmt.dist]
+    rank = onp.ndim(y)
+    # data were checked against a fixed support before the fit; a support that moves with the
+    # arguments (Uniform's bounds) is checked at every step
+    moving = not cls.discrete and isinstance(cls.__dict__.get("support"), property)
+
+    def op(env, run):
+        dist = make_dist(cls, codes, env, rank)
+        if run.checking:
+            check_args(stmt, dist)
+            check_observed(stmt, dist, y)
+        if not _absorb(run, plan, cost, lambda: dist._log_prob(y)):
+            run.costs[cost] = sum_rest_traced(dist.log_prob(y)) if moving else dist.log_prob_sum(y)
+        if cost in plan.elem_needed:
+            run.elem[cost] = _elementwise(dist, y)
+        if run.checking:
+            check_finite(stmt, run.costs[cost], f"the log-density of '{stmt.name}'")
+    return op
+
+
+def term_op(stmt, code, reduce, cost, plan):
+    """An objective term; `code` computes E when the term is sum(E) or mean(E) (`reduce`)."""
+    get = (lambda env: code.value) if isinstance(code, Const) else code
+    site = plan.enum_of.get(cost)
+
+    def op(env, run):
+        x = get(env)
+        if site is not None and site not in run.fixed:
+            weighted = run.enum[site] * x      # p(z = k) * E at z = k; both (particles, k, ...)
+            value = sum_rest_traced(weighted)
+            if reduce == "mean":
+                value = value / _count(np.shape(weighted)[2:])
+        else:
+            value = x if reduce is None else sum_rest_traced(x)
+            if reduce == "mean":
+                value = value / _count(np.shape(x)[1:])
+        if run.checking:
+            check_finite(stmt, value, "the objective")
+        run.costs[cost] = value
+        if cost in plan.elem_needed:
+            run.elem[cost] = onp.asarray(getval(x)) / (_count(np.shape(x)[1:]) if reduce == "mean" else 1)
+    return op
+
+
+def _count(shape):
+    return max(1, int(onp.prod(shape, dtype=int)))

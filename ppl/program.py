@@ -1,0 +1,161 @@
+"""A built program: the loss with its estimator's gradient, forward simulation, and a diagnosing
+replay. K particles run at once as a leading array axis.
+
+`loss` returns one scalar whose value is the mean loss and whose gradient is the estimator's:
+pathwise sites carry gradients through their transforms; enumerated sites are summed out inside
+the loss; every score site adds stop(C - b) * log q, with the surrogate's own value subtracted back
+out so the reported value is unchanged.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import autograd.numpy as np
+import numpy as onp
+from autograd.tracer import getval
+
+from .fused import sum_rest
+
+
+@dataclass
+class Run:
+    """The mutable state of one pass through the program."""
+    params: dict
+    rng: object
+    K: int
+    costs: list
+    scores: dict = field(default_factory=dict)    # score site -> log q (summed, or per element)
+    elem: dict = field(default_factory=dict)      # cost index -> its elementwise values (no gradient)
+    enum: dict = field(default_factory=dict)      # enumerated site -> weights or log-terms
+    fixed: dict = field(default_factory=dict)     # enumerated site -> a drawn value to use instead
+    record: dict | None = None
+    checking: bool = False
+
+
+@dataclass(frozen=True)
+class ScoreSite:
+    name: str
+    costs: tuple               # ((cost index, "element" | "statement"), ...)
+    rank: int                  # number of element axes of the site
+    elementwise: bool          # its score is kept per element
+
+
+class Program:
+    """The result of the build pass; see the module docstring."""
+
+    def __init__(self, rewritten, space, ops, finals, slots, shapes, signs, score_sites, enumerated):
+        self.rewritten, self.space, self.ops, self.finals = rewritten, space, ops, finals
+        self.slots, self.shapes, self.signs = slots, shapes, signs
+        self.score_sites, self.enumerated = score_sites, enumerated
+        self.mode = rewritten.module.mode
+        self.param_slots = [(d.name, slots[d.name]) for d in rewritten.module.decls if d.kind == "param"]
+
+    def _run(self, params, rng, K, **options):
+        run = Run(params, rng, K, [None] * len(self.signs), **options)
+        env = [None] * len(self.slots)
+        for name, slot in self.param_slots:
+            env[slot] = params[name]
+        for op in self.ops:
+            op(env, run)
+        for final in self.finals:
+            final(run)
+        return run
+
+    def loss(self, params, rng, K, baselines=None, baseline="auto", record=None):
+        """(scalar, aux): the mean loss over K particles with the estimator's gradient; aux holds
+        the per-particle loss and each score site's downstream cost C."""
+        run = self._run(params, rng, K, record=record)
+        total = total_cost(run.costs, self.signs, K)
+        if not self.score_sites:
+            return np.mean(total), {"total": getval(total), "downstream": []}
+        surrogate, downstream = total, []
+        for i, site in enumerate(self.score_sites):
+            C = self.downstream(site, run, K)
+            b = _baseline(C, baseline, K, None if baselines is None else baselines[i])
+            surrogate = surrogate + sum_rest_traced((C - b) * run.scores[site.name])
+            downstream.append(C)
+        mean, smean = np.mean(total), np.mean(surrogate)
+        return getval(mean) + smean - getval(smean), {"total": getval(total), "downstream": downstream}
+
+    def downstream(self, site, run, K):
+        """C for a score site: the signed costs it influences, per particle (and per element)."""
+        shape = (K,) + self.shapes[site.name][0] if site.elementwise else (K,)
+        C = onp.zeros(shape)
+        for i, grain in site.costs:
+            sign = self.signs[i]
+            if site.elementwise and grain == "element" and i in run.elem:
+                C = C + sign * _to_elements(run.elem[i], shape)
+            else:
+                whole = onp.asarray(getval(run.costs[i]), dtype=float)
+                C = C + sign * whole.reshape(whole.shape + (1,) * (len(shape) - whole.ndim))
+        return C
+
+    def simulate(self, params, rng, K) -> dict:
+        """K forward draws of every latent and deterministic, and the per-particle loss. An
+        enumerated latent is drawn from its exact conditional distribution."""
+        state = rng.bit_generator.state
+        first = self._run(params, rng, K)
+        loss = onp.broadcast_to(getval(total_cost(first.costs, self.signs, K)), (K,))
+        record, probs = {}, {}
+        if self.enumerated:
+            fixed = {}
+            for name, conditional in self.enumerated.items():
+                probs[name] = conditional(first)
+                fixed[name] = _draw_categorical(rng, probs[name])
+            after = rng.bit_generator.state
+            rng.bit_generator.state = state      # the same draws for everything else
+            self._run(params, rng, K, record=record, fixed=fixed)
+            rng.bit_generator.state = after
+        else:
+            rng.bit_generator.state = state
+            self._run(params, rng, K, record=record)
+        record["__loss__"] = onp.asarray(loss)
+        record["__probs__"] = probs
+        return record
+
+    def diagnose(self, params, rng, K):
+        """Replay a step with run-time checks; raise `FitError` at the first faulty statement."""
+        self._run(params, rng, K, checking=True)
+
+
+def total_cost(terms, signs, K):
+    """sum(sign * term), with as few traced operations as possible."""
+    if not terms:
+        return np.zeros(K)
+    order = sorted(range(len(terms)), key=lambda i: -signs[i])   # a positive term first, if any
+    first = order[0]
+    total = terms[first] if signs[first] > 0 else -terms[first]
+    for i in order[1:]:
+        total = total + terms[i] if signs[i] > 0 else total - terms[i]
+    return total
+
+
+def sum_rest_traced(x):
+    return np.sum(x, axis=tuple(range(1, np.ndim(x)))) if np.ndim(x) > 1 else x
+
+
+def _to_elements(values, shape):
+    """Sum `values` (particles, extra axes..., element axes) down to `shape` (particles, elements)."""
+    values = onp.asarray(values, dtype=float)
+    rank = len(shape) - 1
+    if values.ndim < rank + 1 or tuple(values.shape[values.ndim - rank:]) != tuple(shape[1:]):
+        whole = sum_rest(values) if values.ndim > 1 else values
+        return whole.reshape((-1,) + (1,) * rank)     # elements do not line up: the whole term
+    extra = tuple(range(1, values.ndim - rank))
+    return values.sum(axis=extra) if extra else values
+
+
+def _baseline(C, how, K, average):
+    if how == "none":
+        return 0.0
+    if how == "loo" or (how == "auto" and K >= 2):
+        return (onp.sum(C, axis=0) - C) / (K - 1) if K >= 2 else 0.0
+    return 0.0 if average is None else average
+
+
+def _draw_categorical(rng, probs):
+    """One draw per row of `probs` (categories on axis 1)."""
+    probs = onp.moveaxis(probs, 1, -1)
+    cdf = onp.cumsum(probs, axis=-1)
+    u = rng.random(cdf.shape[:-1] + (1,)) * cdf[..., -1:]
+    return onp.sum(cdf[..., :-1] <= u, axis=-1)
