@@ -8,7 +8,7 @@ from __future__ import annotations
 import autograd.numpy as np
 import numpy as onp
 
-from . import ir, ops
+from . import fullrank, ir, ops
 from .constraints import positive, real
 from .dependence import ranks
 from .distributions import DISTRIBUTIONS
@@ -24,9 +24,10 @@ INIT_SCALE = 0.1         # guide scales start small, as in Pyro's AutoNormal
 ENUMERATE_MAX = 64       # largest support summed out automatically
 
 
-def build(rewritten, data: dict, rng, param_init: dict) -> Program:
+def build(rewritten, data: dict, rng, param_init: dict, stl: bool = False) -> Program:
     """Compile `rewritten` against validated `data` ({name: array}); `param_init` gives the
-    user params' initial constrained values, `rng` draws the guide's initial locations."""
+    user params' initial constrained values, `rng` draws the guide's initial locations; `stl`
+    ("sticking the landing") drops the guide parameters' direct gradient through log q."""
     module = rewritten.module
     scope = {name: Const(constant(value)) for name, value in data.items()}
     names = [d.name for d in module.decls if d.kind == "param"]
@@ -37,7 +38,7 @@ def build(rewritten, data: dict, rng, param_init: dict) -> Program:
     shapes = _dry_run(module, scope, slots, param_init, rng)
     rewritten = _limit_enumeration(rewritten, shapes)
     space = ParamSpace(_user_params(param_init) + _guide_params(rewritten, shapes, rng))
-    plan, score_sites = _plan(rewritten, shapes, data)
+    plan, score_sites = _plan(rewritten, shapes, data, stl)
     program_ops, finals, enumerated, signs = _compile_ops(rewritten, scope, slots, shapes, data, plan)
     return Program(rewritten, space, program_ops, finals, slots, shapes, signs, score_sites, enumerated)
 
@@ -116,8 +117,16 @@ def _user_params(param_init):
 
 def _guide_params(rewritten, shapes, rng):
     params = []
+    blocks = joint_blocks(rewritten, shapes)
+    if blocks:
+        dim = max(hi for lo, hi in blocks.values())
+        loc, tril = fullrank.initial(dim, rng, INIT_RADIUS, INIT_SCALE)
+        params += [Param(fullrank.LOC, (dim,), real, loc),
+                   Param(fullrank.SCALE, (dim, dim), fullrank.LowerCholesky(dim), tril)]
     for name, site in rewritten.guide.items():
         shape, prior = shapes[name]
+        if name in blocks:
+            continue
         if site.discrete:
             (arg, constraint), = site.params
             event = onp.shape(getattr(prior, arg))[len(prior.batch_shape):]
@@ -133,6 +142,19 @@ def _guide_params(rewritten, shapes, rng):
 
 
 
+def joint_blocks(rewritten, shapes) -> dict:
+    """Full-rank guide: each continuous latent's (start, stop) in the joint unconstrained vector."""
+    if rewritten.family != "fullrank":
+        return {}
+    blocks, start = {}, 0
+    for name, site in rewritten.guide.items():
+        if not site.discrete:
+            shape, prior = shapes[name]
+            size = int(onp.prod(prior.support.unconstrained_shape(shape), dtype=int))
+            blocks[name], start = (start, start + size), start + size
+    return blocks
+
+
 def _limit_enumeration(rewritten, shapes):
     """Sites whose support is too large to sum out fall back to the score function."""
     sites = []
@@ -141,10 +163,10 @@ def _limit_enumeration(rewritten, shapes):
             s = type(s)(s.name, "score", f"support larger than {ENUMERATE_MAX}: score function",
                         tuple((i, g) for i, g in s.costs), s.span)
         sites.append(s)
-    return type(rewritten)(rewritten.module, rewritten.guide, tuple(sites), rewritten.costs)
+    return type(rewritten)(rewritten.module, rewritten.guide, tuple(sites), rewritten.costs, rewritten.family)
 
 
-def _plan(rewritten, shapes, data):
+def _plan(rewritten, shapes, data, stl):
     enum_of = {i: s.name for s in rewritten.sites if s.estimator in ("enumerate", "expect") for i, _ in s.costs}
     marginal = frozenset(s.name for s in rewritten.sites
                          if s.estimator == "enumerate" and rewritten.module.mode == "vi")
@@ -160,7 +182,8 @@ def _plan(rewritten, shapes, data):
             elem_needed.update(i for i, g in s.costs if g == "element")
         score_sites.append(ScoreSite(s.name, s.costs, len(shape), per_element))
     ranks_ = list(ranks(rewritten.module).values()) + [onp.ndim(v) for v in data.values()]
-    plan = ops.Plan(enum_of, marginal, frozenset(elem_needed), frozenset(elementwise), max(ranks_ + [0]) + 1)
+    plan = ops.Plan(enum_of, marginal, frozenset(elem_needed), frozenset(elementwise), max(ranks_ + [0]) + 1,
+                    joint_blocks(rewritten, shapes), stl)
     return plan, score_sites
 
 
@@ -169,6 +192,8 @@ def _compile_ops(rewritten, scope, slots, shapes, data, plan):
     distributions of enumerated latents, and the sign of each cost (loss = sum sign * term)."""
     module, sites = rewritten.module, {s.name: s for s in rewritten.sites}
     program_ops, finals, enumerated, signs = [], [], {}, []
+    if plan.blocks:
+        program_ops.append(fullrank.joint_op(max(hi for _, hi in plan.blocks.values()), plan.stl))
     for stmt in module.body:
         if isinstance(stmt, ir.Let):
             program_ops.append(ops.let_op(stmt, compile_expr(stmt.expr, scope), slots[stmt.name]))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -9,6 +10,7 @@ from . import load
 from .errors import PPLError
 from .data import load_json
 from .output import gradcheck_table, table, write_json
+from .guide import GUIDES
 from .rewrite import ESTIMATORS, RAO_BLACKWELL
 
 BASELINES = ("auto", "average", "loo", "none")
@@ -25,6 +27,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:      # the reader went away (`ppl fit ... | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _parser():
@@ -41,6 +46,9 @@ def _parser():
                    help="auto, pathwise or score, for every latent or as NAME=HOW,NAME=HOW")
     f.add_argument("--baseline", choices=BASELINES, default="auto",
                    help="score-function baseline (auto: leave-one-out with 2+ particles, else decaying average)")
+    f.add_argument("--guide", choices=GUIDES, default="meanfield",
+                   help="variational family of the continuous latents (default meanfield)")
+    f.add_argument("--stl", action="store_true", help="sticking the landing: no direct gradient through log q")
     f.add_argument("--rao-blackwell", choices=RAO_BLACKWELL, default="element",
                    help="costs a score-function site multiplies: those it influences per element (default), "
                         "per statement, or all (none)")
@@ -95,6 +103,7 @@ def _fit(args):
     model = load(args.model, estimator=args.estimator, rao_blackwell=args.rao_blackwell)
     report = None if args.quiet else _progress(args.steps, model)
     fit = model.fit(args.data, steps=args.steps, lr=args.lr, particles=args.particles, seed=args.seed,
+                    guide=args.guide, stl=args.stl,
                     baseline=args.baseline, report=report)
     if args.out:
         write_json(args.out, fit.to_json())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as onp
@@ -14,6 +15,8 @@ from .optim import Adam
 BASELINE_DECAY = 0.9          # decaying-average baseline, as Pyro's default
 MAX_BAD_STEPS = 20            # consecutive non-finite steps before a fit gives up
 OBJECTIVES = {"vi": ("elbo", -1.0), "mle": ("log_likelihood", -1.0), "optimize": ("objective", 1.0)}
+EVAL_EVERY = 100              # steps per window of the smoothed objective (Stan ADVI's eval_elbo)
+TOL_REL_OBJ = 0.01            # Stan ADVI's default tol_rel_obj
 
 
 def objective_sign(mode, sense):
@@ -25,14 +28,16 @@ def objective_sign(mode, sense):
 
 @dataclass
 class Trajectory:
-    theta: onp.ndarray         # final unconstrained parameters
+    theta: onp.ndarray         # final unconstrained parameters (averaged over the last steps)
     trace: list                # the objective per step (nan for a skipped step)
     skipped: int               # steps skipped for a non-finite objective or gradient
     snr: dict                  # parameter group -> signal-to-noise ratio per window of steps
+    convergence: dict | None = None   # the convergence rule's verdict (`Convergence.record`)
 
 
-def run(built, rng, *, steps, lr, particles, baseline, sign, report=None) -> Trajectory:
-    """Fit `built` with Adam; the objective is `sign` times the loss being minimized."""
+def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=None) -> Trajectory:
+    """Fit `built` with Adam; the objective is `sign` times the loss being minimized. With `tol`,
+    stop as soon as the convergence rule (`Convergence`) holds at that tolerance."""
     space = built.space
     monitor = SNRMonitor(space)
     n_sites = len(built.score_sites)
@@ -43,6 +48,8 @@ def run(built, rng, *, steps, lr, particles, baseline, sign, report=None) -> Tra
 
     step_grad = grad_and_aux(loss)
     theta, adam = space.initial(), Adam(lr=lr, steps=steps)
+    tail = TailAverage(steps)
+    convergence = Convergence(steps, tol)
     trace, skipped, bad_run = [], 0, 0
     for t in range(steps):
         state = rng.bit_generator.state
@@ -58,12 +65,32 @@ def run(built, rng, *, steps, lr, particles, baseline, sign, report=None) -> Tra
         bad_run = 0
         monitor.update(g)
         theta = adam.step(theta, g)
+        tail.add(t, theta)
         for i, C in enumerate(aux["downstream"]):
             averages[i] = BASELINE_DECAY * averages[i] + (1 - BASELINE_DECAY) * onp.mean(C, axis=0)
         trace.append(sign * value)
         if report is not None:
             report(t, sign * value)
-    return Trajectory(theta, trace, skipped, monitor.history)
+        if convergence.update(sign * value) and tol is not None:
+            break
+    return Trajectory(tail.value(theta), trace, skipped, monitor.history, convergence.record(len(trace)))
+
+
+class TailAverage:
+    """The mean of the iterates over the last quarter of the steps (Polyak-Ruppert averaging):
+    it removes most of the noise that single-sample gradients leave in the final iterate."""
+
+    def __init__(self, steps, fraction=0.25):
+        self.start = int(steps * (1 - fraction))
+        self.sum, self.n = None, 0
+
+    def add(self, t, theta):
+        if t >= self.start:
+            self.sum = theta.copy() if self.sum is None else self.sum + theta
+            self.n += 1
+
+    def value(self, theta):
+        return theta if self.n == 0 else self.sum / self.n
 
 
 def _fail(built, params, state, particles, t, value):
@@ -74,3 +101,50 @@ def _fail(built, params, state, particles, t, value):
     what = "objective" if not math.isfinite(value) else "gradient"
     raise FitError(f"the {what} was not finite for {MAX_BAD_STEPS} steps in a row (at step {t + 1})",
                    hint="try a smaller --lr, or check the model for values that can overflow")
+
+
+class Convergence:
+    """Stan ADVI's rule (tol_rel_obj) on the smoothed objective. Every `window` finite steps the
+    mean objective of the window is compared with the previous window's: relative change
+    |m_k - m_(k-1)| / max(|m_(k-1)|, 1) (the floor at 1, as in SciPy's ftol, lets an objective
+    near zero converge). The fit has converged when the mean or the median of the last `history`
+    changes is below `tol`; `history` is Stan's circular buffer, max(2, steps / window / 10)."""
+
+    def __init__(self, steps, tol=None):
+        self.tol, self.early = TOL_REL_OBJ if tol is None else float(tol), tol is not None
+        self.steps = steps
+        self.window = max(1, min(EVAL_EVERY, steps // 10))
+        self.changes = deque(maxlen=max(2, int(0.1 * steps / self.window)))
+        self.smoothed, self.total, self.n, self.rule = [], 0.0, 0, None
+
+    def update(self, value) -> bool:
+        """Add one step's objective; True when the rule holds at the end of this window."""
+        self.total, self.n = self.total + value, self.n + 1
+        if self.n < self.window:
+            return False
+        mean, self.total, self.n = self.total / self.n, 0.0, 0
+        if self.smoothed:
+            self.changes.append(abs(mean - self.smoothed[-1]) / max(abs(self.smoothed[-1]), 1.0))
+        self.smoothed.append(mean)
+        self.rule = None
+        if len(self.changes) == self.changes.maxlen:
+            if self.statistics()[0] < self.tol:
+                self.rule = "mean"
+            elif self.statistics()[1] < self.tol:
+                self.rule = "median"
+        return self.rule is not None
+
+    def statistics(self):
+        """(mean, median) of the recent relative changes (nan before there are any)."""
+        if not self.changes:
+            return float("nan"), float("nan")
+        return float(onp.mean(self.changes)), float(onp.median(self.changes))
+
+    def record(self, steps_run) -> dict:
+        mean, median = self.statistics()
+        return {"converged": self.rule is not None, "rule": self.rule, "tol": self.tol,
+                "window": self.window, "history": self.changes.maxlen,
+                "rel_change_mean": None if math.isnan(mean) else mean,
+                "rel_change_median": None if math.isnan(median) else median,
+                "early_stop": self.early, "stopped_early": self.early and self.rule is not None and steps_run < self.steps,
+                "max_steps": self.steps, "smoothed": list(self.smoothed)}

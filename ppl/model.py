@@ -9,10 +9,10 @@ from autograd.differential_operators import grad_and_aux
 from . import fit as fitting
 from .build import build
 from .check import check
-from .data import bind, load_json
+from .data import bind, load_data, load_json
 from .distributions import DISTRIBUTIONS
 from .errors import PPLError, SemanticError, Source
-from .guide import guide
+from .guide import guide as make_guide
 from .lower import lower
 from .parse import parse
 from .result import Fit
@@ -32,14 +32,15 @@ class Model:
     """
 
     def __init__(self, source: str, filename: str = "<model>", estimator="auto", data_path=None,
-                 rao_blackwell="element"):
+                 rao_blackwell="element", guide="meanfield"):
         self.source = Source(source, filename)
         self.data_path = data_path
+        self.options = {"estimator": estimator, "rao_blackwell": rao_blackwell, "guide": guide}
         try:
             self.ast = parse(source, filename)
             self.checked = check(self.ast)
             self.ir = lower(self.checked)
-            self.guided = guide(self.ir)
+            self.guided = make_guide(self.ir, guide)
             self.rewritten = rewrite(self.guided, estimator, rao_blackwell)
         except PPLError as err:
             raise err.at(self.source) from None
@@ -58,53 +59,113 @@ class Model:
         rng = onp.random.default_rng(seed)
         return self._build(data, rng), rng
 
-    def _build(self, data, rng):
+    def with_options(self, **options) -> "Model":
+        """The same model compiled with other options (estimator, rao_blackwell, guide)."""
+        merged = {**self.options, **{k: v for k, v in options.items() if v is not None}}
+        if merged == self.options:
+            return self
+        return Model(self.source.text, self.source.filename, data_path=self.data_path, **merged)
+
+    def _build(self, data, rng, stl=False):
         try:
             values, params = bind(self.ir, self._data(data))
-            return build(self.rewritten, values, rng, params)
+            return build(self.rewritten, values, rng, params, stl)
         except PPLError as err:
             raise err.at(self.source) from None
 
     def _data(self, data):
         if data is None and self.data_path is not None and Path(self.data_path).exists():
             return load_json(self.data_path)
-        if isinstance(data, (str, Path)):
-            return load_json(data)
+        if isinstance(data, (str, Path, list, tuple)):
+            return load_data(data)
         return data
 
     def fit(self, data=None, *, steps: int = 2000, lr: float = 0.05, particles: int = 1, seed: int = 0,
-            baseline: str = "auto", report=None) -> Fit:
+            baseline: str = "auto", guide: str | None = None, stl: bool = False, report=None,
+            tol: float | None = None) -> Fit:
         """Fit the model: variational inference, maximum likelihood or stochastic optimization,
         whichever its statements call for. `report(step, objective)` is called after each step.
+        With `tol`, the fit stops early once its convergence rule holds at that tolerance (see
+        `ppl.fit.Convergence`); without it, the rule is judged at Stan's tol_rel_obj = 0.01.
+        `guide` is "meanfield" (the default) or "fullrank"; `stl=True` ("sticking the landing")
+        drops the guide's direct gradient through log q, whose expectation is zero.
 
         >>> import ppl
         >>> fit = ppl.compile("param mu: real = 0\\ny ~ Normal(mu, 1)\\nminimize (y - 3)^2").fit(steps=500)
         >>> abs(float(fit.params["mu"]) - 3) < 0.1
         True
         """
+        if guide is not None and guide != self.options["guide"]:
+            return self.with_options(guide=guide).fit(data, steps=steps, lr=lr, particles=particles, seed=seed,
+                                                      baseline=baseline, stl=stl, report=report, tol=tol)
         if self.mode == "prior":
             raise SemanticError("nothing to fit: the model has no observed data and no objective",
                                 hint="observe a data name with ~, or add minimize/maximize").at(self.source)
         rng = onp.random.default_rng(seed)
-        built = self._build(data, rng)
+        built = self._build(data, rng, stl)
         if built.space.size == 0:
             raise SemanticError("nothing to fit: the model has no param and no latent",
                                 hint="declare a param to optimize").at(self.source)
         name, sign = self._objective()
         try:
             path = fitting.run(built, rng, steps=steps, lr=lr, particles=particles, baseline=baseline,
-                               sign=sign, report=report)
+                               sign=sign, report=report, tol=tol)
         except PPLError as err:
             raise err.at(self.source) from None
         return Fit(built, path, mode=self.mode, seed=seed, steps=steps, particles=particles,
-                   objective_name=name, sign=sign, baseline=baseline, rng=rng)
+                   objective_name=name, sign=sign, baseline=baseline, rng=rng, model=self, data=data)
+
+    def sample(self, n: int = 1000, data=None, *, seed: int = 0, params: dict | None = None) -> dict:
+        """`n` draws from the prior predictive: every latent from its prior, every deterministic,
+        and every observation drawn given them, {name: array (n, ...)}. Observed data need not be
+        given (their sizes must); `param`s take their initial values unless given in `params`.
+
+        >>> import ppl
+        >>> draws = ppl.compile("data N: int\ndata y: real[N]\nmu ~ Normal(0, 1)\ny ~ Normal(mu, 1)").sample(5, {"N": 3})
+        >>> draws["y"].shape, draws["mu"].shape
+        ((5, 3), (5,))
+        """
+        from .predictive import prior
+        return prior(self, data, n, seed, params)
+
+    def restore(self, result, data=None) -> Fit:
+        """The `Fit` a result holds (a dict from `Fit.to_json`, or the path of `ppl fit --out`):
+        its params and guide, trace and convergence; summaries are drawn anew with its seed.
+        `data` defaults to the data files the result names, else the model's own."""
+        path = None
+        if not isinstance(result, dict):
+            path, result = str(result), load_json(result)
+        try:
+            if result.get("mode") != self.mode:
+                raise SemanticError(f"the result is of a {result.get('mode')} fit, but this model fits by {self.mode}",
+                                    hint="give the model the result was fitted with")
+            if data is None and result.get("data") is not None:
+                data = result["data"]
+            rng = onp.random.default_rng(result.get("seed", 0))
+            built = self._build(data, rng)
+            values = {**result.get("params", {}), **result.get("guide", {})}
+            names = [p.name for p in built.space]
+            if set(values) != set(names):
+                odd = sorted(set(values) ^ set(names))[0]
+                raise SemanticError(f"the result does not match the model: '{odd}' is a parameter of only one of them",
+                                    hint="give the model (and --guide) the result was fitted with")
+            trace = [float("nan") if v is None else v for v in result.get("trace", [])]
+            steps = result.get("steps", len(trace))
+            theta = built.space.flatten(values)
+        except PPLError as err:
+            raise err.at(Source("", path) if path else self.source) from None
+        name, sign = self._objective()
+        traj = fitting.Trajectory(theta, trace, result.get("skipped_steps", 0), {}, result.get("convergence"))
+        return Fit(built, traj, mode=self.mode, seed=result.get("seed", 0), steps=steps,
+                   particles=result.get("particles", 1), objective_name=name, sign=sign, baseline="auto", rng=rng,
+                   model=self, data=data)
 
     def _objective(self):
         sense = next((s.sense for s in self.ir.body if hasattr(s, "sense")), None)
         return fitting.objective_sign(self.mode, sense)
 
     def grad(self, params=None, data=None, *, seed: int = 0, particles: int = 1, baseline: str = "auto",
-             trace: bool = False):
+             trace: bool = False, stl: bool = False):
         """One estimate of the objective and its gradient with respect to every parameter.
 
         Returns `(value, grads)` (and the sampled values when `trace=True`). `params` maps names to
@@ -113,14 +174,14 @@ class Model:
         in maximum likelihood, and E[J] for `minimize J`/`maximize J`.
         """
         rng = onp.random.default_rng(seed)
-        estimate = self._estimator(params, data, rng, particles, baseline)
+        estimate = self._estimator(params, data, rng, particles, baseline, stl)
         record = {} if trace else None
         value, grads = estimate(record)
         return (value, grads, record) if trace else (value, grads)
 
-    def _estimator(self, params, data, rng, particles, baseline):
+    def _estimator(self, params, data, rng, particles, baseline, stl=False):
         """A function drawing one (value, grads) estimate per call, at fixed parameters."""
-        built = self._build(data, rng)
+        built = self._build(data, rng, stl)
         values = built.space.unflatten(built.space.flatten(params or {}))   # with a particle axis
         unknown = set(params or {}) - set(values)
         if unknown:
@@ -134,7 +195,7 @@ class Model:
         return estimate
 
     def gradcheck(self, params=None, data=None, *, draws: int = 1000, particles: int = 1, seed: int = 0,
-                  baseline: str = "auto") -> dict:
+                  baseline: str = "auto", stl: bool = False) -> dict:
         """Many gradient estimates at fixed parameters: per parameter, their mean, its standard
         error, the exact gradient when every stochastic statement is discrete and can be
         enumerated (else None), and the bias z-score (mean - exact) / stderr.
@@ -144,7 +205,7 @@ class Model:
         >>> abs(check["theta"]["z"]).max() < 4                                             # doctest: +SKIP
         True
         """
-        estimate = self._estimator(params, data, onp.random.default_rng(seed), particles, baseline)
+        estimate = self._estimator(params, data, onp.random.default_rng(seed), particles, baseline, stl)
         samples = [estimate()[1] for _ in range(draws)]
         exact = self._exact_gradient(params, data)
         out = {}
@@ -166,7 +227,7 @@ class Model:
             return None
         how = {s.name: "enumerate" if s.estimator == "enumerate" else "expect" for s in sites}
         try:
-            twin = Model(self.source.text, self.source.filename, how, self.data_path)
+            twin = self.with_options(estimator=how)
         except PPLError:
             return None
         return twin.grad(params, data if data is not None else None)[1]
@@ -175,7 +236,8 @@ class Model:
         return next(s for s in self.ir.body if getattr(s, "name", None) == name and hasattr(s, "dist"))
 
 
-def compile(source: str, filename: str = "<model>", estimator="auto", rao_blackwell="element") -> Model:  # noqa: A001
+def compile(source: str, filename: str = "<model>", estimator="auto", rao_blackwell="element",  # noqa: A001
+            guide="meanfield") -> Model:
     """Compile model text.
 
     `estimator` ("auto", "pathwise", "score", "enumerate", "expect", or a dict from latent name to
@@ -186,10 +248,10 @@ def compile(source: str, filename: str = "<model>", estimator="auto", rao_blackw
     >>> ppl.compile("mu ~ Normal(0, 1)").mode
     'prior'
     """
-    return Model(source, filename, estimator, rao_blackwell=rao_blackwell)
+    return Model(source, filename, estimator, rao_blackwell=rao_blackwell, guide=guide)
 
 
-def load(path, estimator="auto", rao_blackwell="element") -> Model:
+def load(path, estimator="auto", rao_blackwell="element", guide="meanfield") -> Model:
     """Compile a model file; data beside it (`NAME.data.json`) is used when no data is given.
 
     >>> import ppl, pathlib
@@ -201,4 +263,5 @@ def load(path, estimator="auto", rao_blackwell="element") -> Model:
         text = path.read_text()
     except OSError as err:
         raise PPLError(f"cannot read model file: {err.strerror}", source=Source("", str(path))) from None
-    return Model(text, str(path), estimator, data_path=path.with_suffix(".data.json"), rao_blackwell=rao_blackwell)
+    return Model(text, str(path), estimator, data_path=path.with_suffix(".data.json"), rao_blackwell=rao_blackwell,
+                 guide=guide)

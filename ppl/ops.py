@@ -34,6 +34,8 @@ class Plan:
     elem_needed: frozenset  # cost indices some score site uses per element
     elementwise: frozenset  # score sites whose score is kept per element
     enum_rank: int          # axes after the enumeration axis (at least the program's largest rank)
+    blocks: dict = None     # full-rank guide: latent -> (start, stop) in the joint draw
+    stl: bool = False       # sticking the landing: no direct gradient through log q's parameters
 
 
 def value(code, env):
@@ -121,14 +123,23 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
             x = getval(x)
             logq = cls_normal(loc, scale)._log_prob(u) - support.log_abs_det_jacobian(u)
             return x, (logq if per_element else sum_rest_traced(logq)), getval(logq)
-        # log Normal(u; loc, scale) with u - loc = scale * eps: the same function of
-        # (loc, scale, eps), hence the same pathwise gradient, in fewer operations
-        logq = -fused.sum_rest(0.5 * eps * eps + fused.HALF_LOG_2PI) - np.sum(np.log(scale))
-        if support is not real:
-            logq = logq - sum_rest_traced(support.log_abs_det_jacobian(u))
-        return x, logq, None
+        if plan.stl:     # sticking the landing: log q's parameters are constants here
+            logq = fused.normal(u, getval(loc), getval(scale))
+        else:
+            # log Normal(u; loc, scale) with u - loc = scale * eps: the same function of
+            # (loc, scale, eps), hence the same pathwise gradient, in fewer operations
+            logq = -fused.sum_rest(0.5 * eps * eps + fused.HALF_LOG_2PI) - np.sum(np.log(scale))
+        return x, _jacobian(logq, support, u), None
 
-    draw = discrete if cls.discrete else continuous
+    def block(run, prior):
+        """A block of the full-rank guide's joint draw; the joint log-density goes with the first."""
+        lo, hi = plan.blocks[stmt.name]
+        support = prior.support
+        u = np.reshape(run.joint[:, lo:hi], (run.K,) + support.unconstrained_shape(shape))
+        logq = run.joint_logq if lo == 0 else onp.zeros(1)
+        return support.to_constrained(u), _jacobian(logq, support, u), None
+
+    draw = discrete if cls.discrete else block if plan.blocks and stmt.name in plan.blocks else continuous
 
     def op(env, run):
         prior = make_dist(cls, codes, env, rank)
@@ -150,6 +161,11 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
         if run.record is not None:
             run.record[stmt.name] = getval(x)
     return op
+
+
+def _jacobian(logq, support, u):
+    """log q of the constrained value: the unconstrained density less log |d x / d u|."""
+    return logq if support is real else logq - sum_rest_traced(support.log_abs_det_jacobian(u))
 
 
 def cls_normal(loc, scale):

@@ -1,7 +1,11 @@
-"""What the command line shows and writes: the summary table, and files written atomically."""
+"""What the command line shows and writes: the summary table, and files written atomically
+(result JSON, draws and trace CSV, plots)."""
 from __future__ import annotations
 
+import csv
+import io
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -13,13 +17,13 @@ from .errors import PPLError
 MAX_ROWS = 12       # elements of one vector shown before the table elides the rest
 
 
-def write_atomic(path, text: str):
-    """Write `text` to `path` through a temporary file and a rename: never half a file."""
+def write_atomic(path, text: str | bytes):
+    """Write `text` (or bytes) to `path` through a temporary file and a rename: never half a file."""
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
         try:
-            with os.fdopen(fd, "w") as f:
+            with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
                 f.write(text)
                 f.flush()
                 os.fsync(f.fileno())
@@ -35,25 +39,77 @@ def write_json(path, value):
     write_atomic(path, json.dumps(value, indent=1) + "\n")
 
 
+def label(name, index) -> str:
+    """`name`, `name[i]` or `name[i,j]`: one element, as the draws files and the table name it."""
+    return name + (f"[{','.join(map(str, index))}]" if index else "")
+
+
+def draw_columns(draws: dict) -> list:
+    """[(label, column of draws)]: one column per element, in row-major order per name."""
+    out = []
+    for name, values in draws.items():
+        values = onp.asarray(values)
+        for index in onp.ndindex(values.shape[1:]):
+            out.append((label(name, index), values[(slice(None),) + index]))
+    return out
+
+
+def draws_csv(draws: dict) -> str:
+    """One column per element (`name`, `name[i]`, `name[i,j]`), one row per draw; numbers in
+    full precision, integers as integers."""
+    columns = draw_columns(draws)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([h for h, _ in columns])
+    writer.writerows(zip(*(c.tolist() for _, c in columns)))
+    return buffer.getvalue()
+
+
+def trace_csv(trace) -> str:
+    """`step,objective`: one row per step (from 1); `nan` for a skipped step."""
+    lines = ["step,objective"] + [f"{t},{v!r}" for t, v in enumerate(map(float, trace), start=1)]
+    return "\n".join(lines) + "\n"
+
+
 def table(fit) -> str:
     """The summary of a fit: objective, params, then a row per latent/deterministic element."""
     o = fit.objective
     lines = [f"{fit.mode}: {fit.steps} steps, {fit.particles} particle{'s' * (fit.particles != 1)}, "
              f"seed {fit.seed}; {o['name']} = {o['value']:.6g} ± {o['stderr']:.2g}"]
+    if fit.convergence:
+        lines.append(convergence_line(fit.convergence, o["name"]))
     if fit.skipped:
         lines.append(f"warning: {fit.skipped} steps had a non-finite objective or gradient and were skipped")
     for name, value in fit.params.items():
         lines.append(f"param {name} = {_fmt_value(value)}")
     if fit.latents:
-        head = ["name", "mean", "sd", "q05", "q50", "q95", "estimator"]
-        rows = []
-        for name, s in fit.latents.items():
-            est = fit.estimators.get(name, "deterministic")
-            rows += _rows(name, s, est)
-        widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
-        lines.append("  ".join(h.rjust(w) if i and i < 6 else h.ljust(w) for i, (h, w) in enumerate(zip(head, widths))))
-        for r in rows:
-            lines.append("  ".join(c.rjust(w) if i and i < 6 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        lines.append(summary_table(fit.latents, fit.estimators))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def convergence_line(c, name) -> str:
+    """Whether the convergence rule held, in words (see `ppl.fit.Convergence`)."""
+    if c["rel_change_mean"] is None:
+        return f"convergence: not judged (too few windows of {c['window']} steps)"
+    verdict = "converged" if c["converged"] else "not converged"
+    stop = f", stopped early after {len(c['smoothed']) * c['window']} of {c['max_steps']} steps" \
+        if c.get("stopped_early") else ""
+    return (f"{verdict}: relative change of the smoothed {name} {c['rel_change_mean']:.2g} (mean), "
+            f"{c['rel_change_median']:.2g} (median) over the last {c['history']} windows of {c['window']} "
+            f"steps; tolerance {c['tol']:g}{stop}")
+
+
+def summary_table(summaries: dict, labels: dict | None = None) -> str:
+    """A row per element of each summary ({name: {"mean": ..., ...}}); `labels` adds a last column."""
+    head = ["name", "mean", "sd", "q05", "q50", "q95"] + (["estimator"] if labels is not None else [])
+    rows = []
+    for name, s in summaries.items():
+        rows += [r[:len(head)] for r in _rows(name, s, "" if labels is None else labels.get(name, "deterministic"))]
+    cells = [r for r in [head] + rows if len(r) > 1]      # a one-cell row (an elision) spans the table
+    widths = [max(len(r[i]) for r in cells) for i in range(len(head))]
+    lines = [r[0] if len(r) == 1 else
+             "  ".join(c.rjust(w) if 0 < i < 6 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in [head] + rows]
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -64,7 +120,7 @@ def _rows(name, s, estimator):
     rows = []
     for count, index in enumerate(onp.ndindex(mean.shape)):
         if count == MAX_ROWS:
-            rows.append([f"... {mean.size - MAX_ROWS} more", "", "", "", "", "", ""])
+            rows.append([f"... {mean.size - MAX_ROWS} more elements of {name} (every element: --draws FILE)"])
             break
         label = f"{name}[{','.join(map(str, index))}]"
         rows.append([label, *(_num(onp.asarray(s[k])[index]) for k in ("mean", "sd", "q05", "q50", "q95")), estimator])

@@ -28,6 +28,8 @@ class Run:
     elem: dict = field(default_factory=dict)      # cost index -> its elementwise values (no gradient)
     enum: dict = field(default_factory=dict)      # enumerated site -> weights or log-terms
     fixed: dict = field(default_factory=dict)     # enumerated site -> a drawn value to use instead
+    joint: object = None                          # the full-rank guide's draw (particles, D)
+    joint_logq: object = None                     # and its log-density
     record: dict | None = None
     checking: bool = False
 

@@ -1,8 +1,13 @@
 """The result of a fit: learned values, summaries from draws, the objective with its error."""
 from __future__ import annotations
 
+import math
+import os
+from pathlib import Path
+
 import numpy as onp
 
+from . import predictive as _predictive
 from .diagnostics import summarize
 from .diagnostics import warnings as snr_warnings
 
@@ -21,9 +26,12 @@ class Fit:
     """
 
     def __init__(self, built, path, *, mode, seed, steps, particles, objective_name, sign, baseline, rng,
-                 draws=EVAL_DRAWS):
+                 draws=EVAL_DRAWS, model=None, data=None):
         self._built, self._theta, self._sign = built, path.theta, sign
-        self.mode, self.seed, self.steps, self.particles = mode, seed, steps, particles
+        self._model, self._data = model, data
+        self.convergence = getattr(path, "convergence", None)
+        stopped = bool(self.convergence and self.convergence.get("stopped_early"))
+        self.mode, self.seed, self.steps, self.particles = mode, seed, len(path.trace) if stopped else steps, particles
         self.trace, self.skipped = path.trace, path.skipped
         theta = path.theta
         values = built.space.constrained(theta)
@@ -33,7 +41,7 @@ class Fit:
         self.estimators = {s.name: s.estimator for s in built.rewritten.sites}
         self.statements = _statements(built.rewritten, baseline, particles)
         self.diagnostics = summarize(path.snr, self.estimators)
-        self.warnings = snr_warnings(path.snr, self.estimators)
+        self.warnings = _convergence_warnings(self.convergence, objective_name) + snr_warnings(path.snr, self.estimators)
         draws_ = self._draw(draws, rng)
         loss = draws_.pop("__loss__")
         # the exact conditional probabilities of each enumerated latent, averaged over the draws
@@ -42,6 +50,7 @@ class Fit:
         self.objective = {"name": objective_name, "value": float(sign * loss.mean()),
                           "stderr": float(loss.std(ddof=1) / onp.sqrt(len(loss))) if len(loss) > 1 else 0.0}
         self.latents = {name: _summary(v) for name, v in draws_.items()}
+        self.draws = draws_       # the draws the summaries and the objective came from
 
     def summary(self) -> dict:
         """Per latent and deterministic: mean, sd, q05, q50, q95 (from draws of the fitted guide)."""
@@ -75,6 +84,50 @@ class Fit:
                                          for p, k in zip(parts, _sizes(n, chunk))])
         return out
 
+    def predictive(self, n: int = 1000, seed: int | None = None) -> dict:
+        """`n` draws from the posterior predictive: the latents and deterministics drawn from the
+        fitted guide (as `sample`), and every observation drawn anew given them, under its own name.
+
+        >>> import ppl
+        >>> fit = ppl.compile("data y: real[3]\nmu ~ Normal(0, 1)\ny ~ Normal(mu, 1)").fit({"y": [1, 2, 3]}, steps=50)
+        >>> fit.predictive(10, seed=1)["y"].shape
+        (10, 3)
+        """
+        if self._model is None:
+            raise RuntimeError("this Fit does not know its model: use Model.fit or Model.restore")
+        rng = onp.random.default_rng(self.seed if seed is None else seed)
+        latents = self._draw(n, rng)
+        latents.pop("__loss__")
+        latents.pop("__probs__")
+        return _predictive.posterior(self._model, self._data, latents, self.params, rng, n)
+
+    def to_arviz(self, predictive: bool = True):
+        """The draws as an ArviZ `InferenceData`: the guide's draws as `posterior` (one chain),
+        and, with `predictive`, `posterior_predictive` and `observed_data` for every observation.
+        Needs ArviZ (`pip install 'ppl[arviz]'`)."""
+        try:
+            import arviz as az
+        except ImportError:
+            raise ImportError("Fit.to_arviz() needs ArviZ, an optional dependency: "
+                              "pip install 'ppl[arviz]' (or pip install arviz)") from None
+        groups = {"posterior": {k: onp.asarray(v)[None] for k, v in self.draws.items()}}
+        if predictive and self._model is not None:
+            observed = _predictive.observed_data(self._model, self._data)
+            draws = self.predictive(len(next(iter(self.draws.values()), [])) or EVAL_DRAWS)
+            groups["posterior_predictive"] = {k: draws[k][None] for k in observed}
+            groups["observed_data"] = observed
+        return az.from_dict(**groups, attrs={"mode": self.mode, "objective": self.objective["name"],
+                                             "objective_value": self.objective["value"]})
+
+    def to_dataframe(self):
+        """The draws as a pandas DataFrame, one column per element (`name[i]`), as `--draws` writes."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("Fit.to_dataframe() needs pandas: pip install pandas") from None
+        from .output import draw_columns
+        return pd.DataFrame(dict(draw_columns(self.draws)))
+
     def to_json(self) -> dict:
         """The documented JSON form (see the README)."""
         return {"mode": self.mode, "seed": self.seed, "steps": self.steps, "particles": self.particles,
@@ -82,11 +135,43 @@ class Fit:
                 "latents": {k: _lists(v) for k, v in self.latents.items()}, "estimators": self.estimators,
                 "enumerated": _lists(self.enumerated), "statements": self.statements,
                 "diagnostics": self.diagnostics,
-                "skipped_steps": self.skipped}
+                "skipped_steps": self.skipped,
+                "convergence": self.convergence, "trace": [v if math.isfinite(v) else None for v in self.trace],
+                "model": self._model_file(), "data": self._data_files()}
+
+    def _model_file(self):
+        name = self._model.source.filename if self._model is not None else None
+        return None if name is None or name.startswith("<") else name
+
+    def _data_files(self):
+        """The data as the files it came from (None when it was given as a dict or not at all)."""
+        data = self._data
+        if data is None and self._model is not None and self._model.data_path is not None:
+            data = self._model.data_path if Path(self._model.data_path).exists() else None
+        return _files(data)
 
     def __repr__(self):
         o = self.objective
         return f"<Fit {self.mode}: {o['name']} = {o['value']:.4g} ± {o['stderr']:.2g}>"
+
+
+def _files(data):
+    if isinstance(data, (list, tuple)):
+        files = [_files(d) for d in data]
+        return None if None in files else files
+    return str(data) if isinstance(data, (str, os.PathLike)) else None
+
+
+def _convergence_warnings(c, name):
+    """A warning when the fit ended without its convergence rule holding."""
+    if c is None or c["converged"]:
+        return []
+    if c["rel_change_mean"] is None:
+        return [f"warning: the fit was too short to judge convergence (the rule compares windows of "
+                f"{c['window']} steps); run more steps (--steps)"]
+    return [f"warning: the fit did not converge: the smoothed {name} still changed by "
+            f"{c['rel_change_mean']:.2%} per {c['window']} steps (mean of the last {c['history']} windows; "
+            f"tolerance {c['tol']:.2%}); run more steps (--steps) or lower the learning rate (--lr)"]
 
 
 def _statements(rewritten, baseline, particles):

@@ -54,6 +54,7 @@ class Rewritten:
     guide: dict                # name -> GuideSite, for the latents a guide draws
     sites: tuple
     costs: tuple
+    family: str = "meanfield"  # the guide family of the continuous latents
 
     def site(self, name):
         return next(s for s in self.sites if s.name == name)
@@ -94,7 +95,12 @@ def rewrite(guided: Guided, estimator="auto", rao_blackwell="element") -> Rewrit
             sites.append(Site(stmt.name, kind, reason, (), stmt.span))
     enumerated = {s.name for s in sites if s.estimator == "enumerate" and module.mode == "vi"}
     guide = {g.name: g for g in guided.sites if g.name not in enumerated}
-    return Rewritten(module, guide, tuple(sites), costs)
+    if guided.family == "fullrank":
+        forced = [s for s in sites if s.estimator == "score" and s.name in guide and not guide[s.name].discrete]
+        if forced:
+            raise SemanticError(f"the full-rank guide draws every continuous latent jointly, so '{forced[0].name}' "
+                                "cannot use the score function", forced[0].span, hint="use the mean-field guide")
+    return Rewritten(module, guide, tuple(sites), costs, guided.family)
 
 
 def _granular(influence, costs, rao_blackwell):

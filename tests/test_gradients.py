@@ -34,6 +34,20 @@ def reparam_score():
 
 @pytest.fixture(scope="module")
 def bits():
+    """bits.ppl with the score function forced, Rao-Blackwellized per statement: every bit's score
+    is multiplied by the whole objective C = sum((z - 0.45)^2)."""
+    return ppl.load(MODELS / "bits.ppl", estimator="score", rao_blackwell="statement")
+
+
+@pytest.fixture(scope="module")
+def bits_element():
+    """The score function with the default, per-element Rao-Blackwellization: the objective is a sum
+    over bits, so bit j's score is multiplied only by its own term (z_j - 0.45)^2."""
+    return ppl.load(MODELS / "bits.ppl", estimator="score")
+
+
+@pytest.fixture(scope="module")
+def bits_auto():
     return ppl.load(MODELS / "bits.ppl")
 
 
@@ -111,6 +125,7 @@ def test_maximize_is_the_objective_as_written(reparam):
 @pytest.mark.parametrize("theta", [onp.zeros(20), THETA_BITS], ids=["theta0", "theta_spread"])
 def test_bits_score_per_particle_baseline_zero(bits, theta, seed):
     """One particle, default baseline (a decaying average starting at 0): dJ/dtheta_j = C (z_j - p_j)."""
+    assert bits.rewritten.site("z").estimator == "score"
     value, grads, trace = bits.grad({"theta": theta}, seed=seed, trace=True)
     (z,) = trace["z"]
     assert z.shape == (20,) and set(onp.unique(z)) <= {0, 1}
@@ -120,20 +135,35 @@ def test_bits_score_per_particle_baseline_zero(bits, theta, seed):
     onp.testing.assert_allclose(grads["theta"], C * (z - p), rtol=0, atol=ATOL)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bits_score_per_particle_element_rao_blackwell(bits_element, seed):
+    """Per-element Rao-Blackwellization: dJ/dtheta_j = (z_j - 0.45)^2 (z_j - p_j)."""
+    value, grads, trace = bits_element.grad({"theta": THETA_BITS}, seed=seed, trace=True)
+    (z,) = trace["z"]
+    p = expit(THETA_BITS)
+    assert value == pytest.approx(onp.sum((z - T) ** 2), abs=ATOL)
+    onp.testing.assert_allclose(grads["theta"], (z - T) ** 2 * (z - p), rtol=0, atol=ATOL)
+
+
 @pytest.mark.parametrize("baseline", ["auto", "loo"])
-def test_bits_score_per_particle_leave_one_out(bits, baseline):
+def test_bits_score_per_particle_leave_one_out(bits, bits_element, baseline):
     """K >= 2 particles, leave-one-out baseline: the mean of (C_k - b_k)(z_k - p), where b_k is
-    the mean of the other particles' costs."""
+    the mean of the other particles' costs (per statement, or per element)."""
     K = 5
+    p = expit(THETA_BITS)
     value, grads, trace = bits.grad({"theta": THETA_BITS}, seed=11, particles=K, baseline=baseline, trace=True)
     z = trace["z"]
     assert z.shape == (K, 20)
-    p = expit(THETA_BITS)
     C = onp.sum((z - T) ** 2, axis=1)
     b = (C.sum() - C) / (K - 1)
     assert value == pytest.approx(C.mean(), abs=ATOL)
-    expected = onp.mean((C - b)[:, None] * (z - p), axis=0)
-    onp.testing.assert_allclose(grads["theta"], expected, rtol=0, atol=ATOL)
+    onp.testing.assert_allclose(grads["theta"], onp.mean((C - b)[:, None] * (z - p), axis=0), rtol=0, atol=ATOL)
+
+    _, grads, trace = bits_element.grad({"theta": THETA_BITS}, seed=11, particles=K, baseline=baseline, trace=True)
+    z = trace["z"]
+    C = (z - T) ** 2
+    b = (C.sum(axis=0) - C) / (K - 1)
+    onp.testing.assert_allclose(grads["theta"], onp.mean((C - b) * (z - p), axis=0), rtol=0, atol=ATOL)
 
 
 def test_bits_baseline_none_with_particles(bits):
@@ -201,22 +231,46 @@ def bits_exact(theta):
     return p * (1 - p) * (1 - 2 * T)
 
 
-def test_bits_score_unbiased_baseline_zero(bits):
-    stats = batch_stats(bits, {"theta": THETA_BITS}, batches=100, particles=10_000, baseline="none")
+@pytest.mark.parametrize("which", ["bits", "bits_element"])
+def test_bits_score_unbiased_baseline_zero(request, which):
+    model = request.getfixturevalue(which)
+    stats = batch_stats(model, {"theta": THETA_BITS}, batches=100, particles=10_000, baseline="none")
     mean, se, _ = stats["theta"]
-    assert_within(mean, se, bits_exact(THETA_BITS), "bits, baseline none")
+    assert_within(mean, se, bits_exact(THETA_BITS), f"{which}, baseline none")
     # enough draws to tell the answer from its negation: the exact gradient is > 4 standard errors from 0
     assert onp.all(bits_exact(THETA_BITS) > Z * se)
 
 
-def test_bits_leave_one_out_unbiased_and_lower_variance(bits):
-    loo = batch_stats(bits, {"theta": THETA_BITS}, batches=100, particles=100)            # auto: LOO
-    none = batch_stats(bits, {"theta": THETA_BITS}, batches=100, particles=100, baseline="none", seed0=1000)
+@pytest.mark.parametrize("which", ["bits", "bits_element"])
+def test_bits_leave_one_out_unbiased_and_lower_variance(request, which):
+    model = request.getfixturevalue(which)
+    loo = batch_stats(model, {"theta": THETA_BITS}, batches=100, particles=100)            # auto: LOO
+    none = batch_stats(model, {"theta": THETA_BITS}, batches=100, particles=100, baseline="none", seed0=1000)
     mean, se, _ = loo["theta"]
-    assert_within(mean, se, bits_exact(THETA_BITS), "bits, leave-one-out")
+    assert_within(mean, se, bits_exact(THETA_BITS), f"{which}, leave-one-out")
     var_loo, var_none = loo["theta"][1] ** 2, none["theta"][1] ** 2
     # per coordinate: F(99, 99) > 2 has probability < 0.001 under equal variances
     assert onp.all(var_none > 2 * var_loo), var_none / var_loo
+
+
+def test_element_rao_blackwell_lowers_variance(bits, bits_element):
+    """Dropping the other bits' terms from bit j's multiplier removes noise, not signal."""
+    stmt = batch_stats(bits, {"theta": THETA_BITS}, batches=100, particles=100, baseline="none")
+    elem = batch_stats(bits_element, {"theta": THETA_BITS}, batches=100, particles=100, baseline="none", seed0=1000)
+    assert onp.all(stmt["theta"][1] ** 2 > 2 * elem["theta"][1] ** 2)
+
+
+@pytest.mark.parametrize("theta", [onp.zeros(20), THETA_BITS], ids=["theta0", "theta_spread"])
+def test_bits_auto_is_exact(bits_auto, theta):
+    """By default the bits are independent and enter the objective elementwise, so they are summed
+    out exactly: every call returns E[J] and its exact gradient, whatever the seed."""
+    assert bits_auto.rewritten.site("z").estimator == "enumerate"
+    p = expit(theta)
+    exact_value = onp.sum(p * (1 - T) ** 2 + (1 - p) * T ** 2)
+    for seed in (0, 1):
+        value, grads = bits_auto.grad({"theta": theta}, seed=seed)
+        assert value == pytest.approx(exact_value, abs=ATOL)
+        onp.testing.assert_allclose(grads["theta"], bits_exact(theta), rtol=0, atol=ATOL)
 
 
 # ---------------------------------------------------------------- VI with a discrete latent
@@ -249,7 +303,27 @@ def test_exact_elbo_grad_formula():
 
 @pytest.fixture(scope="module")
 def vi_discrete():
-    return ppl.compile(VI_DISCRETE)
+    """The score function forced, so that z has a Bernoulli(logits=z.logits) guide."""
+    return ppl.compile(VI_DISCRETE, estimator="score")
+
+
+def log_evidence():
+    a = [onp.log([0.7, 0.3][z]) + norm.logpdf(Y_OBS, 2 * z, 1) for z in (0, 1)]
+    return onp.logaddexp(*a)
+
+
+def test_vi_discrete_auto_sums_z_out():
+    """By default z is summed out: no guide for it, and the objective is log p(y) itself."""
+    model = ppl.compile(VI_DISCRETE)
+    assert model.rewritten.site("z").estimator == "enumerate"
+    for seed in (0, 1):
+        value, grads = model.grad(data={"y": Y_OBS}, seed=seed)
+        assert grads == {}
+        assert value == pytest.approx(log_evidence(), abs=ATOL)
+    # the ELBO with the optimal guide q(z) = p(z | y) is the same number
+    l_opt = onp.log(0.3 / 0.7) + norm.logpdf(Y_OBS, 2, 1) - norm.logpdf(Y_OBS, 0, 1)
+    assert exact_elbo(l_opt) == pytest.approx(log_evidence(), abs=1e-12)
+    assert exact_elbo_grad(l_opt) == pytest.approx(0, abs=1e-12)
 
 
 def test_vi_discrete_per_particle(vi_discrete):

@@ -1,0 +1,556 @@
+"""Speed benchmark: ppl against Pyro, NumPyro and a hand-written NumPy gradient, side by side.
+
+    PYTHONPATH=. python bench/speed.py            # the full run (about 10 minutes on 2 cores)
+    PYTHONPATH=. python bench/speed.py --quick    # a fast check that everything runs (~1.5 min)
+    PYTHONPATH=. python bench/speed.py --profile eight_schools --profile logistic:100000
+
+Measures, in one process (and fresh subprocesses for end-to-end times):
+
+1. import of ppl plus compiling (load + bind) a model, from a fresh process;
+2. per-step time (gradient + Adam update) with 1 and 10 particles on four models: a Normal mean,
+   logistic regression on scikit-learn's breast-cancer data, eight schools, and the Gaussian
+   mixture (score function against Pyro's and NumPyro's TraceGraph_ELBO; enumeration against
+   their TraceEnum_ELBO);
+3. end-to-end wall time of a 2,000-step fit from process start (imports, compilation included);
+4. a scaling table for logistic regression with N = 10^3 ... 10^6 (synthetic data, D = 30) and a
+   subsampled row at N = 10^7 (ppl's only when `model.fit` accepts `batch_size`).
+
+Every measurement is repeated, the frameworks interleaved within each repetition (the machine is
+shared and noisy); tables show medians and ratios. Pyro and NumPyro are optional (`pip install -r
+bench/requirements.txt`); a framework that is not installed is skipped and its cells say so.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import importlib.util
+import inspect
+import io
+import json
+import os
+import platform
+import pstats
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+
+def _threads(argv):
+    """--threads N (default 1): set before numpy, torch or jax is imported, and inherited by the
+    end-to-end subprocesses. 0 leaves every library's own default."""
+    for i, a in enumerate(argv):
+        if a == "--threads" and i + 1 < len(argv):
+            return int(argv[i + 1])
+        if a.startswith("--threads="):
+            return int(a.split("=", 1)[1])
+    return 1
+
+
+THREADS = _threads(sys.argv[1:]) if __name__ == "__main__" else 0
+if THREADS:
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(THREADS)
+    if THREADS == 1:
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import frameworks as fw  # noqa: E402
+
+ROOT = fw.ROOT
+FRAMEWORKS = ["ppl", "pyro", "numpyro", "numpy"]
+NAMES = {"ppl": "ppl", "pyro": "Pyro", "numpyro": "NumPyro", "numpy": "NumPy (hand)"}
+
+# (model, row label, {framework: variant}); a framework absent from the dict has no such model
+ROWS = [
+    ("normal_mean", "Normal mean", {"ppl": "auto", "pyro": "trace", "numpyro": "trace", "numpy": "hand"}),
+    ("logistic", "logistic regression (cancer)", {"ppl": "auto", "pyro": "trace", "numpyro": "trace", "numpy": "hand"}),
+    ("eight_schools", "eight schools", {"ppl": "auto", "pyro": "trace", "numpyro": "trace"}),
+    ("mixture", "mixture, score function", {"ppl": "score", "pyro": "graph", "numpyro": "graph"}),
+    ("mixture", "mixture, enumeration", {"ppl": "auto", "pyro": "enum", "numpyro": "enum"}),
+]
+VARIANT_TEXT = {"auto": "", "score": "estimator=score", "trace": "Trace_ELBO", "graph": "TraceGraph_ELBO",
+                "enum": "TraceEnum_ELBO", "hand": ""}
+SCALING_D = 30
+SUBSAMPLED_N, BATCH = 10 ** 7, 10_000
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def available():
+    have = {"ppl": True, "numpy": True}
+    have["pyro"] = all(importlib.util.find_spec(m) for m in ("torch", "pyro"))
+    have["numpyro"] = all(importlib.util.find_spec(m) for m in ("jax", "numpyro"))
+    have["funsor"] = importlib.util.find_spec("funsor") is not None
+    return have
+
+
+# --------------------------------------------------------------------------------------------- data
+
+def datasets():
+    rng = np.random.default_rng(0)
+    out = {"normal_mean": {"N": 100, "y": 1.5 + rng.standard_normal(100)},
+           "eight_schools": fw.load_data(ROOT / "models" / "eight_schools.data.json"),
+           "mixture": fw.load_data(ROOT / "models" / "mixture.data.json")}
+    try:
+        from sklearn.datasets import load_breast_cancer
+    except ImportError:
+        sys.exit("bench/speed.py needs scikit-learn for its breast-cancer data: pip install -r bench/requirements.txt")
+    cancer = load_breast_cancer()
+    X = (cancer.data - cancer.data.mean(axis=0)) / cancer.data.std(axis=0)
+    out["logistic"] = {"N": X.shape[0], "D": X.shape[1], "X": X, "y": cancer.target.astype(int)}
+    return out
+
+
+def synthetic_logistic(N, D=SCALING_D, seed=1):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((N, D))
+    beta = rng.standard_normal(D) / np.sqrt(D)
+    y = (rng.random(N) < 1 / (1 + np.exp(-(0.5 + X @ beta)))).astype(np.int64)
+    return {"N": N, "D": D, "X": X, "y": y}
+
+
+# ------------------------------------------------------------------------ honesty of the baseline
+
+def verify_hand_gradients(data):
+    """The hand-written gradients must equal ppl's on the same noise: ppl draws the latents
+    (trace=True), eps is recovered from them, and ppl's gradient in its constrained guide
+    parameters is compared with the hand-written one (loss in (loc, log scale), chain rule)."""
+    import ppl
+    rng = np.random.default_rng(3)
+    for model, K in (("normal_mean", 1), ("normal_mean", 7), ("logistic", 1), ("logistic", 5)):
+        m = ppl.load(fw.MODEL_FILES[model])
+        hand = fw.HAND[model](data[model], K, 2000)
+        if model == "normal_mean":
+            loc, scale = rng.normal(size=1), np.exp(rng.normal(size=1) - 1)
+            params = {"mu.loc": loc[0], "mu.scale": scale[0]}
+            value, grads, record = m.grad(params, data[model], seed=11, particles=K, trace=True)
+            eps = (record["mu"] - loc) / scale
+            g_loc, g_scale = grads["mu.loc"], grads["mu.scale"]
+        else:
+            D = data[model]["D"]
+            loc, scale = rng.normal(size=D + 1) * 0.3, np.exp(rng.normal(size=D + 1) - 2)
+            params = {"alpha.loc": loc[0], "alpha.scale": scale[0], "beta.loc": loc[1:], "beta.scale": scale[1:]}
+            value, grads, record = m.grad(params, data[model], seed=11, particles=K, trace=True)
+            z = np.concatenate([np.reshape(record["alpha"], (K, 1)), np.reshape(record["beta"], (K, D))], axis=1)
+            eps = (z - loc) / scale
+            g_loc = np.concatenate([np.ravel(grads["alpha.loc"]), np.ravel(grads["beta.loc"])])
+            g_scale = np.concatenate([np.ravel(grads["alpha.scale"]), np.ravel(grads["beta.scale"])])
+        loss, g = hand.loss_and_grad(np.concatenate([np.ravel(loc), np.log(np.ravel(scale))]), eps)
+        P = len(np.ravel(loc))
+        # ppl reports the ELBO and its gradient in (loc, scale); the hand code minimizes -ELBO in (loc, rho)
+        assert np.isclose(value, -loss, rtol=1e-9, atol=1e-9), (model, K, value, -loss)
+        assert np.allclose(g_loc, -g[:P], rtol=1e-7, atol=1e-9), (model, K, g_loc, -g[:P])
+        assert np.allclose(g_scale * np.ravel(scale), -g[P:], rtol=1e-7, atol=1e-9), (model, K)
+    log("hand-written NumPy gradients agree with ppl's (value and gradient, 1 and several particles)")
+
+
+# ------------------------------------------------------------------------------------ measurement
+
+def per_step(stepper, framework, n, n0=10):
+    """Seconds per step over n steps. ppl: model.fit(steps=n0 + n) minus model.fit(steps=n0)."""
+    if framework == "ppl":
+        t0 = fw.clock()
+        stepper.fit(n0)
+        t1 = fw.clock()
+        stepper.fit(n0 + n)
+        t2 = fw.clock()
+        return max((t2 - t1) - (t1 - t0), 0.0) / n
+    t0 = fw.clock()
+    stepper.run(n)
+    return (fw.clock() - t0) / n
+
+
+def per_step_loop(stepper, framework, n):
+    """Seconds per step over n steps; ppl through ppl.fit.run (the loop model.fit runs)."""
+    t0 = fw.clock()
+    stepper.loop(n) if framework == "ppl" else stepper.run(n)
+    return (fw.clock() - t0) / n
+
+
+def steps_for(seconds_per_step, target, lo=20, hi=20000):
+    return int(min(hi, max(lo, target / max(seconds_per_step, 1e-7))))
+
+
+def interleaved(steppers, measure, reps, target, lo=20):
+    """{key: [seconds per step]}: each repetition measures every stepper once, in rotating order."""
+    ns = {}
+    for key, (s, f) in steppers.items():               # warm-up, and how many steps make `target`
+        measure(s, f, 5)
+        ns[key] = steps_for(measure(s, f, lo), target, lo)
+    out = {key: [] for key in steppers}
+    keys = list(steppers)
+    for r in range(reps):
+        for key in keys[r % len(keys):] + keys[:r % len(keys)]:
+            s, f = steppers[key]
+            out[key].append(measure(s, f, ns[key]))
+    return out
+
+
+def run_per_step(data, have, reps, target, only, ppl_timing="loop"):
+    results = {}
+    for model, label, variants in ROWS:
+        if only and model not in only:
+            continue
+        for K in (1, 10):
+            steppers = {}
+            for f, v in variants.items():
+                if not have[f] or (v == "enum" and f == "numpyro" and not have["funsor"]):
+                    continue
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    steppers[f] = (fw.make(f, model, data[model], K, 2000, v), f)
+            log(f"per step: {label}, {K} particle(s): {', '.join(steppers)}")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                times = interleaved(steppers, per_step if ppl_timing == "fit" else per_step_loop, reps, target)
+            results[(label, K)] = {f: statistics.median(t) for f, t in times.items()}
+            results[(label, K, "all")] = times
+    return results
+
+
+def run_end_to_end(data, have, reps, steps, only, tmp):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    env["PYTHONWARNINGS"] = "ignore"
+    runner = Path(__file__).resolve().parent / "e2e_runner.py"
+    jobs = []
+    for model, label, variants in ROWS:
+        if only and model not in only:
+            continue
+        path = Path(tmp) / f"{model}.data.json"
+        fw.save_data(data[model], path)
+        for f, v in variants.items():
+            if have[f] and not (v == "enum" and f == "numpyro" and not have["funsor"]):
+                jobs.append((label, f, [sys.executable, str(runner), f, model, v, str(path), str(steps)]))
+    times = {(label, f): [] for label, f, _ in jobs}
+    for r in range(reps):
+        for label, f, cmd in jobs:
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            elapsed = time.perf_counter() - t0
+            if proc.returncode != 0:
+                raise RuntimeError(f"end-to-end run failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
+            times[(label, f)].append(elapsed)
+        log(f"end to end: repetition {r + 1} of {reps} done")
+    return {k: statistics.median(v) for k, v in times.items()}, times
+
+
+IMPORT_CODE = """
+import time; t0 = time.perf_counter()
+import ppl
+t1 = time.perf_counter()
+m = ppl.load({path!r}); m.bind({data!r}, 0)
+t2 = time.perf_counter()
+print(t1 - t0, t2 - t1)
+"""
+
+
+def run_import_compile(data, reps, tmp):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    out = {}
+    for model in ("normal_mean", "logistic", "eight_schools", "mixture"):
+        path = Path(tmp) / f"{model}.data.json"
+        fw.save_data(data[model], path)
+        code = IMPORT_CODE.format(path=str(fw.MODEL_FILES[model]), data=str(path))
+        rows = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+            wall = time.perf_counter() - t0
+            imp, comp = map(float, proc.stdout.split())
+            rows.append((imp, comp, imp + comp, wall))
+        out[model] = [statistics.median(c) for c in zip(*rows)]
+    return out
+
+
+def ppl_accepts_batch_size():
+    import ppl
+    return "batch_size" in inspect.signature(ppl.Model.fit).parameters
+
+
+def run_scaling(have, sizes, reps, target, subsampled):
+    results = {}
+    big = synthetic_logistic(max(sizes))
+    for N in sizes:
+        data = {"N": N, "D": SCALING_D, "X": big["X"][:N], "y": big["y"][:N]}
+        steppers = {f: (fw.make(f, "logistic", data, 1, 2000, "hand" if f == "numpy" else
+                                "auto" if f == "ppl" else "trace"), f)
+                    for f in FRAMEWORKS if have[f]}
+        log(f"scaling: N = {N:,}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            times = interleaved(steppers, per_step_loop, reps, target, lo=20 if N < 10 ** 6 else 10)
+        results[N] = {f: statistics.median(t) for f, t in times.items()}
+        del steppers
+    del big
+    if subsampled:
+        log(f"scaling: N = {SUBSAMPLED_N:,}, subsampled (batch {BATCH:,}); generating the data")
+        data = synthetic_logistic(SUBSAMPLED_N)
+        steppers = {}
+        for f in FRAMEWORKS:
+            if not have[f] or (f == "ppl" and not ppl_accepts_batch_size()):
+                continue
+            variant = "hand" if f == "numpy" else "auto" if f == "ppl" else "trace"
+            steppers[f] = (fw.make(f, "logistic", data, 1, 2000, variant, batch_size=BATCH), f)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            times = interleaved(steppers, subsampled_step, reps, target, lo=10)
+        results["sub"] = {f: statistics.median(t) for f, t in times.items()}
+        del steppers, data
+    return results
+
+
+def subsampled_step(stepper, framework, n):
+    if framework == "ppl":                 # ppl's loop, through run() if it takes batch_size too
+        from ppl import fit as fitting
+        if "batch_size" in inspect.signature(fitting.run).parameters:
+            return per_step_loop(stepper, framework, n)
+        return per_step(stepper, framework, n)
+    return per_step_loop(stepper, framework, n)
+
+
+# ------------------------------------------------------------------------------------------ report
+
+def ms(x):
+    if x is None:
+        return "—"
+    x = x * 1e3
+    return f"{x:.3g}" if x < 100 else f"{x:.0f}"
+
+
+def ratio(a, b):
+    return "—" if a is None or b is None or b == 0 else f"{a / b:.2f}"
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def report_per_step(res, have):
+    rows = []
+    for model, label, variants in ROWS:
+        for K in (1, 10):
+            r = res.get((label, K))
+            if r is None:
+                continue
+            cells = [label, str(K)] + [ms(r.get(f)) if f in variants else "" for f in FRAMEWORKS]
+            cells += [ratio(r.get("pyro"), r.get("ppl")), ratio(r.get("numpyro"), r.get("ppl")),
+                      ratio(r.get("ppl"), r.get("numpy")) if "numpy" in variants else ""]
+            rows.append(cells)
+    return table(["model", "particles", "ppl ms", "Pyro ms", "NumPyro ms", "NumPy ms", "Pyro / ppl",
+                  "NumPyro / ppl", "ppl / NumPy"], rows)
+
+
+def report_e2e(res):
+    rows = []
+    for model, label, variants in ROWS:
+        if not any((label, f) in res for f in FRAMEWORKS):
+            continue
+        r = {f: res.get((label, f)) for f in FRAMEWORKS}
+        rows.append([label] + [("—" if r[f] is None else f"{r[f]:.2f}") if f in variants else "" for f in FRAMEWORKS]
+                    + [ratio(r["pyro"], r["ppl"]), ratio(r["numpyro"], r["ppl"])])
+    return table(["model", "ppl s", "Pyro s", "NumPyro s", "NumPy s", "Pyro / ppl", "NumPyro / ppl"], rows)
+
+
+def report_scaling(res, have):
+    rows = []
+    for N, r in res.items():
+        if N == "sub":
+            label = f"10^{len(str(SUBSAMPLED_N)) - 1}, batch {BATCH:,}"
+            ppl_cell = ms(r["ppl"]) if "ppl" in r else "not available"
+        else:
+            label = f"10^{len(str(N)) - 1}"
+            ppl_cell = ms(r.get("ppl"))
+        rows.append([label, ppl_cell, ms(r.get("pyro")), ms(r.get("numpyro")), ms(r.get("numpy")),
+                     ratio(r.get("pyro"), r.get("ppl")), ratio(r.get("ppl"), r.get("numpy"))])
+    return table(["N", "ppl ms", "Pyro ms", "NumPyro ms", "NumPy ms", "Pyro / ppl", "ppl / NumPy"], rows)
+
+
+def report_import(res):
+    rows = [[m, f"{imp * 1e3:.0f}", f"{comp * 1e3:.0f}", f"{tot * 1e3:.0f}", f"{wall * 1e3:.0f}"]
+            for m, (imp, comp, tot, wall) in res.items()]
+    return table(["model", "import ppl ms", "load + bind ms", "sum ms", "process wall ms"], rows)
+
+
+def targets(step, e2e, imp, scaling, have):
+    out = []
+
+    def line(ok, text):
+        out.append(f"- {'MET' if ok else 'MISSED'}: {text}")
+
+    if have["pyro"] and step:
+        worst = []
+        for model, label, variants in ROWS:
+            for K in (1, 10):
+                r = step.get((label, K))
+                if r and "pyro" in r:
+                    worst.append((r["pyro"] / r["ppl"], f"{label}, {K}"))
+        # the brief's pairing for the mixture: ppl's default (enumeration) against Pyro's TraceGraph_ELBO
+        for K in (1, 10):
+            a, b = step.get(("mixture, enumeration", K)), step.get(("mixture, score function", K))
+            if a and b and "pyro" in b:
+                worst.append((b["pyro"] / a["ppl"], f"mixture, ppl default vs Pyro TraceGraph, {K}"))
+        bad = [f"{w[1]}: {w[0]:.2f}x" for w in worst if w[0] < 4]
+        line(not bad, "per step at least 4x faster than Pyro on every model, 1 and 10 particles "
+             f"(min {min(worst)[0]:.2f}x, {min(worst)[1]} particle(s))"
+             + (f"; below 4x: {'; '.join(bad)}" if bad else ""))
+    if have["numpyro"] and e2e:
+        pairs = [(e2e[(label, "numpyro")] / e2e[(label, "ppl")], label) for _, label, _ in ROWS
+                 if (label, "numpyro") in e2e and (label, "ppl") in e2e]
+        bad = [f"{l}: {r:.2f}x" for r, l in pairs if r <= 1]
+        line(not bad, "end to end from process start faster than NumPyro (NumPyro / ppl: "
+             + ", ".join(f"{l} {r:.2f}x" for r, l in pairs) + ")")
+    r = step.get(("Normal mean", 1)) if step else None
+    if r and "numpy" in r:
+        x = r["ppl"] / r["numpy"]
+        r10 = step.get(("Normal mean", 10))
+        extra = f"; with 10 particles {r10['ppl'] / r10['numpy']:.1f}x" if r10 else ""
+        line(x <= 20, f"within 20x of the hand-written NumPy gradient on the one-latent model ({x:.1f}x, 1 particle{extra})")
+    if scaling and 10 ** 5 in scaling:
+        s = scaling[10 ** 5]
+        x = s["ppl"] / s["numpy"]
+        line(x <= 1.5, f"within 1.5x of hand-written NumPy on logistic regression at N = 10^5 ({x:.2f}x)")
+    if step and ("eight schools", 1) in step and ("eight schools", 10) in step:
+        x = step[("eight schools", 10)]["ppl"] / step[("eight schools", 1)]["ppl"]
+        line(x <= 2, f"10 particles cost at most 2x one particle on eight schools ({x:.2f}x)")
+    if imp:
+        worst = max(imp.items(), key=lambda kv: kv[1][2])
+        line(worst[1][2] < 0.5, f"import of ppl plus compiling a model under 0.5 s (up to {worst[1][2] * 1e3:.0f} ms, "
+             f"{worst[0]}; import alone {statistics.median(v[0] for v in imp.values()) * 1e3:.0f} ms)")
+    return "\n".join(out)
+
+
+def environment():
+    parts = [f"Python {platform.python_version()}", f"numpy {np.__version__}", f"{os.cpu_count()} cores"]
+    for mod in ("torch", "pyro", "jax", "numpyro", "funsor"):
+        try:
+            parts.append(f"{mod} {__import__(mod).__version__}")
+        except ImportError:
+            parts.append(f"{mod} absent")
+    return ", ".join(parts)
+
+
+# ----------------------------------------------------------------------------------------- profile
+
+def profile(spec, steps):
+    """cProfile of ppl's loop (ppl.fit.run) on MODEL or logistic:N (synthetic data, D = 30)."""
+    model, _, size = spec.partition(":")
+    if model == "logistic" and size:
+        data = synthetic_logistic(int(size))
+    else:
+        data = datasets()[model]
+    K = 1
+    stepper = fw.PPL(model, data, K)
+    stepper.loop(20)
+    prof = cProfile.Profile()
+    prof.enable()
+    t0 = time.perf_counter()
+    stepper.loop(steps)
+    elapsed = time.perf_counter() - t0
+    prof.disable()
+    buf = io.StringIO()
+    stats = pstats.Stats(prof, stream=buf).strip_dirs()
+    stats.sort_stats("tottime").print_stats(15)
+    stats.sort_stats("cumulative").print_stats(25)
+    print(f"## profile: {spec}, {steps} steps, 1 particle: {elapsed / steps * 1e3:.3f} ms/step under cProfile")
+    print(buf.getvalue())
+
+
+# -------------------------------------------------------------------------------------------- main
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="a fast check: fewer repetitions, 200-step end-to-end "
+                   "fits, scaling to N = 10^4, no 10^7 row")
+    p.add_argument("--reps", type=int, help="repetitions per per-step measurement (default 5; quick 2)")
+    p.add_argument("--e2e-reps", type=int, help="fresh processes per end-to-end cell (default 3; quick 1)")
+    p.add_argument("--e2e-steps", type=int, help="steps of the end-to-end fit (default 2000; quick 200)")
+    p.add_argument("--only", nargs="*", choices=sorted({r[0] for r in ROWS}), help="models for parts 2 and 3")
+    p.add_argument("--skip", nargs="*", default=[], choices=["import", "step", "e2e", "scaling"])
+    p.add_argument("--no-pyro", action="store_true")
+    p.add_argument("--no-numpyro", action="store_true")
+    p.add_argument("--json", help="also write the raw timings here")
+    p.add_argument("--threads", type=int, default=1, help="threads for BLAS, torch and XLA in every framework "
+                   "(default 1; 0 keeps each library's default)")
+    p.add_argument("--ppl-timing", choices=["loop", "fit"], default="loop",
+                   help="loop: time ppl.fit.run (the loop model.fit runs) on a program bound once; fit: "
+                   "model.fit(steps=10 + n) minus model.fit(steps=10)")
+    p.add_argument("--profile", action="append", metavar="MODEL[:N]",
+                   help="only profile ppl's per-step time on MODEL (logistic:N for synthetic data of N rows)")
+    p.add_argument("--profile-steps", type=int, default=300)
+    args = p.parse_args(argv)
+
+    if args.profile:
+        for spec in args.profile:
+            profile(spec, args.profile_steps)
+        return
+
+    quick = args.quick
+    reps = args.reps or (2 if quick else 5)
+    e2e_reps = args.e2e_reps or (1 if quick else 3)
+    e2e_steps = args.e2e_steps or (200 if quick else 2000)
+    target = 0.06 if quick else 0.25             # seconds per single measurement
+    sizes = [10 ** 3, 10 ** 4] if quick else [10 ** 3, 10 ** 4, 10 ** 5, 10 ** 6]
+
+    have = available()
+    if args.no_pyro:
+        have["pyro"] = False
+    if args.no_numpyro:
+        have["numpyro"] = False
+    start = time.perf_counter()
+    print(f"# ppl speed benchmark\n\n{environment()}; threads per framework: {THREADS or 'library default'}; "
+          f"load average at start {os.getloadavg()[0]:.1f}\n")
+    print("command: " + " ".join(["python", "bench/speed.py"] + (argv if argv is not None else sys.argv[1:])) + "\n")
+    for f in ("pyro", "numpyro"):
+        if not have[f]:
+            print(f"note: {NAMES[f]} is not installed (or disabled): its cells are skipped\n")
+    if have["numpyro"] and not have["funsor"]:
+        print("note: funsor is not installed: NumPyro's TraceEnum_ELBO (enumeration) is skipped\n")
+
+    data = datasets()
+    verify_hand_gradients(data)
+    step = e2e = imp = scaling = None
+    raw = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        if "import" not in args.skip:
+            imp = run_import_compile(data, 3 if not quick else 1, tmp)
+            print("## import of ppl plus compiling a model (fresh process, median)\n")
+            print(report_import(imp) + "\n")
+            raw["import"] = imp
+        if "step" not in args.skip:
+            step = run_per_step(data, have, reps, target, args.only, args.ppl_timing)
+            print(f"## per step (gradient + Adam update), median of {reps}\n")
+            print(report_per_step(step, have) + "\n")
+            raw["step"] = {f"{k[0]}|{k[1]}": v for k, v in step.items() if len(k) == 2}
+        if "e2e" not in args.skip:
+            e2e, e2e_all = run_end_to_end(data, have, e2e_reps, e2e_steps, args.only, tmp)
+            print(f"## end to end: a {e2e_steps}-step fit from process start, 1 particle, median of {e2e_reps} "
+                  "(seconds)\n")
+            print(report_e2e(e2e) + "\n")
+            raw["e2e"] = {f"{k[0]}|{k[1]}": v for k, v in e2e_all.items()}
+    if "scaling" not in args.skip:
+        scaling = run_scaling(have, sizes, 3 if not quick else 1, target, subsampled=not quick)
+        print(f"## scaling: logistic regression, synthetic data, D = {SCALING_D}, 1 particle, per step\n")
+        print(report_scaling(scaling, have) + "\n")
+        raw["scaling"] = {str(k): v for k, v in scaling.items()}
+    print("## targets\n")
+    print(targets(step, e2e, imp, scaling, have) + "\n")
+    print(f"total benchmark time: {time.perf_counter() - start:.0f} s; load average at the end "
+          f"{os.getloadavg()[0]:.1f} (1 min), {os.getloadavg()[1]:.1f} (5 min)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(raw, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""A fit's progress on stderr: a live bar on a terminal, plain periodic lines otherwise.
+
+`reporter(steps, name)` returns a `report(step, objective)` callable for `Model.fit(report=...)`
+with a `close()`. On a terminal it draws a tqdm bar (steps done, steps/s, elapsed and ETA, the
+running objective); when the stream is a file or a pipe (a log, CI) it prints one line every
+tenth of the run instead, since a bar redrawn with carriage returns is unreadable there. The
+running objective is the mean over the last `window` steps, the smoothing the convergence rule
+uses (`ppl.fit.Convergence`).
+
+tqdm is the one runtime dependency for this: pure Python, no dependencies of its own, and it
+already knows terminals (widths, refresh rates, Windows consoles), which hand-written escape
+codes would not.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+
+LINES = 10            # plain lines per run when the output is not a terminal
+REFRESH = 0.1         # seconds between bar refreshes
+
+
+def reporter(steps: int, name: str, *, stream=None, bar: bool | None = None):
+    """A `report(step, objective)` for `steps` steps of a fit whose objective is called `name`:
+    a bar when `stream` (default stderr) is a terminal or `bar` is True, else plain lines.
+
+    >>> import io
+    >>> out = io.StringIO()
+    >>> report = reporter(20, "elbo", stream=out)
+    >>> for t in range(20):
+    ...     report(t, -1.0)
+    >>> report.close()
+    >>> out.getvalue().splitlines()[-1].split("  ")[:2]
+    ['step 20/20', 'elbo -1 (mean of last 2 steps)']
+    """
+    stream = sys.stderr if stream is None else stream
+    if bar is None:
+        bar = _is_terminal(stream)
+    return (Bar if bar else Lines)(steps, name, stream)
+
+
+def _is_terminal(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class _Running:
+    """The mean of the last `window` values."""
+
+    def __init__(self, steps):
+        self.values = deque(maxlen=max(1, min(100, steps // 10)))
+        self.total = 0.0
+
+    def add(self, value):
+        if len(self.values) == self.values.maxlen:
+            self.total -= self.values[0]
+        self.values.append(value)
+        self.total += value
+
+    @property
+    def mean(self):
+        return self.total / len(self.values)
+
+
+class Lines:
+    """`step 200/2000  elbo -35.2 (mean of last 100 steps)  1523 steps/s  eta 1s`, every tenth."""
+
+    def __init__(self, steps, name, stream):
+        self.steps, self.name, self.stream = steps, name, stream
+        self.every, self.start = max(1, steps // LINES), time.perf_counter()
+        self.running, self.last = _Running(steps), -1
+
+    def __call__(self, t, value):
+        self.running.add(value)
+        if (t + 1) % self.every == 0 or t + 1 == self.steps:
+            self._line(t)
+
+    def _line(self, t):
+        self.last = t
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        rate = (t + 1) / elapsed
+        n = len(self.running.values)
+        print(f"step {t + 1}/{self.steps}  {self.name} {self.running.mean:.6g} (mean of last {n} step{'s' * (n != 1)})"
+              f"  {rate:.0f} steps/s  eta {_duration((self.steps - t - 1) / rate)}", file=self.stream, flush=True)
+
+    def close(self):
+        pass
+
+
+class Bar:
+    """A tqdm bar: `elbo -35.2 |████▌     | 900/2000 [00:01<00:01, 1523.4 steps/s]`."""
+
+    def __init__(self, steps, name, stream):
+        from tqdm import tqdm
+        self.name, self.running = name, _Running(steps)
+        self.bar = tqdm(total=steps, file=stream, unit=" steps", unit_scale=False, dynamic_ncols=True,
+                        mininterval=REFRESH, leave=True, bar_format="{desc} {percentage:3.0f}%|{bar}| "
+                        "{n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]")
+        self.latest, self.shown = 0, 0.0
+
+    def __call__(self, t, value):
+        self.running.add(value)
+        self.latest = t + 1
+        now = time.monotonic()
+        if now - self.shown >= REFRESH:       # formatting the description every step would cost more than a step
+            self._show()
+            self.shown = now
+
+    def _show(self):
+        self.bar.set_description_str(f"{self.name} {self.running.mean:.6g}", refresh=False)
+        self.bar.update(self.latest - self.bar.n)
+
+    def close(self):
+        if self.running.values:
+            self._show()
+        self.bar.close()
+
+
+def _duration(seconds):
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes}m{seconds:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
