@@ -1,12 +1,13 @@
 """Pass 2, check: names, kinds, distribution arguments, function arity, one objective at most."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from . import ast
 from .distributions import DISTRIBUTIONS
-from .errors import SemanticError, did_you_mean
-from .functions import CONSTANTS, FUNCTIONS
+from .errors import SemanticError, Span, did_you_mean
+from .functions import CONSTANTS, FUNCTIONS, MAX_ELEMENTS
 
 DATA_TYPES = ("int", "real")
 PARAM_TYPES = ("real", "positive", "unit", "simplex")
@@ -122,6 +123,15 @@ def _type(t, allowed, what, symbols, later, bounds=True):
     for dim in t.shape:
         if not _static(dim, symbols, later, "a size"):
             raise SemanticError("a size must be an integer", dim.span, hint="use an int data value or a number")
+    if t.base == "simplex" and (not t.shape or t.shape[-1] == ast.Num(0)):
+        raise SemanticError("a simplex needs a size of at least 1", t.span,
+                            hint="write simplex[K], a vector of K numbers that sum to 1")
+    literal = [d.value for d in t.shape if isinstance(d, ast.Num)]
+    if literal and math.prod(literal) > MAX_ELEMENTS:   # sizes computed from data: see expr.Size
+        first, last = t.shape[0].span, t.shape[-1].span
+        raise SemanticError(f"a shape of {math.prod(literal):,} elements; the limit is {MAX_ELEMENTS:,}",
+                            Span(first.line, first.col, last.end_line, last.end_col),
+                            hint="a value this large would exhaust memory: use smaller sizes")
 
 
 def _static(expr, symbols, later, what) -> bool:

@@ -4,12 +4,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
+from pathlib import Path
 
 from . import load
-from .errors import PPLError
+from .errors import PPLError, Source
 from .data import load_json
-from .output import gradcheck_table, table, write_json
+from .output import draws_csv, gradcheck_table, summary_table, table, trace_csv, write_atomic, write_json
+from .progress import reporter
+from .result import summarize_draws
 from .guide import GUIDES
 from .rewrite import ESTIMATORS, RAO_BLACKWELL
 
@@ -37,7 +39,9 @@ def _parser():
     sub = p.add_subparsers(required=True, metavar="COMMAND")
     f = sub.add_parser("fit", help="fit a model (variational inference, maximum likelihood or optimization)")
     f.add_argument("model")
-    f.add_argument("--data", help="data file (JSON, Stan's layout); default: MODEL.data.json if present")
+    f.add_argument("--data", action="append", metavar="FILE",
+                   help="data file: JSON (Stan's layout) or CSV (each column a vector); may be given more than "
+                        "once; default: MODEL.data.json if present")
     f.add_argument("--steps", type=_positive, default=2000)
     f.add_argument("--lr", type=float, default=0.05, help="Adam's learning rate (default 0.05)")
     f.add_argument("--particles", type=_positive, default=1, help="draws per gradient estimate")
@@ -52,16 +56,22 @@ def _parser():
     f.add_argument("--rao-blackwell", choices=RAO_BLACKWELL, default="element",
                    help="costs a score-function site multiplies: those it influences per element (default), "
                         "per statement, or all (none)")
-    f.add_argument("--out", help="write the result as JSON to this file")
-    f.add_argument("--quiet", action="store_true", help="no progress lines, only the result")
+    f.add_argument("--tol", type=_tolerance, metavar="TOL",
+                   help="stop early once the smoothed objective's relative change is below TOL "
+                        "(Stan's tol_rel_obj; without it the fit runs every step and is judged at 0.01)")
+    f.add_argument("--out", metavar="FILE", help="write the result as JSON to this file")
+    f.add_argument("--draws", metavar="FILE", help="write the draws behind the summary as CSV: a column per element")
+    f.add_argument("--trace", metavar="FILE", help="write the objective per step as CSV (step, objective)")
+    f.add_argument("--plot", metavar="FILE", help="plot the trace and the marginal densities (.png, .pdf, .svg)")
+    f.add_argument("--quiet", action="store_true", help="no progress; the summary still goes to stdout")
     f.set_defaults(run=_fit)
     c = sub.add_parser("check", help="check a model (and its data) without fitting")
     c.add_argument("model")
-    c.add_argument("--data")
+    c.add_argument("--data", action="append", metavar="FILE")
     c.set_defaults(run=_check)
     g = sub.add_parser("gradcheck", help="many gradient estimates at fixed parameters, against the exact gradient")
     g.add_argument("model")
-    g.add_argument("--data")
+    g.add_argument("--data", action="append", metavar="FILE")
     g.add_argument("--params", help="a result JSON (from fit --out) whose params and guide to check at")
     g.add_argument("--draws", type=_positive, default=1000)
     g.add_argument("--particles", type=_positive, default=1)
@@ -77,6 +87,20 @@ def _parser():
                    default="lower", help="which pass's result to print (default: lower)")
     k.add_argument("--estimator", type=_estimator, default="auto")
     k.set_defaults(run=_compile)
+    s = sub.add_parser("sample", help="draw from the prior predictive, or with --fit from the posterior predictive")
+    s.add_argument("model")
+    s.add_argument("--data", action="append", metavar="FILE")
+    s.add_argument("--fit", metavar="RESULT", help="a result JSON (from fit --out): draw from its posterior predictive")
+    s.add_argument("-n", "--num-draws", dest="n", type=_positive, default=1000, help="number of draws (default 1000)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--draws", metavar="FILE", help="write the draws as CSV: a column per element")
+    s.set_defaults(run=_sample)
+    pl = sub.add_parser("plot", help="plot a fit's objective trace and marginal posterior densities")
+    pl.add_argument("result", help="a result JSON (from fit --out)")
+    pl.add_argument("--model", help="the model file (default: the one the result names)")
+    pl.add_argument("--data", action="append", metavar="FILE", help="default: the data files the result names")
+    pl.add_argument("--out", metavar="FILE", help="the image (.png, .pdf, .svg; default: RESULT with .png)")
+    pl.set_defaults(run=_plot)
     return p
 
 
@@ -84,6 +108,13 @@ def _positive(text):
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _tolerance(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be a positive number, such as 0.01")
     return value
 
 
@@ -101,12 +132,16 @@ def _estimator(text):
 
 def _fit(args):
     model = load(args.model, estimator=args.estimator, rao_blackwell=args.rao_blackwell)
-    report = None if args.quiet else _progress(args.steps, model)
-    fit = model.fit(args.data, steps=args.steps, lr=args.lr, particles=args.particles, seed=args.seed,
-                    guide=args.guide, stl=args.stl,
-                    baseline=args.baseline, report=report)
-    if args.out:
-        write_json(args.out, fit.to_json())
+    _check_outputs(args.out, args.draws, args.trace, args.plot)
+    report = None if args.quiet or model.mode == "prior" else reporter(args.steps, model._objective()[0])
+    try:
+        fit = model.fit(_data(args.data), steps=args.steps, lr=args.lr, particles=args.particles, seed=args.seed,
+                        guide=args.guide, stl=args.stl,
+                        baseline=args.baseline, report=report, tol=args.tol)
+    finally:
+        if report is not None:
+            report.close()
+    _write_outputs(fit, args)
     print(table(fit))
     for line in fit.warnings:
         print(line, file=sys.stderr)
@@ -125,15 +160,78 @@ def _gradcheck(args):
     return 0
 
 
-def _progress(steps, model):
-    every, start = max(1, steps // 10), time.perf_counter()
-    name = model._objective()[0]
+def _data(files):
+    """--data given once is one file, given more often a list to merge, not given None."""
+    return None if not files else files[0] if len(files) == 1 else files
 
-    def report(t, value):
-        if (t + 1) % every == 0 or t + 1 == steps:
-            rate = (t + 1) / max(time.perf_counter() - start, 1e-9)
-            print(f"step {t + 1}/{steps}  {name} {value:.6g}  ({rate:.0f} steps/s)", file=sys.stderr)
-    return report
+
+def _check_outputs(*paths):
+    """Before a long fit: every output's folder exists, and a plot can be drawn."""
+    for path in filter(None, paths):
+        folder = Path(path).parent
+        if not folder.is_dir():
+            raise PPLError(f"cannot write {path}: the folder {folder} does not exist", hint="create it first",
+                           source=Source("", str(path)))
+    if paths[-1]:
+        from . import plots
+        plots.check(paths[-1])
+
+
+def _write_outputs(fit, args):
+    if args.out:
+        write_json(args.out, fit.to_json())
+    if args.draws:
+        write_atomic(args.draws, draws_csv(fit.draws))
+    if args.trace:
+        write_atomic(args.trace, trace_csv(fit.trace))
+    if args.plot:
+        from . import plots
+        plots.save(plots.plot_fit(fit), args.plot)
+
+
+def _sample(args):
+    model = load(args.model)
+    if args.fit:
+        draws = model.restore(args.fit, _data(args.data)).predictive(args.n, seed=args.seed)
+        head = f"posterior predictive of {args.fit}: {args.n} draws, seed {args.seed}"
+    else:
+        draws = model.sample(args.n, _data(args.data), seed=args.seed)
+        head = f"prior predictive: {args.n} draws, seed {args.seed}"
+    if args.draws:
+        write_atomic(args.draws, draws_csv(draws))
+    kinds = {s.name: type(s).__name__.lower() for s in model.ir.body if hasattr(s, "name")}
+    labels = {k: {"let": "deterministic", "sample": "latent", "observe": "observed"}.get(v, v) for k, v in kinds.items()}
+    print(head)
+    print(summary_table({k: summarize_draws(v) for k, v in draws.items()}, labels, label_head="kind"))
+    return 0
+
+
+def _plot(args):
+    from . import plots
+    out = args.out or str(Path(args.result).with_suffix(".png"))
+    plots.check(out)
+    result = load_json(args.result)
+    base = Path(args.result).parent
+    model_file = args.model or _named(result.get("model"), base, args.result, "model")
+    data = _data(args.data)
+    if data is None and result.get("data") is not None:
+        files = result["data"] if isinstance(result["data"], list) else [result["data"]]
+        data = _data([_named(f, base, args.result, "data") for f in files])
+    fit = load(model_file).restore(result, data)
+    plots.save(plots.plot_fit(fit), out)
+    print(f"wrote {out}")
+    return 0
+
+
+def _named(path, base, result, what):
+    """A file a result names: as written (from the working folder), else beside the result."""
+    if path is None:
+        raise PPLError(f"it does not name its {what}", hint=f"pass --{what} FILE", source=Source("", str(result)))
+    for candidate in (Path(path), base / path):
+        if candidate.exists():
+            return str(candidate)
+    raise PPLError(f"cannot find the {what} file {path} it names", hint=f"pass --{what} FILE",
+                   source=Source("", str(result)))
 
 
 def _check(args):

@@ -68,8 +68,24 @@ class PPLError(Exception):
         number = str(self.span.line)
         end = self.span.end_col if self.span.end_line == self.span.line else len(text) + 1
         width = max(1, min(end, len(text) + 1) - self.span.col)
+        text, col, width = _window(text, self.span.col, width)
         pad = " " * len(number)
-        return [f"  {number} | {text}", f"  {pad} | {' ' * (self.span.col - 1)}{'^' * width}"]
+        return [f"  {number} | {text}", f"  {pad} | {' ' * (col - 1)}{'^' * width}"]
+
+
+EXCERPT_WIDTH = 100   # a longer source line is shown as a window around the caret
+
+
+def _window(text, col, width):
+    """At most EXCERPT_WIDTH characters of `text` around column `col`, elided with '...'."""
+    if len(text) <= EXCERPT_WIDTH:
+        return text, col, width
+    start = max(0, min(col - 1 - EXCERPT_WIDTH // 3, len(text) - EXCERPT_WIDTH))
+    shown = text[start:start + EXCERPT_WIDTH]
+    head, tail = ("..." if start else ""), ("..." if start + EXCERPT_WIDTH < len(text) else "")
+    col = col - start + len(head)
+    width = max(1, min(width, len(shown) + len(head) + 1 - col))
+    return head + shown + tail, col, width
 
 
 class PPLSyntaxError(PPLError):

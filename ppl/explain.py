@@ -16,7 +16,8 @@ def explain(rewritten) -> str:
         if isinstance(stmt, ir.Sample):
             rows.append(_sample_row(stmt, sites.get(stmt.name), rewritten))
         elif isinstance(stmt, ir.Observe):
-            rows.append((f"{stmt.name}", f"~ {_call(stmt)}", "observed", "", "+ log p(%s) in the ELBO" % stmt.name))
+            where = "ELBO" if module.mode == "vi" else "log-likelihood"
+            rows.append((f"{stmt.name}", f"~ {_call(stmt)}", "observed", "", f"+ log p({stmt.name}) in the {where}"))
         elif isinstance(stmt, ir.Let):
             rows.append((stmt.name, f"= {stmt.expr}", "", "deterministic", ""))
         else:

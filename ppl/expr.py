@@ -6,14 +6,16 @@ axis of size K or 1; see `functions.py`. Nothing here walks the tree or looks up
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
 import autograd.numpy as np
+import numpy as onp
 
 from . import ast
-from .errors import SemanticError
-from .functions import CONSTANTS, FUNCTIONS
+from .errors import DataError, SemanticError, Span
+from .functions import CONSTANTS, FUNCTIONS, MAX_ELEMENTS, Refused, TooLarge, check_size
 
 
 @dataclass(frozen=True)
@@ -52,16 +54,22 @@ def _name(node, scope):
     return lambda env: env[where]
 
 
+# What numpy raises on values that do not fit an operation (RuntimeWarning: when warnings are
+# errors, a division by zero or a log of a negative number); each becomes a positioned error.
+_FAILURES = (ValueError, IndexError, TypeError, ArithmeticError, RuntimeWarning, MemoryError)
+
+
 def _lift(node, op, parts):
     """Fold when every part is constant, else a closure; errors point at `node`."""
     def guarded(*values):
         try:
             return op(*values)
-        except (ValueError, IndexError, TypeError, FloatingPointError) as err:
+        except _FAILURES as err:
             raise _shape_error(node, values, err) from None
 
     if all(isinstance(p, Const) for p in parts):
-        return Const(guarded(*(p.value for p in parts)))
+        with onp.errstate(all="ignore"):   # a constant may well be infinite (log(0)); checks come later
+            return Const(guarded(*(p.value for p in parts)))
     fns = [(lambda env, v=p.value: v) if isinstance(p, Const) else p for p in parts]
     if len(fns) == 1:
         (f,) = fns
@@ -78,6 +86,15 @@ class _Scalars(ValueError):
 
 def _shape_error(node, values, err):
     shapes = " and ".join(str(tuple(np.shape(v))[1:]) for v in values)
+    if isinstance(err, TooLarge):
+        return SemanticError(f"'{node}' {err}{_particles(values)}", node.span, hint=err.hint)
+    if isinstance(err, Refused):
+        return SemanticError(f"cannot compute '{node}': {err}", node.span, hint=err.hint)
+    if isinstance(err, MemoryError):
+        return SemanticError(f"not enough memory to compute '{node}'", node.span,
+                             hint="use smaller sizes or fewer particles")
+    if isinstance(err, (ArithmeticError, RuntimeWarning)):
+        return SemanticError(f"cannot compute '{node}': {err}", node.span)
     if isinstance(err, _Scalars):
         operands = " and ".join(f"'{c}'" for c in (node.left, node.right))
         return SemanticError(f"@ needs vectors or matrices on both sides, but {operands} include a single "
@@ -94,6 +111,17 @@ def _shape_error(node, values, err):
     return SemanticError(f"cannot compute '{node}': {err}", node.span)
 
 
+def _particles(values):
+    k = max((np.shape(v)[0] for v in values if np.ndim(v)), default=1)
+    return f" with {k} particles" if k > 1 else ""
+
+
+def _fits(a, b):
+    """Refuse to broadcast `a` with `b` into a value over the size limit."""
+    if np.size(a) * np.size(b) > MAX_ELEMENTS:   # else the result cannot be over the limit
+        check_size(np.broadcast_shapes(np.shape(a), np.shape(b)))
+
+
 def _float(x):
     return x.astype(float) if getattr(x, "dtype", None) is not None and x.dtype.kind in "iub" else x
 
@@ -106,6 +134,7 @@ def _matmul(a, b):
     ra, rb = np.ndim(a) - 1, np.ndim(b) - 1
     if ra < 1 or rb < 1:
         raise _Scalars()
+    _matmul_fits(np.shape(a), np.shape(b))
     if ra == 1 and rb == 1:
         return np.sum(a * b, axis=-1)
     if ra == 1:
@@ -113,6 +142,15 @@ def _matmul(a, b):
     if rb == 1:
         return np.matmul(a, b[..., None])[..., 0]
     return np.matmul(a, b)
+
+
+def _matmul_fits(sa, sb):
+    """Refuse a matrix product whose result would be over the size limit (a (m, 0) @ (0, n)
+    product has empty operands but m * n elements)."""
+    rows = sa[-2:-1] if len(sa) > 2 else ()
+    cols = sb[-1:] if len(sb) > 2 else ()
+    batch = np.broadcast_shapes(sa[:-2] if len(sa) > 2 else sa[:1], sb[:-2] if len(sb) > 2 else sb[:1])
+    check_size(batch + rows + cols)
 
 
 def align(*xs):
@@ -127,6 +165,7 @@ def _elementwise(op):
     def apply(a, b):
         if np.ndim(a) != np.ndim(b):
             a, b = align(a, b)
+        _fits(a, b)
         return op(a, b)
     return apply
 
@@ -153,6 +192,7 @@ def _array(node, scope):
         items = align(*items)
         lead = max(np.shape(i)[0] for i in items)
         shape = np.broadcast_shapes(*(np.shape(i)[1:] for i in items))
+        check_size((lead, len(items)) + shape)
         return np.stack([np.broadcast_to(i, (lead,) + shape) for i in items], axis=1)
     if not node.items:
         raise SemanticError("an empty array has no shape", node.span, hint="use zeros(0) for an empty vector")
@@ -164,7 +204,7 @@ def _index(node, scope):
     layout = []  # per index: a python slice (static), or None (a value from parts)
     for idx in node.indices:
         if isinstance(idx, ast.Slice):
-            start, stop = (None if e is None else int(evaluate(e, scope)[0]) for e in (idx.start, idx.stop))
+            start, stop = (None if e is None else _slice_bound(e, scope) for e in (idx.start, idx.stop))
             layout.append(slice(start, stop))
         elif isinstance(idx, ast.Num):
             layout.append(int(idx.value))
@@ -178,6 +218,14 @@ def _index(node, scope):
     return _lift(node, _indexer(tuple(layout)), parts)
 
 
+def _slice_bound(expr, scope):
+    value = evaluate(expr, scope)
+    if np.size(value) != 1:
+        raise SemanticError(f"a slice bound must be a single integer, but '{expr}' has shape {np.shape(value)[1:]}",
+                            expr.span)
+    return int(np.reshape(value, (-1,))[0])
+
+
 def _indexer(layout):
     if all(item is not None for item in layout):
         key = (slice(None),) + layout
@@ -185,21 +233,74 @@ def _indexer(layout):
 
     def gather(x, *values):
         _check_rank(x, layout)
-        it = iter(align(*values))
+        values = align(*values)
+        _gather_fits(np.shape(x), layout, values)
+        it = iter(values)
         picks = [item if item is not None else next(it) for item in layout]
         rank = max(np.ndim(v) for v in values) - 1
         if np.shape(x)[0] == 1:
-            return x[0][tuple(picks)]
+            try:
+                return x[0][tuple(picks)]
+            except IndexError as err:   # numbered the axes of x[0]: count the particle axis too
+                raise IndexError(re.sub(r"axis (\d+)", lambda m: f"axis {int(m[1]) + 1}", str(err))) from None
         lead = np.arange(np.shape(x)[0]).reshape((-1,) + (1,) * rank)
         return x[(lead, *picks)]
     return gather
 
 
+def _gather_fits(shape, layout, values):
+    """Refuse an indexing whose result would be over the size limit: the index arrays' broadcast
+    shape, then the sliced axes and the axes not indexed."""
+    picked = np.broadcast_shapes(*(np.shape(v) for v in values))
+    kept = [len(range(*item.indices(n))) for item, n in zip(layout, shape[1:]) if isinstance(item, slice)]
+    check_size(tuple(picked) + tuple(kept) + tuple(shape[1 + len(layout):]))
+
+
 def _check_rank(x, layout):
     if np.ndim(x) - 1 < len(layout):
-        raise IndexError(f"{len(layout)} indices for a value with {np.ndim(x) - 1} dimensions")
+        axes = np.ndim(x) - 1
+        raise Refused(f"{len(layout)} ind{'ices' if len(layout) > 1 else 'ex'} for a value with "
+                      f"{axes} ax{'es' if axes != 1 else 'is'}",
+                      hint="give at most one index per axis" if axes else "a single number cannot be indexed")
     return x
 
 
+@dataclass(frozen=True)
+class Size(ast.Node):
+    """A declared size (the `N` of `real[N]`) as lowered: evaluating it checks that the size is
+    not negative and that the declaration's whole shape stays within MAX_ELEMENTS, before any
+    array of that shape is made. Prints as the expression it wraps."""
+    expr: object
+    shape: tuple      # every size of the declaration, as written
+    owner: str        # the declared name
+    simplex: bool = False   # the last size of a simplex, which needs at least one element
+
+    def __str__(self):
+        return str(self.expr)
+
+
+def _size(node, scope):
+    dims = []
+    for expr in node.shape:
+        value = evaluate(expr, scope)
+        n = int(np.reshape(value, (-1,))[0]) if np.size(value) == 1 else None
+        if n is None:
+            raise SemanticError(f"the size '{expr}' of '{node.owner}' must be a single integer, but has shape "
+                                f"{np.shape(value)[1:]}", expr.span)
+        if n < 0:
+            raise DataError(f"the size '{expr}' of '{node.owner}' is {n}; sizes cannot be negative", expr.span,
+                            hint="check the data it is computed from")
+        if n == 0 and node.simplex and expr is node.shape[-1]:
+            raise DataError(f"the size '{expr}' of the simplex '{node.owner}' is 0; a simplex has at least one "
+                            "element", expr.span, hint="check the data it is computed from")
+        dims.append(n)
+    if math.prod(dims) > MAX_ELEMENTS:
+        first, last = node.shape[0].span, node.shape[-1].span
+        raise SemanticError(f"'{node.owner}' is declared with shape {tuple(dims)}: {math.prod(dims):,} elements; "
+                            f"the limit is {MAX_ELEMENTS:,}", Span(first.line, first.col, last.end_line, last.end_col),
+                            hint="a value this large would exhaust memory: use smaller sizes")
+    return compile_expr(node.expr, scope)
+
+
 _COMPILERS = {ast.Num: _num, ast.Name: _name, ast.Binary: _binary, ast.Unary: _unary, ast.Call: _call,
-              ast.Array: _array, ast.Index: _index}
+              ast.Array: _array, ast.Index: _index, Size: _size}

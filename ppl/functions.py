@@ -6,11 +6,48 @@ A model can call nothing outside this table.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
 import autograd.numpy as np
 import autograd.scipy.special as sp
+
+
+MAX_ELEMENTS = 10**7   # elements in any one value (8 bytes each), particles included
+
+
+class Refused(ValueError):
+    """An operation refused with a message of its own; the caller adds the expression's position."""
+    def __init__(self, message, hint=None):
+        super().__init__(message)
+        self.hint = hint
+
+
+class TooLarge(Refused):
+    def __init__(self, count):
+        super().__init__(f"would have {count:,} elements; the limit is {MAX_ELEMENTS:,}",
+                         hint="a value this large would exhaust memory: use smaller sizes or fewer particles")
+        self.count = count
+
+
+def check_size(shape):
+    """Refuse a value of `shape` with more than MAX_ELEMENTS elements, before it is made."""
+    if math.prod(shape) > MAX_ELEMENTS:
+        raise TooLarge(math.prod(shape))
+    return shape
+
+
+def size_value(d) -> int:
+    """A size given as a value (an array of one element): a whole number, 0 or more."""
+    if np.size(d) != 1:
+        raise Refused(f"a size must be a single integer, but this one has shape {np.shape(d)[1:]}")
+    n = np.reshape(d, (-1,))[0]
+    if not float(n).is_integer():
+        raise Refused(f"a size must be an integer, but this one is {n}")
+    if n < 0:
+        raise Refused(f"a size cannot be negative, but this one is {int(n)}")
+    return int(n)
 
 
 @dataclass(frozen=True)
@@ -63,7 +100,7 @@ def _dot(a, b):
 
 def _filled(value):
     def make(*dims):
-        return np.full((1,) + tuple(int(d[0]) for d in dims), value)
+        return np.full(check_size((1,) + tuple(size_value(d) for d in dims)), value)
     return make
 
 

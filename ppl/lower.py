@@ -4,18 +4,20 @@ from __future__ import annotations
 from . import ast, ir
 from .check import Checked, signature_of
 from .distributions import DISTRIBUTIONS
+from .expr import Size
 
 
 def lower(checked: Checked) -> ir.Module:
     """Turn declarations into `Decl`s, samples into `Sample`/`Observe` with named arguments,
-    assignments into `Let`s, and split the objective into its additive terms."""
+    assignments into `Let`s, and split the objective into its additive terms. Sizes computed
+    from data become `Size`s, which check the declared shape when it is evaluated."""
     decls, body = [], []
     for stmt in checked.program.stmts:
         if isinstance(stmt, (ast.DataDecl, ast.ParamDecl)):
             kind = "data" if isinstance(stmt, ast.DataDecl) else "param"
             value = stmt.default if kind == "data" else stmt.init
-            decls.append(ir.Decl(kind, stmt.name, stmt.type.base, stmt.type.bounds, stmt.type.shape, value,
-                                 span=stmt.span))
+            decls.append(ir.Decl(kind, stmt.name, stmt.type.base, stmt.type.bounds, _sizes(stmt.type, stmt.name),
+                                 value, span=stmt.span))
         elif isinstance(stmt, ast.SampleStmt):
             body.append(_sample(stmt, checked.symbols[stmt.name].kind == "data"))
         elif isinstance(stmt, ast.Assign):
@@ -32,8 +34,14 @@ def _sample(stmt, observed):
     args = tuple((n, given[n]) for n in names)
     if observed:
         return ir.Observe(stmt.name, call.func, args, span=stmt.span)
-    shape = stmt.type.shape if stmt.type is not None else None
+    shape = _sizes(stmt.type, stmt.name) if stmt.type is not None else None
     return ir.Sample(stmt.name, call.func, args, shape, span=stmt.span)
+
+
+def _sizes(type_, name):
+    """A literal size is checked with the program (`check`); the others when evaluated."""
+    shape, simplex = type_.shape, type_.base == "simplex"
+    return tuple(d if isinstance(d, ast.Num) else Size(d, shape, name, simplex, span=d.span) for d in shape)
 
 
 def _terms(expr, sign):

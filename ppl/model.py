@@ -1,6 +1,7 @@
 """The Python API: compile a model, fit it, take gradient estimates."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as onp
@@ -189,8 +190,14 @@ class Model:
                                 hint=f"parameters: {', '.join(values) or 'none'}").at(self.source)
         _, sign = self._objective()
 
+        summed = [s.name for s in self.rewritten.sites if s.estimator in ("enumerate", "expect")]
+
         def estimate(record=None):
-            grads, aux = grad_and_aux(lambda p: built.loss(p, rng, particles, None, baseline, record=record))(values)
+            with warnings.catch_warnings():       # a model with nothing to differentiate is fine
+                warnings.filterwarnings("ignore", "Output seems independent of input")
+                grads, aux = grad_and_aux(lambda p: built.loss(p, rng, particles, None, baseline, record=record))(values)
+            for name in summed if record is not None else ():
+                record.pop(name, None)           # evaluated at every value, not drawn
             return float(sign * onp.mean(aux["total"])), {k: sign * onp.asarray(g)[0] for k, g in grads.items()}
         return estimate
 

@@ -71,6 +71,25 @@ def _site_axes(t, rank):
     return np.sum(t, axis=extra) if extra else t
 
 
+def _beside(x, dist):
+    """`x` (particles, elements...) with axes inserted after the particles to line up with
+    arguments that carry an enumeration axis."""
+    events = dist.arg_event_dims
+    batch = max(np.ndim(v) - events.get(k, 0) for k, v in dist.args.items())
+    extra = batch - np.ndim(x)
+    return np.reshape(x, np.shape(x)[:1] + (1,) * extra + np.shape(x)[1:]) if extra > 0 else x
+
+
+def _elem_values(run, plan, cost, values):
+    """A cost's elementwise values for another site's score; where a latent is enumerated with
+    weights, the values at its k are averaged with those weights (the enumeration axis goes)."""
+    site = plan.enum_of.get(cost)
+    values = onp.asarray(getval(values), dtype=float)
+    if site is None or site in run.fixed or site in plan.marginal:
+        return values
+    return onp.sum(onp.asarray(getval(run.enum[site])) * values, axis=1)
+
+
 def _absorb(run, plan, cost, log_density):
     """Hand a cost to the enumerated latent that influences it; True when it did."""
     site = plan.enum_of.get(cost)
@@ -147,11 +166,14 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
             check_args(stmt, prior)
         x, logq, logq_values = draw(run, prior)
         env[slot] = x
-        if not _absorb(run, plan, cost, lambda: prior._log_prob(x)):
+        if not _absorb(run, plan, cost, lambda: prior._log_prob(_beside(x, prior))):
             run.costs[cost] = prior.log_prob_sum(x)
-        run.costs[cost + 1] = logq if not per_element else sum_rest_traced(logq)
+        # a score site's log q enters the gradient only through its score term: differentiating
+        # the cost itself would add -grad log q, which averages to zero but adds variance
+        total_logq = logq if not per_element else sum_rest_traced(logq)
+        run.costs[cost + 1] = getval(total_logq) if score else total_logq
         if cost in plan.elem_needed:
-            run.elem[cost] = _elementwise(prior, x)
+            run.elem[cost] = _elem_values(run, plan, cost, _elementwise(prior, x))
         if cost + 1 in plan.elem_needed:
             run.elem[cost + 1] = logq_values if logq_values is not None else getval(logq)
         if run.checking:
@@ -186,10 +208,12 @@ def enumerated_op(stmt, codes, slot, shape, cost, plan, support, mode, guide=Non
     free = guide and f"{stmt.name}.{guide.params[0][0]}"
 
     def op(env, run):
-        dist = make_dist(cls, codes, env, rank)
+        fixed = stmt.name in run.fixed
+        # arguments line up with the values: particles first, then the enumeration axis
+        dist = make_dist(cls, codes, env, rank if fixed else values.ndim)
         if run.checking:
             check_args(stmt, dist)
-        if stmt.name in run.fixed:
+        if fixed:
             env[slot] = run.fixed[stmt.name]
             if mode == "vi":
                 run.costs[cost] = run.costs[cost + 1] = ZERO
@@ -288,7 +312,7 @@ def observe_op(stmt, codes, y, cost, plan):
         if not _absorb(run, plan, cost, lambda: dist._log_prob(y)):
             run.costs[cost] = sum_rest_traced(dist.log_prob(y)) if moving else dist.log_prob_sum(y)
         if cost in plan.elem_needed:
-            run.elem[cost] = _elementwise(dist, y)
+            run.elem[cost] = _elem_values(run, plan, cost, _elementwise(dist, y))
         if run.checking:
             check_finite(stmt, run.costs[cost], f"the log-density of '{stmt.name}'")
     return op
@@ -314,7 +338,8 @@ def term_op(stmt, code, reduce, cost, plan):
             check_finite(stmt, value, "the objective")
         run.costs[cost] = value
         if cost in plan.elem_needed:
-            run.elem[cost] = onp.asarray(getval(x)) / (_count(np.shape(x)[1:]) if reduce == "mean" else 1)
+            scale = _count(np.shape(x)[2 if site in run.enum else 1:]) if reduce == "mean" else 1
+            run.elem[cost] = _elem_values(run, plan, cost, x) / scale
     return op
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 import tempfile
 from pathlib import Path
 
 import numpy as onp
 
-from .errors import PPLError
+from .errors import PPLError, Source
 
 MAX_ROWS = 12       # elements of one vector shown before the table elides the rest
 
@@ -23,6 +22,7 @@ def write_atomic(path, text: str | bytes):
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
         try:
+            os.chmod(tmp, 0o666 & ~_umask())       # mkstemp's 0600 would hide the file from others
             with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
                 f.write(text)
                 f.flush()
@@ -32,7 +32,14 @@ def write_atomic(path, text: str | bytes):
             os.unlink(tmp)
             raise
     except OSError as err:
-        raise PPLError(f"cannot write {path}: {err.strerror}", hint="check that the folder exists and is writable") from None
+        raise PPLError(f"cannot write {path}: {err.strerror}", hint="check that the folder exists and is writable",
+                       source=Source("", str(path))) from None
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path, value):
@@ -99,9 +106,9 @@ def convergence_line(c, name) -> str:
             f"steps; tolerance {c['tol']:g}{stop}")
 
 
-def summary_table(summaries: dict, labels: dict | None = None) -> str:
+def summary_table(summaries: dict, labels: dict | None = None, label_head: str = "estimator") -> str:
     """A row per element of each summary ({name: {"mean": ..., ...}}); `labels` adds a last column."""
-    head = ["name", "mean", "sd", "q05", "q50", "q95"] + (["estimator"] if labels is not None else [])
+    head = ["name", "mean", "sd", "q05", "q50", "q95"] + ([label_head] if labels is not None else [])
     rows = []
     for name, s in summaries.items():
         rows += [r[:len(head)] for r in _rows(name, s, "" if labels is None else labels.get(name, "deterministic"))]
@@ -122,8 +129,7 @@ def _rows(name, s, estimator):
         if count == MAX_ROWS:
             rows.append([f"... {mean.size - MAX_ROWS} more elements of {name} (every element: --draws FILE)"])
             break
-        label = f"{name}[{','.join(map(str, index))}]"
-        rows.append([label, *(_num(onp.asarray(s[k])[index]) for k in ("mean", "sd", "q05", "q50", "q95")), estimator])
+        rows.append([label(name, index), *(_num(onp.asarray(s[k])[index]) for k in ("mean", "sd", "q05", "q50", "q95")), estimator])
     return rows
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import unicodedata
 from importlib import resources
 from pathlib import Path
 
@@ -19,6 +20,14 @@ _WORDS = {
     "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'", "AT": "'@'", "POW": "'^'",
 }
 _PAIRS = {"(": ")", "[": "]"}
+
+# Limits: a model file describes a model in a few lines; anything far beyond these is refused with
+# an error before the parser, the passes (which recurse over expressions) or memory give out.
+MAX_SOURCE_CHARS = 100_000     # characters in a model file
+MAX_STATEMENTS = 1_000         # statements in a program
+MAX_NAME_LENGTH = 255          # characters in a name or a number
+MAX_DEPTH = 100                # brackets open at once, and nesting of expressions
+MAX_INT = 2**63 - 1            # largest integer literal (int64)
 _EXPRESSION_STARTS = {"NAME", "NUMBER", "LPAR", "LSQB", "MINUS"}
 _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "AT", "POW", "LSQB"}
 
@@ -32,7 +41,8 @@ def grammar_path() -> Path:
 
 
 class _Brackets:
-    """Post-lexer: inside brackets a newline is only whitespace; an unclosed bracket is an error."""
+    """Post-lexer: inside brackets a newline is only whitespace; an unclosed bracket is an error;
+    tokens and bracket nesting are held to the limits above."""
     always_accept = ("_NL",)
 
     def process(self, stream):
@@ -40,8 +50,13 @@ class _Brackets:
         for tok in stream:
             if tok.type in _OPEN:
                 opened.append(tok)
+                if len(opened) > MAX_DEPTH:
+                    raise PPLSyntaxError(f"brackets are nested more than {MAX_DEPTH} deep", _token_span(tok),
+                                         hint="name the inner parts in statements of their own")
             elif tok.type in _CLOSE and opened:
                 opened.pop()
+            elif tok.type in ("NAME", "NUMBER"):
+                _check_token(tok)
             if tok.type == "_NL" and opened:
                 continue
             yield tok
@@ -49,6 +64,19 @@ class _Brackets:
             tok = opened[-1]
             raise PPLSyntaxError(f"'{tok.value}' is never closed", _token_span(tok),
                                  hint=f"add the matching '{_OPEN[tok.type]}'")
+
+
+def _check_token(tok):
+    what = "a name" if tok.type == "NAME" else "a number"
+    if len(tok.value) > MAX_NAME_LENGTH:
+        raise PPLSyntaxError(f"{what} of {len(tok.value):,} characters; the limit is {MAX_NAME_LENGTH}",
+                             _token_span(tok), hint=f"use a shorter {what[2:]}")
+    if tok.type == "NUMBER" and tok.value.isdigit() and int(tok.value) > MAX_INT:
+        raise PPLSyntaxError(f"the integer {tok.value} is too large; the largest is {MAX_INT}", _token_span(tok),
+                             hint=f"write it as a real number, such as {float(tok.value):.6g}")
+    if tok.type == "NUMBER" and float(tok.value) == float("inf"):
+        raise PPLSyntaxError(f"the number {tok.value} is too large to represent", _token_span(tok),
+                             hint="numbers must be below about 1.8e308")
 
 
 @functools.cache
@@ -165,12 +193,37 @@ def parse(text: str, filename: str = "<model>") -> ast.Program:
     """Parse model text into a syntax tree; raise `PPLSyntaxError` with a position on bad input."""
     source = Source(text, filename)
     try:
+        _check_length(text)
         tree = _parser().parse(text if text.endswith("\n") else text + "\n")
+        _check_tree(tree)
     except PPLSyntaxError as err:
-        raise err.at(source)
+        raise err.at(source) from None
     except lark.exceptions.UnexpectedInput as err:
-        raise (_bracket_error(text, err) or _syntax_error(err)).at(source) from None
+        raise (_bracket_error(text, err) or _syntax_error(err, text)).at(source) from None
     return _ToAst().transform(tree)
+
+
+def _check_length(text):
+    if len(text) > MAX_SOURCE_CHARS:
+        line = text.count("\n", 0, MAX_SOURCE_CHARS) + 1
+        col = MAX_SOURCE_CHARS - text.rfind("\n", 0, MAX_SOURCE_CHARS)
+        raise PPLSyntaxError(f"the program is longer than {MAX_SOURCE_CHARS:,} characters", Span(line, col, line, col + 1),
+                             hint="a model file describes a model; put data in a data file")
+
+
+def _check_tree(tree):
+    """At most MAX_STATEMENTS statements, and no expression nested more than MAX_DEPTH deep
+    (every later pass walks expressions recursively). Walks the tree without recursion."""
+    if len(tree.children) > MAX_STATEMENTS:
+        raise PPLSyntaxError(f"the program has more than {MAX_STATEMENTS:,} statements",
+                             _span(tree.children[MAX_STATEMENTS].meta), hint="split the model, or use arrays")
+    stack = [(stmt, 0) for stmt in tree.children]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise PPLSyntaxError(f"this expression is nested more than {MAX_DEPTH} levels deep", _span(node.meta),
+                                 hint="name the inner parts in statements of their own; write a long sum as sum([...])")
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, lark.Tree))
 
 
 def _bracket_error(text, err) -> PPLSyntaxError | None:
@@ -206,12 +259,9 @@ def _open_brackets(text, line, col):
     return opened
 
 
-def _syntax_error(err) -> PPLSyntaxError:
+def _syntax_error(err, text) -> PPLSyntaxError:
     if isinstance(err, lark.exceptions.UnexpectedCharacters):
-        char = err.char if err.char.isprintable() else repr(err.char)
-        span = Span(err.line, err.column, err.line, err.column + 1)
-        return PPLSyntaxError(f"unexpected character '{char}'", span,
-                              hint="remove it; the language uses letters, digits, _ and + - * / ^ @ ( ) [ ] , : = ~ < >")
+        return _character_error(err, text)
     tok = err.token
     if tok.type == "$END":
         return PPLSyntaxError("unexpected end of input", None, hint=_expected(_acceptable(err)))
@@ -223,6 +273,23 @@ def _syntax_error(err) -> PPLSyntaxError:
         return PPLSyntaxError(f"unexpected {what} after '~'", span,
                               hint="expected a distribution, such as Normal(0, 1)")
     return PPLSyntaxError(f"unexpected {what}", span, hint=_expected(_acceptable(err)))
+
+
+def _character_error(err, text):
+    char, span = err.char, Span(err.line, err.column, err.line, err.column + 1)
+    if text.startswith("__", err.pos_in_stream):
+        return PPLSyntaxError("a name cannot begin with '__'", span, hint="such names are reserved; rename it")
+    if char.isalnum() and not char.isascii():
+        return PPLSyntaxError(f"unexpected character '{char}' ({_unicode_name(char)})", span,
+                              hint="names use only the ASCII letters A-Z and a-z, the digits 0-9 and _; "
+                                   "retype it on an ASCII keyboard")
+    shown = char if char.isprintable() else repr(char)[1:-1]
+    return PPLSyntaxError(f"unexpected character '{shown}'", span,
+                          hint="remove it; the language uses letters, digits, _ and + - * / ^ @ ( ) [ ] , : = ~ < >")
+
+
+def _unicode_name(char):
+    return f"U+{ord(char):04X} {unicodedata.name(char, 'unnamed character')}"
 
 
 def _previous(err):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as onp
 
-from .errors import PPLError
+from .errors import PPLError, Source
 from .output import label, write_atomic
 
 MAX_RIDGES = 20       # elements of one latent drawn as densities
@@ -28,6 +28,15 @@ def _figure_class():
         raise PPLError("plotting needs matplotlib, an optional dependency",
                        hint="pip install 'ppl[plot]' (or pip install matplotlib)") from None
     return Figure
+
+
+def check(path):
+    """Raise before any work if `path` cannot take a plot (its format, or no matplotlib)."""
+    fmt = Path(path).suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise PPLError(f"cannot write a plot as '{Path(path).suffix or path}'", source=Source("", str(path)),
+                       hint=f"name the file with one of: {', '.join('.' + f for f in FORMATS)}")
+    _figure_class()
 
 
 def plot_fit(fit):
@@ -53,12 +62,9 @@ def plot_fit(fit):
 
 def save(fig, path):
     """Write `fig` to `path` atomically, in the format its extension names (png, pdf, svg)."""
-    fmt = Path(path).suffix.lower().lstrip(".")
-    if fmt not in FORMATS:
-        raise PPLError(f"cannot write a plot as '{Path(path).suffix or path}'",
-                       hint=f"name the file with one of: {', '.join('.' + f for f in FORMATS)}")
+    check(path)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format=fmt, dpi=100)
+    fig.savefig(buffer, format=Path(path).suffix.lower().lstrip("."), dpi=100)
     write_atomic(path, buffer.getvalue())
 
 

@@ -13,6 +13,7 @@ codes would not.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections import deque
@@ -96,8 +97,9 @@ class Bar:
     def __init__(self, steps, name, stream):
         from tqdm import tqdm
         self.name, self.running = name, _Running(steps)
-        self.bar = tqdm(total=steps, file=stream, unit=" steps", unit_scale=False, dynamic_ncols=True,
-                        mininterval=REFRESH, leave=True, bar_format="{desc} {percentage:3.0f}%|{bar}| "
+        sized = _width(stream) > 0            # a terminal that reports no size (a bare pty) gets 80 columns
+        self.bar = tqdm(total=steps, desc=name, file=stream, unit=" steps", unit_scale=False, dynamic_ncols=sized,
+                        ncols=None if sized else 80, nrows=None if sized else 24, mininterval=REFRESH, leave=True, bar_format="{desc} {percentage:3.0f}%|{bar}| "
                         "{n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]")
         self.latest, self.shown = 0, 0.0
 
@@ -117,6 +119,13 @@ class Bar:
         if self.running.values:
             self._show()
         self.bar.close()
+
+
+def _width(stream):
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, ValueError, OSError):
+        return 0
 
 
 def _duration(seconds):

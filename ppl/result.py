@@ -193,6 +193,11 @@ def _sizes(n, chunk):
     return [min(chunk, n - i) for i in range(0, n, chunk)]
 
 
+def summarize_draws(draws) -> dict:
+    """mean, sd, q05, q50, q95 over the first axis of `draws`."""
+    return _summary(draws)
+
+
 def _summary(draws):
     draws = onp.asarray(draws, dtype=float)
     out = {"mean": draws.mean(axis=0), "sd": draws.std(axis=0, ddof=1) if len(draws) > 1 else draws[0] * 0}

@@ -95,12 +95,32 @@ def rewrite(guided: Guided, estimator="auto", rao_blackwell="element") -> Rewrit
             sites.append(Site(stmt.name, kind, reason, (), stmt.span))
     enumerated = {s.name for s in sites if s.estimator == "enumerate" and module.mode == "vi"}
     guide = {g.name: g for g in guided.sites if g.name not in enumerated}
+    sites = [_through_enumeration(s, claimed, costs, enumerated) for s in sites]
     if guided.family == "fullrank":
         forced = [s for s in sites if s.estimator == "score" and s.name in guide and not guide[s.name].discrete]
         if forced:
             raise SemanticError(f"the full-rank guide draws every continuous latent jointly, so '{forced[0].name}' "
                                 "cannot use the score function", forced[0].span, hint="use the mean-field guide")
     return Rewritten(module, guide, tuple(sites), costs, guided.family)
+
+
+def _through_enumeration(site, claimed, costs, marginal):
+    """A score site's costs once enumerated sites have taken some: a cost summed out of the model
+    lives in that latent's marginal, stored in the slot of its log p, at statement level (a cost
+    weighted over another latent's values keeps its own slot and granularity)."""
+    if site.estimator != "score" or not any(i in claimed for i, _ in site.costs):
+        return site
+    kept = {}
+    for i, grain in site.costs:
+        owner = claimed.get(i)
+        if owner is None:
+            kept[i] = grain
+        elif owner in marginal:
+            slot = next(j for j, c in enumerate(costs) if c.source == owner and c.part == "logp")
+            kept[slot] = "statement"
+        else:
+            kept[i] = grain
+    return Site(site.name, site.estimator, site.reason, tuple(sorted(kept.items())), site.span)
 
 
 def _granular(influence, costs, rao_blackwell):
@@ -163,8 +183,9 @@ def _not_enumerable(stmt, module, deps, influence, claimed):
         return f"{cls.__name__} has no finite support to enumerate"
     if any(d == WHOLE for _, d in influence):
         return "a cost it influences mixes its elements"
-    if any(i in claimed for i, _ in influence):
-        return f"it shares a cost with the enumerated '{claimed[influence[0][0]]}'"
+    shared = [claimed[i] for i, _ in influence if i in claimed]
+    if shared:
+        return f"it shares a cost with the enumerated '{shared[0]}'"
     later = [s for s in module.body if isinstance(s, ir.Sample) and s.name in deps and s.name != stmt.name]
     if module.mode == "optimize" and later:
         return f"the draw of '{later[0].name}' depends on it"

@@ -5,9 +5,11 @@ Per-particle checks use `trace=True` to read the drawn values and recompute the 
 (to 1e-8). Expectation checks average >= 10,000 estimates, taken as batches of particles in one
 `model.grad` call each, and allow 4 standard errors estimated from the spread of the batch means.
 """
+import itertools
+
 import numpy as onp
 import pytest
-from scipy.special import expit
+from scipy.special import expit, logsumexp
 from scipy.stats import norm
 
 import ppl
@@ -231,10 +233,11 @@ def bits_exact(theta):
     return p * (1 - p) * (1 - 2 * T)
 
 
-@pytest.mark.parametrize("which", ["bits", "bits_element"])
-def test_bits_score_unbiased_baseline_zero(request, which):
+@pytest.mark.parametrize("which, particles", [("bits", 10_000), ("bits_element", 2_000)])
+def test_bits_score_unbiased_baseline_zero(request, which, particles):
+    """(Per-element Rao-Blackwellization has far less variance, so fewer draws resolve it.)"""
     model = request.getfixturevalue(which)
-    stats = batch_stats(model, {"theta": THETA_BITS}, batches=100, particles=10_000, baseline="none")
+    stats = batch_stats(model, {"theta": THETA_BITS}, batches=100, particles=particles, baseline="none")
     mean, se, _ = stats["theta"]
     assert_within(mean, se, bits_exact(THETA_BITS), f"{which}, baseline none")
     # enough draws to tell the answer from its negation: the exact gradient is > 4 standard errors from 0
@@ -328,14 +331,15 @@ def test_vi_discrete_auto_sums_z_out():
 
 def test_vi_discrete_per_particle(vi_discrete):
     """One particle, baseline 0: value = log p(z) + log p(y|z) - log q(z) =: f, and the gradient
-    w.r.t. the logit l is f (z - q1) + d/dl[-log q(z)] = (f - 1)(z - q1)."""
+    w.r.t. the logit l is f (z - q1): log q(z) enters only through the score term (its direct
+    gradient, -(z - q1), averages to zero and is left out, as Pyro does)."""
     for l, seed in [(-1.0, 0), (0.7, 1), (0.7, 2), (2.0, 3)]:
         value, grads, trace = vi_discrete.grad({"z.logits": l}, data={"y": Y_OBS}, seed=seed, trace=True)
         (z,) = trace["z"]
         q1 = expit(l)
         f = onp.log([0.7, 0.3][z]) + norm.logpdf(Y_OBS, 2 * z, 1) - onp.log([1 - q1, q1][z])
         assert value == pytest.approx(f, abs=ATOL)
-        assert grads["z.logits"] == pytest.approx((f - 1) * (z - q1), abs=ATOL)
+        assert grads["z.logits"] == pytest.approx(f * (z - q1), abs=ATOL)
 
 
 def vi_per_particle(logit):
@@ -379,3 +383,286 @@ def test_vi_discrete_value_is_elbo(vi_discrete):
     q, f, _ = vi_per_particle(0.7)
     assert onp.sum(q * f) == pytest.approx(exact_elbo(0.7), abs=1e-12)
     assert abs(value - exact_elbo(0.7)) < Z * enumerated_se(q, f, K)
+
+
+# ---------------------------------------------------------------- VI with a continuous latent
+
+NORMAL_NORMAL = "data N: int\ndata y: real[N]\nmu ~ Normal(0, 2)\ny ~ Normal(mu, 1)"
+Y3 = onp.array([0.5, 1.2, -0.3])
+DATA3 = {"N": 3, "y": Y3.tolist()}
+
+
+@pytest.fixture(scope="module")
+def normal_normal():
+    return ppl.compile(NORMAL_NORMAL)
+
+
+@pytest.mark.parametrize("m, s", [(0.4, 0.7), (-1.0, 1.5)])
+@pytest.mark.parametrize("seed", [0, 3])
+def test_vi_pathwise_per_particle(normal_normal, m, s, seed):
+    """Guide Normal(m, s), mu = m + s eps. Per particle, with f = log p(y|mu) + log p(mu) - log q(mu):
+    d/dm = sum(y - mu) - mu/4 and, w.r.t. the constrained scale s (not log s),
+    d/ds = eps (sum(y - mu) - mu/4) + 1/s (log q(mu) = -log s - eps^2/2 + const)."""
+    value, grads, trace = normal_normal.grad({"mu.loc": m, "mu.scale": s}, data=DATA3, seed=seed, trace=True)
+    (mu,) = trace["mu"]
+    eps = (mu - m) / s
+    f = norm.logpdf(Y3, mu, 1).sum() + norm.logpdf(mu, 0, 2) - norm.logpdf(mu, m, s)
+    assert set(grads) == {"mu.loc", "mu.scale"}
+    assert value == pytest.approx(f, abs=ATOL)
+    dmu = onp.sum(Y3 - mu) - mu / 4
+    assert grads["mu.loc"] == pytest.approx(dmu, abs=ATOL)
+    assert grads["mu.scale"] == pytest.approx(eps * dmu + 1 / s, abs=ATOL)
+
+
+def test_vi_pathwise_unbiased(normal_normal):
+    """Exact: ELBO(m, s) = -sum((y - m)^2)/2 - N s^2/2 - (m^2 + s^2)/8 + log s + const, so
+    d/dm = sum(y) - (N + 1/4) m and d/ds = -(N + 1/4) s + 1/s."""
+    m, s = 0.4, 0.7
+    stats = batch_stats(normal_normal, {"mu.loc": m, "mu.scale": s}, data=DATA3, batches=100, particles=200)
+    assert_within(*stats["mu.loc"][:2], Y3.sum() - 3.25 * m, "d/dm")
+    assert_within(*stats["mu.scale"][:2], -3.25 * s + 1 / s, "d/ds")
+
+
+# ---------------------------------------------------------------- discrete sites against brute force
+#
+# Three bits z ~ Bernoulli(sigmoid(theta)) and many objectives J(z): E[J] by summing over all 8
+# outcomes, its gradient by central differences of that sum. Elementwise objectives are summed out
+# exactly (enumerate) and must match to 1e-8 on every call; the others use the score function
+# (Rao-Blackwellized per element or per statement, as the objective allows) and must match in
+# expectation within 4 standard errors. Forcing the score function must be unbiased for all of them.
+
+THETA3 = onp.array([-0.7, 0.3, 1.1])
+W3 = onp.array([1.0, -2.0, 0.5])
+OBJECTIVES = {
+    "sum((z - 0.45)^2)": lambda z: onp.sum((z - 0.45) ** 2),
+    "mean(z * w)": lambda z: onp.mean(z * W3),
+    "sum(z * w) + sum(z^2)": lambda z: onp.sum(z * W3) + onp.sum(z ** 2),
+    "-sum(z * w)": lambda z: -onp.sum(z * W3),
+    "sum(z * ones(2, 3))": lambda z: 2 * onp.sum(z),
+    "sum(exp(z) * w) - sum(z)": lambda z: onp.sum(onp.exp(z) * W3) - onp.sum(z),
+    "sum(w[z] * w)": lambda z: onp.sum(W3[z] * W3),
+    "sum(z)^2": lambda z: onp.sum(z) ** 2,
+    "sum((z - mean(z))^2)": lambda z: onp.sum((z - z.mean()) ** 2),
+    "2 * sum(z * w)": lambda z: 2 * onp.sum(z * W3),
+    "sum(z[0:2])": lambda z: onp.sum(z[0:2]),
+    "sum(z[[2, 0, 1]] * w)": lambda z: onp.sum(z[[2, 0, 1]] * W3),
+    "z[0] * z[1] + z[2]": lambda z: z[0] * z[1] + z[2],
+    "dot(z, w)": lambda z: z @ W3,
+    "logsumexp(z * w)": lambda z: onp.log(onp.sum(onp.exp(z * W3))),
+    "sum(softmax(z * w) * w)": lambda z: onp.sum(onp.exp(z * W3) / onp.exp(z * W3).sum() * W3),
+    "sum(z * w) * sum(z)": lambda z: onp.sum(z * W3) * onp.sum(z),
+}
+
+
+def brute_force(J, theta):
+    def expectation(th):
+        p = expit(th)
+        total = 0.0
+        for bits_ in itertools.product([0, 1], repeat=len(th)):
+            z = onp.array(bits_)
+            total += onp.prod(onp.where(z == 1, p, 1 - p)) * J(z)
+        return total
+    h = 1e-6
+    grad = onp.array([(expectation(theta + h * e) - expectation(theta - h * e)) / (2 * h) for e in onp.eye(len(theta))])
+    return expectation(theta), grad
+
+
+def check_against(model, params, data, exact_value, exact_grad, name):
+    """Exact sites: every call matches. Otherwise: 40 calls of 500 particles, 4 standard errors."""
+    kinds = {s.estimator for s in model.rewritten.sites}
+    if kinds == {"enumerate"}:
+        for seed in (0, 1):
+            value, grads = model.grad(params, data=data, seed=seed)
+            assert value == pytest.approx(exact_value, abs=ATOL)
+            onp.testing.assert_allclose(onp.atleast_1d(grads[name]), exact_grad, rtol=0, atol=ATOL)
+        return
+    values, grads = [], []
+    for seed in range(40):
+        v, g = model.grad(params, data=data, seed=seed, particles=500)
+        values.append(v)
+        grads.append(onp.atleast_1d(g[name]))
+    values, grads = onp.array(values), onp.array(grads)
+    assert_within(values.mean(), values.std(ddof=1) / onp.sqrt(40), exact_value, "value")
+    assert_within(grads.mean(axis=0), grads.std(axis=0, ddof=1) / onp.sqrt(40), exact_grad, "gradient")
+
+
+@pytest.mark.parametrize("estimator", ["auto", "score"])
+@pytest.mark.parametrize("objective", list(OBJECTIVES))
+def test_bits_objectives_against_brute_force(objective, estimator):
+    model = ppl.compile(f"data w: real[3]\nparam theta: real[3] = 0\nz ~ Bernoulli(sigmoid(theta))\nminimize {objective}",
+                        estimator=estimator)
+    site = model.rewritten.site("z")
+    if estimator == "score":
+        assert site.estimator == "score"
+    value, grad = brute_force(OBJECTIVES[objective], THETA3)
+    check_against(model, {"theta": THETA3}, {"w": W3.tolist()}, value, grad, "theta")
+
+
+def test_elementwise_objectives_are_enumerated():
+    """Which objectives the compiler may sum out: those whose terms keep the bits apart."""
+    enumerated = {o for o in OBJECTIVES
+                  if ppl.compile(f"data w: real[3]\nparam theta: real[3] = 0\nz ~ Bernoulli(sigmoid(theta))\n"
+                                 f"minimize {o}").rewritten.site("z").estimator == "enumerate"}
+    assert enumerated == {"sum((z - 0.45)^2)", "mean(z * w)", "sum(z * w) + sum(z^2)", "-sum(z * w)",
+                          "sum(z * ones(2, 3))", "sum(exp(z) * w) - sum(z)", "sum(w[z] * w)"}
+
+
+@pytest.mark.parametrize("estimator", ["auto", "score"])
+def test_categorical_against_brute_force(estimator):
+    theta = onp.array([0.3, -0.5, 1.0])
+
+    def expectation(th):
+        p = onp.exp(th - logsumexp(th))
+        return onp.sum(p * (W3 - 0.3) ** 2)
+    h = 1e-6
+    grad = onp.array([(expectation(theta + h * e) - expectation(theta - h * e)) / (2 * h) for e in onp.eye(3)])
+    model = ppl.compile("data w: real[3]\nparam th: real[3] = 0\nk ~ Categorical(softmax(th))\nminimize (w[k] - 0.3)^2",
+                        estimator=estimator)
+    check_against(model, {"th": theta}, {"w": W3.tolist()}, expectation(theta), grad, "th")
+
+
+# ---------------------------------------------------------------- enumerated and sampled sites together
+
+CHAIN = "param a: real = 0\nz1 ~ Bernoulli(0.5)\nz2 ~ Bernoulli(0.2 + 0.5 * z1)\nminimize z2 + a^2"
+
+
+def test_chain_single_particle():
+    """z1 is drawn (z2's distribution depends on it), z2 is summed out: the value of one particle
+    is E[z2 | z1] + a^2 = 0.2 + 0.5 z1 + a^2."""
+    model = ppl.compile(CHAIN)
+    assert model.rewritten.site("z1").estimator == "score"
+    assert model.rewritten.site("z2").estimator == "enumerate"
+    for seed in range(4):
+        value, grads, trace = model.grad({"a": 0.3}, seed=seed, trace=True)
+        (z1,) = trace["z1"]
+        assert value == pytest.approx(0.2 + 0.5 * z1 + 0.09, abs=ATOL)
+        assert grads["a"] == pytest.approx(0.6, abs=ATOL)
+
+
+def test_chain_particles_average():
+    model = ppl.compile(CHAIN)
+    K = 4
+    for seed in range(3):
+        value, _, trace = model.grad({"a": 0.3}, seed=seed, particles=K, trace=True)
+        z1 = trace["z1"]
+        assert z1.shape == (K,)
+        assert value == pytest.approx(onp.mean(0.2 + 0.5 * z1) + 0.09, abs=ATOL)
+
+
+SIBLINGS = "param t: real[2] = 0\nu ~ Bernoulli(0.2)\nv ~ Bernoulli(sigmoid(t))\nminimize sum((u - v)^2)"
+
+
+def test_enumerated_sibling_value():
+    """u is summed out, v (which shares u's cost) is drawn: per particle the value is
+    sum_j E_u[(u - v_j)^2] = sum_j (0.2 + 0.6 v_j)."""
+    model = ppl.compile(SIBLINGS)
+    assert model.rewritten.site("u").estimator == "enumerate"
+    assert model.rewritten.site("v").estimator == "score"
+    value, _, trace = model.grad({"t": [0.7, -0.4]}, seed=2, particles=3, trace=True)
+    assert value == pytest.approx(onp.mean(onp.sum(0.2 + 0.6 * trace["v"], axis=1)), abs=ATOL)
+
+
+def test_enumerated_sibling_score_per_particle():
+    model = ppl.compile(SIBLINGS)
+    t = onp.array([0.7, -0.4])
+    p = expit(t)
+    for seed in range(3):
+        _, grads, trace = model.grad({"t": t}, seed=seed, trace=True)
+        (v,) = trace["v"]
+        onp.testing.assert_allclose(grads["t"], (0.2 + 0.6 * v) * (v - p), rtol=0, atol=ATOL)
+
+
+def test_enumerated_sibling_unbiased():
+    model = ppl.compile(SIBLINGS)
+    t = onp.array([0.7, -0.4])
+    p = expit(t)
+    stats = batch_stats(model, {"t": t}, batches=50, particles=1000, baseline="none")
+    assert_within(*stats["t"][:2], 0.6 * p * (1 - p), "d/dt E[sum((u - v)^2)]")
+
+
+def test_enumerated_sibling_unbiased_with_statement_rao_blackwell():
+    model = ppl.compile(SIBLINGS, rao_blackwell="statement")
+    t = onp.array([0.7, -0.4])
+    p = expit(t)
+    stats = batch_stats(model, {"t": t}, batches=50, particles=1000, baseline="none")
+    assert_within(*stats["t"][:2], 0.6 * p * (1 - p), "d/dt E[sum((u - v)^2)]")
+
+
+# A discrete latent summed out under a drawn continuous parent: per particle, the ELBO estimate is
+# log sum_z p(z | mu) p(y | z) + log p(mu) - log q(mu), at the particle's mu.
+HIER = "data y: real\nmu ~ Normal(0, 1)\nz ~ Bernoulli(sigmoid(mu))\ny ~ Normal(2 * z, 1)"
+
+
+def hier_per_particle(mu, loc, scale):
+    p = expit(mu)
+    return (onp.logaddexp(onp.log1p(-p) + norm.logpdf(Y_OBS, 0, 1), onp.log(p) + norm.logpdf(Y_OBS, 2, 1))
+            + norm.logpdf(mu, 0, 1) - norm.logpdf(mu, loc, scale))
+
+
+def test_enumerated_under_continuous_parent_single_particle():
+    model = ppl.compile(HIER)
+    assert model.rewritten.site("z").estimator == "enumerate"
+    for seed in range(3):
+        value, _, trace = model.grad({"mu.loc": 0.2, "mu.scale": 0.5}, data={"y": Y_OBS}, seed=seed, trace=True)
+        assert value == pytest.approx(hier_per_particle(trace["mu"][0], 0.2, 0.5), abs=ATOL)
+
+
+def test_enumerated_under_continuous_parent_particles_average():
+    model = ppl.compile(HIER)
+    value, _, trace = model.grad({"mu.loc": 0.2, "mu.scale": 0.5}, data={"y": Y_OBS}, seed=1, particles=4, trace=True)
+    assert trace["mu"].shape == (4,)
+    assert value == pytest.approx(onp.mean(hier_per_particle(trace["mu"], 0.2, 0.5)), abs=ATOL)
+
+
+# In inference mode: z1 is summed out, z2 (whose prior depends on z1) has a Bernoulli guide and the
+# score function. ELBO(l) = E_q(z2)[log p(z2, y) - log q(z2)], log p(z2, y) = log sum_z1 p(z1, z2, y).
+VI_CHAIN = "data y: real\nz1 ~ Bernoulli(0.3)\nz2 ~ Bernoulli(0.2 + 0.5 * z1)\ny ~ Normal(z1 + 2 * z2, 1)"
+
+
+def vi_chain_log_joint(z2):
+    """log p(z2, y) = log sum_z1 p(z1) p(z2 | z1) p(y | z1, z2)."""
+    return logsumexp([onp.log([0.7, 0.3][z1]) + onp.log([0.8 - 0.5 * z1, 0.2 + 0.5 * z1][z2])
+                      + norm.logpdf(Y_OBS, z1 + 2 * z2, 1) for z1 in (0, 1)])
+
+
+def vi_chain_elbo(logit):
+    q1 = expit(logit)
+    return q1 * (vi_chain_log_joint(1) - onp.log(q1)) + (1 - q1) * (vi_chain_log_joint(0) - onp.log1p(-q1))
+
+
+def vi_chain_per_particle(logit):
+    """Per z2 in {0, 1}: q(z2) and the one-particle ELBO estimate log p(z2, y) - log q(z2)."""
+    q = onp.array([1 - expit(logit), expit(logit)])
+    return q, onp.array([vi_chain_log_joint(z2) for z2 in (0, 1)]) - onp.log(q)
+
+
+def test_vi_chain_single_particle_value():
+    model = ppl.compile(VI_CHAIN)
+    assert model.rewritten.site("z1").estimator == "enumerate"
+    assert model.rewritten.site("z2").estimator == "score"
+    q, f = vi_chain_per_particle(0.4)
+    for seed in range(3):
+        value, _, trace = model.grad({"z2.logits": 0.4}, data={"y": Y_OBS}, seed=seed, trace=True)
+        (z2,) = trace["z2"]
+        assert value == pytest.approx(f[z2], abs=1e-6)
+
+
+def test_vi_chain_particles_average():
+    model = ppl.compile(VI_CHAIN)
+    q, f = vi_chain_per_particle(0.4)
+    value, _, trace = model.grad({"z2.logits": 0.4}, data={"y": Y_OBS}, seed=0, particles=4, trace=True)
+    assert value == pytest.approx(onp.mean(f[trace["z2"]]), abs=1e-6)
+
+
+def test_vi_chain_gradient_unbiased():
+    model = ppl.compile(VI_CHAIN)
+    l, h = 0.4, 1e-6
+    exact = (vi_chain_elbo(l + h) - vi_chain_elbo(l - h)) / (2 * h)
+    g = onp.array([model.grad({"z2.logits": l}, data={"y": Y_OBS}, seed=s, baseline="none")[1]["z2.logits"]
+                   for s in range(500)])
+    assert_within(g.mean(), g.std(ddof=1) / onp.sqrt(len(g)), exact, "d ELBO / d z2.logits")
+
+
+def test_two_discrete_latents_sharing_an_observation_compile():
+    model = ppl.compile("data y: real\nz1 ~ Bernoulli(0.3)\nz2 ~ Bernoulli(0.4)\ny ~ Normal(z1 + 2 * z2, 1)")
+    assert {s.name: s.estimator for s in model.rewritten.sites}["z1"] == "enumerate"

@@ -1,0 +1,144 @@
+"""The base class of every distribution, and helpers the families share."""
+import math
+
+import numpy as onp
+import autograd.numpy as np
+from autograd.scipy.special import gammaln
+from autograd.tracer import Box, getval
+
+from .. import constraints
+from ..constraints import _short
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+class _classproperty:
+    """Read-only property computed from the class, so it answers before instantiation."""
+
+    def __init__(self, fget):
+        self.fget = fget
+
+    def __get__(self, obj, cls):
+        return self.fget(cls)
+
+
+def log_sigmoid(u):
+    # -softplus(-u) stays finite where log(expit(u)) would underflow.
+    return -np.logaddexp(0.0, -u)
+
+
+def broadcast(a, shape):
+    # Addition sums the gradient back over broadcast axes; autograd's
+    # broadcast_to cannot add leading axes.
+    return a + np.zeros(shape)
+
+
+def where(cond, a, b):
+    # autograd's where does not sum its gradient back over broadcast axes,
+    # so both branches are broadcast to the result shape first.
+    shape = onp.broadcast_shapes(onp.shape(cond), np.shape(a), np.shape(b))
+    return np.where(cond, broadcast(a, shape), broadcast(b, shape))
+
+
+def xlogy(x, y):
+    """x log y, 0 where x == 0 (even for y == 0), for a plain count x; no nan in the gradient."""
+    zero = onp.asarray(getval(x)) == 0
+    return where(zero, 0.0, x * np.log(where(zero, 1.0, y)))
+
+
+def log_choose(n, k):
+    return gammaln(n + 1.0) - gammaln(k + 1.0) - gammaln(n - k + 1.0)
+
+
+def plain(x):
+    return onp.asarray(getval(x))
+
+
+def single_value(x, what):
+    """The one value an argument takes everywhere (a size must not vary across the batch)."""
+    values = onp.unique(plain(x))
+    if len(values) != 1:
+        raise ValueError(f"{what} must be the same everywhere, got {values}")
+    return values[0]
+
+
+class Distribution:
+    """Base class: declarations on the class, arguments on the instance.
+
+    A value has batch axes (one distribution each) followed by `event_dim` event axes (a vector
+    or matrix drawn as one: Dirichlet, MultivariateNormal, Multinomial, LKJCholesky); `_log_prob`
+    gives one number per batch element. `sample(rng, shape)` and `noise(rng, shape)` take the
+    value's whole shape, event axes included.
+    """
+
+    signatures = ()       # accepted argument-name sets; the first is the positional order
+    arg_constraints = {}
+    arg_event_dims = {}   # trailing axes of an argument that are not batch axes
+    event_dim = 0         # trailing axes of a value that form one draw
+    support = constraints.real
+    discrete = False
+    guide_arg = None      # discrete families: the argument a same-family guide learns
+    transform = None      # reparameterizable families define transform(self, eps)
+    enumerate_support = None   # finite discrete families define enumerate_support(self) -> values
+
+    def __init__(self, **args):
+        if not any(set(args) == set(sig) for sig in self.signatures):
+            expected = " or ".join(f"({', '.join(sig)})" for sig in self.signatures)
+            raise TypeError(f"{type(self).__name__} takes {expected}, got ({', '.join(args)})")
+        # Boxes pass through so gradients flow; anything else becomes a float array.
+        self.args = {k: v if isinstance(v, Box) else onp.asarray(v, dtype=float)
+                     for k, v in args.items()}
+
+    def __getattr__(self, name):
+        # Reached only when normal lookup fails: expose the given arguments.
+        args = self.__dict__.get("args", {})
+        if name in args:
+            return args[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    @_classproperty
+    def reparameterized(cls):
+        return cls.transform is not None
+
+    @property
+    def batch_shape(self):
+        return onp.broadcast_shapes(*(
+            np.shape(v)[:np.ndim(v) - self.arg_event_dims.get(k, 0)] for k, v in self.args.items()))
+
+    @property
+    def event_shape(self):
+        return ()
+
+    def log_prob(self, x):
+        x = x if isinstance(x, Box) else onp.asarray(x)
+        # Out-of-support values may produce log(0) or nan before masking.
+        with onp.errstate(divide="ignore", invalid="ignore"):
+            return where(self.support.check(x), self._log_prob(x), -np.inf)
+
+    def log_prob_sum(self, x):
+        """log_prob summed over every axis but the first (the particle axis), for a value known
+        to lie in the support; families with a fused form override it with one primitive."""
+        lp = self._log_prob(x)
+        return np.sum(lp, axis=tuple(range(1, np.ndim(lp)))) if np.ndim(lp) > 1 else lp
+
+    def sample(self, rng, shape=()):
+        """Draws of the given shape (batch and event axes included), without gradient: by the
+        family's own sampler `_sample` if it has one, else through `transform`."""
+        shape = tuple(shape)
+        full = self.batch_shape + self.event_shape
+        if len(shape) < len(full) or onp.broadcast_shapes(shape, full) != shape \
+                or shape[len(shape) - self.event_dim:] != self.event_shape:
+            raise ValueError(f"sample shape {shape} does not cover batch shape {self.batch_shape} "
+                             f"and event shape {self.event_shape}")
+        plain_self = type(self)(**{k: getval(v) for k, v in self.args.items()})
+        with onp.errstate(divide="ignore", over="ignore"):
+            if hasattr(self, "_sample"):
+                return plain_self._sample(rng, shape)
+            return plain_self.transform(self.noise(rng, shape))
+
+    def _full(self, value):
+        return broadcast(value, self.batch_shape + self.event_shape)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={_short(v)}" for k, v in self.args.items())
+        return f"{type(self).__name__}({args})"
