@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from . import ast
 from .distributions import DISTRIBUTIONS
-from .errors import SemanticError, Span, did_you_mean
+from .errors import SemanticError, Span, brief, did_you_mean
 from .functions import CONSTANTS, FUNCTIONS, MAX_ELEMENTS
 
 DATA_TYPES = ("int", "real")
@@ -216,7 +216,7 @@ def _index(idx, symbols, later):
                 raise SemanticError("a slice bound must be an integer", part.span)
         return
     if not _expr(idx, symbols, later):
-        raise SemanticError(f"an index must be an integer, but '{idx}' is real", idx.span,
+        raise SemanticError(f"an index must be an integer, but '{brief(idx)}' is real", idx.span,
                             hint="index with int data, an integer latent or a number")
 
 

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
-from . import load
+from . import ir, load
 from .errors import PPLError, Source
 from .data import load_json
 from .output import draws_csv, gradcheck_table, summary_table, table, trace_csv, write_atomic, write_json
@@ -16,12 +17,13 @@ from .guide import GUIDES
 from .rewrite import ESTIMATORS, RAO_BLACKWELL
 
 BASELINES = ("auto", "average", "loo", "none")
+KINDS = {ir.Let: "deterministic", ir.Sample: "latent", ir.Observe: "observed"}
 
 
 def main(argv=None) -> int:
     """Run the command line; return the exit status (0 ok, 1 model/data error, 2 usage)."""
-    args = _parser().parse_args(argv)
     try:
+        args = _parser().parse_args(argv)
         return args.run(args)
     except PPLError as err:
         print(err, file=sys.stderr)
@@ -37,6 +39,13 @@ def main(argv=None) -> int:
 def _parser():
     p = argparse.ArgumentParser(prog="ppl", description="Compile and fit probabilistic programs.")
     sub = p.add_subparsers(required=True, metavar="COMMAND")
+    _fit_parser(sub)
+    _other_parsers(sub)
+    _output_parsers(sub)
+    return p
+
+
+def _fit_parser(sub):
     f = sub.add_parser("fit", help="fit a model (variational inference, maximum likelihood or optimization)")
     f.add_argument("model")
     f.add_argument("--data", action="append", metavar="FILE",
@@ -64,7 +73,14 @@ def _parser():
     f.add_argument("--trace", metavar="FILE", help="write the objective per step as CSV (step, objective)")
     f.add_argument("--plot", metavar="FILE", help="plot the trace and the marginal densities (.png, .pdf, .svg)")
     f.add_argument("--quiet", action="store_true", help="no progress; the summary still goes to stdout")
+    f.add_argument("--checkpoint", metavar="FILE",
+                   help="write the fit's whole state to FILE every --checkpoint-every steps (and when stopped)")
+    f.add_argument("--checkpoint-every", type=_positive, default=100, metavar="N")
+    f.add_argument("--resume", metavar="FILE", help="continue the fit saved in FILE (same model, data and options)")
     f.set_defaults(run=_fit)
+
+
+def _other_parsers(sub):
     c = sub.add_parser("check", help="check a model (and its data) without fitting")
     c.add_argument("model")
     c.add_argument("--data", action="append", metavar="FILE")
@@ -87,6 +103,9 @@ def _parser():
                    default="lower", help="which pass's result to print (default: lower)")
     k.add_argument("--estimator", type=_estimator, default="auto")
     k.set_defaults(run=_compile)
+
+
+def _output_parsers(sub):
     s = sub.add_parser("sample", help="draw from the prior predictive, or with --fit from the posterior predictive")
     s.add_argument("model")
     s.add_argument("--data", action="append", metavar="FILE")
@@ -101,7 +120,6 @@ def _parser():
     pl.add_argument("--data", action="append", metavar="FILE", help="default: the data files the result names")
     pl.add_argument("--out", metavar="FILE", help="the image (.png, .pdf, .svg; default: RESULT with .png)")
     pl.set_defaults(run=_plot)
-    return p
 
 
 def _positive(text):
@@ -132,20 +150,52 @@ def _estimator(text):
 
 def _fit(args):
     model = load(args.model, estimator=args.estimator, rao_blackwell=args.rao_blackwell)
-    _check_outputs(args.out, args.draws, args.trace, args.plot)
+    _check_outputs(args.out, args.draws, args.trace, plot=args.plot)
     report = None if args.quiet or model.mode == "prior" else reporter(args.steps, model._objective()[0])
-    try:
-        fit = model.fit(_data(args.data), steps=args.steps, lr=args.lr, particles=args.particles, seed=args.seed,
-                        guide=args.guide, stl=args.stl,
-                        baseline=args.baseline, report=report, tol=args.tol)
-    finally:
-        if report is not None:
-            report.close()
+    # Ctrl-C or SIGTERM ends the fit after the current step; its state is saved to resume from
+    saving = args.checkpoint or f"{Path(args.model).stem}.checkpoint.npz"
+    with StopOnSignal() as stop:
+        try:
+            fit = model.fit(_data(args.data), steps=args.steps, lr=args.lr, particles=args.particles,
+                            seed=args.seed, guide=args.guide, stl=args.stl, baseline=args.baseline, report=report,
+                            tol=args.tol, checkpoint=saving,
+                            checkpoint_every=args.checkpoint_every if args.checkpoint else 2 ** 62,
+                            resume=args.resume, stop=stop)
+        finally:
+            if report is not None:
+                report.close()
     _write_outputs(fit, args)
     print(table(fit))
     for line in fit.warnings:
         print(line, file=sys.stderr)
+    if fit.interrupted:
+        print(f"interrupted after step {len(fit.trace)}: the fit's state is in {saving}; continue it with "
+              f"the same command and --resume {saving}", file=sys.stderr)
+        return 130
     return 0
+
+
+class StopOnSignal:
+    """While active, SIGINT and SIGTERM only set a flag, which the fit reads after each step."""
+
+    def __init__(self):
+        self.signalled = False
+
+    def __call__(self):
+        return self.signalled
+
+    def __enter__(self):
+        self._old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signalled:        # a second signal: stop now
+            raise KeyboardInterrupt
+        self.signalled = True
+
+    def __exit__(self, *exc):
+        for s, handler in self._old.items():
+            signal.signal(s, handler)
 
 
 def _gradcheck(args):
@@ -154,7 +204,7 @@ def _gradcheck(args):
     if args.params:
         result = load_json(args.params)
         params = {**result.get("params", {}), **result.get("guide", {})}
-    check = model.gradcheck(params, args.data, draws=args.draws, particles=args.particles, seed=args.seed,
+    check = model.gradcheck(params, _data(args.data), draws=args.draws, particles=args.particles, seed=args.seed,
                             baseline=args.baseline)
     print(gradcheck_table(check, args.draws, args.particles))
     return 0
@@ -165,16 +215,16 @@ def _data(files):
     return None if not files else files[0] if len(files) == 1 else files
 
 
-def _check_outputs(*paths):
+def _check_outputs(*paths, plot=None):
     """Before a long fit: every output's folder exists, and a plot can be drawn."""
-    for path in filter(None, paths):
+    for path in filter(None, paths + (plot,)):
         folder = Path(path).parent
         if not folder.is_dir():
             raise PPLError(f"cannot write {path}: the folder {folder} does not exist", hint="create it first",
                            source=Source("", str(path)))
-    if paths[-1]:
+    if plot:
         from . import plots
-        plots.check(paths[-1])
+        plots.check(plot)
 
 
 def _write_outputs(fit, args):
@@ -199,8 +249,7 @@ def _sample(args):
         head = f"prior predictive: {args.n} draws, seed {args.seed}"
     if args.draws:
         write_atomic(args.draws, draws_csv(draws))
-    kinds = {s.name: type(s).__name__.lower() for s in model.ir.body if hasattr(s, "name")}
-    labels = {k: {"let": "deterministic", "sample": "latent", "observe": "observed"}.get(v, v) for k, v in kinds.items()}
+    labels = {s.name: KINDS[type(s)] for s in model.ir.body if type(s) in KINDS}
     print(head)
     print(summary_table({k: summarize_draws(v) for k, v in draws.items()}, labels, label_head="kind"))
     return 0
@@ -237,7 +286,7 @@ def _named(path, base, result, what):
 def _check(args):
     model = load(args.model)
     if model.mode != "prior":
-        model.bind(args.data)
+        model.bind(_data(args.data))
     latents = sum(1 for s in model.rewritten.sites)
     print(f"{args.model}: ok ({model.mode}; {latents} stochastic statement{'s' * (latents != 1)})")
     return 0

@@ -63,6 +63,7 @@ class PPLError(Exception):
         if self.source is None:
             return []
         text = self.source.line(self.span.line).rstrip("\r").expandtabs(1)
+        text = "".join(c if c.isprintable() else "?" for c in text)   # nothing that reorders the display
         if not text:
             return []
         number = str(self.span.line)
@@ -107,9 +108,15 @@ class FitError(PPLError):
     kind = "runtime error"
 
 
+def brief(node, width: int = 60) -> str:
+    """An expression's text as a message quotes it: at most `width` characters."""
+    text = str(node)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
 def did_you_mean(name: str, candidates) -> str | None:
     """A hint naming the closest candidate, if any is close; case is ignored ('Y' for 'y')."""
-    candidates = sorted(set(candidates) - {name})
+    candidates = sorted({c for c in candidates if isinstance(c, str)} - {name})   # data keys may be anything
     same = [c for c in candidates if c.lower() == name.lower()]
     by_lower = {c.lower(): c for c in reversed(candidates)}
     close = same or [by_lower[c] for c in difflib.get_close_matches(name.lower(), by_lower, n=1, cutoff=0.6)]

@@ -14,7 +14,7 @@ import autograd.numpy as np
 import numpy as onp
 
 from . import ast
-from .errors import DataError, SemanticError, Span
+from .errors import DataError, SemanticError, Span, brief
 from .functions import CONSTANTS, FUNCTIONS, MAX_ELEMENTS, Refused, TooLarge, check_size
 
 
@@ -85,30 +85,34 @@ class _Scalars(ValueError):
 
 
 def _shape_error(node, values, err):
+    text = brief(node)
     shapes = " and ".join(str(tuple(np.shape(v))[1:]) for v in values)
     if isinstance(err, TooLarge):
-        return SemanticError(f"'{node}' {err}{_particles(values)}", node.span, hint=err.hint)
+        return SemanticError(f"'{text}' {err}{_particles(values)}", node.span, hint=err.hint)
     if isinstance(err, Refused):
-        return SemanticError(f"cannot compute '{node}': {err}", node.span, hint=err.hint)
+        return SemanticError(f"cannot compute '{text}': {err}", node.span, hint=err.hint)
     if isinstance(err, MemoryError):
-        return SemanticError(f"not enough memory to compute '{node}'", node.span,
+        return SemanticError(f"not enough memory to compute '{text}'", node.span,
                              hint="use smaller sizes or fewer particles")
     if isinstance(err, (ArithmeticError, RuntimeWarning)):
-        return SemanticError(f"cannot compute '{node}': {err}", node.span)
+        return SemanticError(f"cannot compute '{text}': {err}", node.span)
     if isinstance(err, _Scalars):
-        operands = " and ".join(f"'{c}'" for c in (node.left, node.right))
+        operands = " and ".join(f"'{brief(c)}'" for c in (node.left, node.right))
         return SemanticError(f"@ needs vectors or matrices on both sides, but {operands} include a single "
                              "number", node.span, hint="use * to multiply by a number")
     if isinstance(err, IndexError):
         match = re.search(r"index (-?\d+) is out of bounds for axis (\d+) with size (\d+)", str(err))
         if match:
             index, axis, size = (int(g) for g in match.groups())
-            return SemanticError(f"index {index} is out of range for axis {axis - 1} of size {size} in '{node}'",
+            return SemanticError(f"index {index} is out of range for axis {axis - 1} of size {size} in '{text}'",
                                  node.span, hint=f"indices start at 0, so an axis of size {size} takes 0 to {size - 1}")
-        return SemanticError(f"index out of range in '{node}'", node.span)
+        return SemanticError(f"index out of range in '{text}'", node.span)
     if any(w in str(err) for w in ("broadcast", "shape", "dimension", "align")):
-        return SemanticError(f"shapes {shapes} do not fit together in '{node}'", node.span)
-    return SemanticError(f"cannot compute '{node}': {err}", node.span)
+        return SemanticError(f"shapes {shapes} do not fit together in '{text}'", node.span)
+    return SemanticError(f"cannot compute '{text}': {err}", node.span)
+
+
+MAX_AXES = 32   # numpy's limit, the particle axis included
 
 
 def _particles(values):
@@ -189,6 +193,8 @@ def _call(node, scope):
 
 def _array(node, scope):
     def stack(*items):
+        if max(np.ndim(i) for i in items) >= MAX_AXES:
+            raise Refused(f"an array of more than {MAX_AXES - 1} axes", hint="numpy allows no more")
         items = align(*items)
         lead = max(np.shape(i)[0] for i in items)
         shape = np.broadcast_shapes(*(np.shape(i)[1:] for i in items))
@@ -221,8 +227,8 @@ def _index(node, scope):
 def _slice_bound(expr, scope):
     value = evaluate(expr, scope)
     if np.size(value) != 1:
-        raise SemanticError(f"a slice bound must be a single integer, but '{expr}' has shape {np.shape(value)[1:]}",
-                            expr.span)
+        raise SemanticError(f"a slice bound must be a single integer, but '{brief(expr)}' has shape "
+                            f"{np.shape(value)[1:]}", expr.span)
     return int(np.reshape(value, (-1,))[0])
 
 
@@ -234,6 +240,8 @@ def _indexer(layout):
     def gather(x, *values):
         _check_rank(x, layout)
         values = align(*values)
+        if np.ndim(values[0]) + np.ndim(x) - len(layout) > MAX_AXES:
+            raise Refused(f"a result of more than {MAX_AXES - 1} axes", hint="numpy allows no more")
         _gather_fits(np.shape(x), layout, values)
         it = iter(values)
         picks = [item if item is not None else next(it) for item in layout]
@@ -285,13 +293,13 @@ def _size(node, scope):
         value = evaluate(expr, scope)
         n = int(np.reshape(value, (-1,))[0]) if np.size(value) == 1 else None
         if n is None:
-            raise SemanticError(f"the size '{expr}' of '{node.owner}' must be a single integer, but has shape "
+            raise SemanticError(f"the size '{brief(expr)}' of '{node.owner}' must be a single integer, but has shape "
                                 f"{np.shape(value)[1:]}", expr.span)
         if n < 0:
-            raise DataError(f"the size '{expr}' of '{node.owner}' is {n}; sizes cannot be negative", expr.span,
+            raise DataError(f"the size '{brief(expr)}' of '{node.owner}' is {n}; sizes cannot be negative", expr.span,
                             hint="check the data it is computed from")
         if n == 0 and node.simplex and expr is node.shape[-1]:
-            raise DataError(f"the size '{expr}' of the simplex '{node.owner}' is 0; a simplex has at least one "
+            raise DataError(f"the size '{brief(expr)}' of the simplex '{node.owner}' is 0; a simplex has at least one "
                             "element", expr.span, hint="check the data it is computed from")
         dims.append(n)
     if math.prod(dims) > MAX_ELEMENTS:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as onp
 from autograd.differential_operators import grad_and_aux
 
+from . import checkpoint as saved
 from .diagnostics import SNRMonitor
 from .errors import FitError
 from .optim import Adam
@@ -33,47 +34,78 @@ class Trajectory:
     skipped: int               # steps skipped for a non-finite objective or gradient
     snr: dict                  # parameter group -> signal-to-noise ratio per window of steps
     convergence: dict | None = None   # the convergence rule's verdict (`Convergence.record`)
+    interrupted: bool = False  # stopped by a signal before its last step
 
 
-def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=None) -> Trajectory:
+@dataclass
+class Loop:
+    """Everything a fit carries from one step to the next (besides the optimizer, the averages
+    and the monitors): what a checkpoint stores."""
+    t: int
+    theta: onp.ndarray
+    averages: list
+    trace: list
+    skipped: int = 0
+    bad_run: int = 0
+    interrupted: bool = False
+
+
+def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=None, resume=None,
+        checkpoint=None, every=100, fingerprint="", stop=None) -> Trajectory:
     """Fit `built` with Adam; the objective is `sign` times the loss being minimized. With `tol`,
-    stop as soon as the convergence rule (`Convergence`) holds at that tolerance."""
+    stop as soon as the convergence rule (`Convergence`) holds at that tolerance. `checkpoint` is
+    a path written every `every` steps (and when stopped); `resume` a path to continue from, which
+    then ends bit for bit where the uninterrupted fit would. `stop()` is asked after every step:
+    when it says so, the fit ends there (marked interrupted)."""
     space = built.space
-    monitor = SNRMonitor(space)
-    n_sites = len(built.score_sites)
-    averages = [0.0] * n_sites
 
     def loss(theta, rng):
-        return built.loss(space.unflatten(theta), rng, particles, averages, baseline)
+        return built.loss(space.unflatten(theta), rng, particles, loop.averages, baseline)
 
     step_grad = grad_and_aux(loss)
-    theta, adam = space.initial(), Adam(lr=lr, steps=steps)
-    tail = TailAverage(steps)
-    convergence = Convergence(steps, tol)
-    trace, skipped, bad_run = [], 0, 0
-    for t in range(steps):
-        state = rng.bit_generator.state
+    loop = Loop(0, space.initial(), [0.0] * len(built.score_sites), [])
+    parts = {"loop": loop, "adam": Adam(lr=lr, steps=steps), "tail": TailAverage(steps),
+             "convergence": Convergence(steps, tol), "monitor": SNRMonitor(space)}
+    adam, tail, convergence, monitor = parts["adam"], parts["tail"], parts["convergence"], parts["monitor"]
+    if resume is not None:
+        saved.load(resume, parts, rng, fingerprint)
+        loop.interrupted = False
+    while loop.t < steps:
+        t, state = loop.t, rng.bit_generator.state
         with onp.errstate(all="ignore"):      # a non-finite step is counted and skipped below
-            g, aux = step_grad(theta, rng)
+            try:
+                g, aux = step_grad(loop.theta, rng)
+            except FitError as err:
+                raise _at_step(err, t, space, loop.theta) from None
+        loop.t += 1
         value = float(onp.mean(aux["total"]))
         if not (math.isfinite(value) and onp.all(onp.isfinite(g))):
-            skipped, bad_run = skipped + 1, bad_run + 1
-            if bad_run >= MAX_BAD_STEPS:
-                _fail(built, space.unflatten(theta), state, particles, t, value)
-            trace.append(float("nan"))
-            continue
-        bad_run = 0
-        monitor.update(g)
-        theta = adam.step(theta, g)
-        tail.add(t, theta)
-        for i, C in enumerate(aux["downstream"]):
-            averages[i] = BASELINE_DECAY * averages[i] + (1 - BASELINE_DECAY) * onp.mean(C, axis=0)
-        trace.append(sign * value)
-        if report is not None:
-            report(t, sign * value)
-        if convergence.update(sign * value) and tol is not None:
+            loop.skipped, loop.bad_run = loop.skipped + 1, loop.bad_run + 1
+            if loop.bad_run >= MAX_BAD_STEPS:
+                _fail(built, loop.theta, state, particles, t, value)
+            loop.trace.append(float("nan"))
+        else:
+            loop.bad_run = 0
+            monitor.update(g)
+            loop.theta = adam.step(loop.theta, g)
+            tail.add(t, loop.theta)
+            for i, C in enumerate(aux["downstream"]):
+                loop.averages[i] = BASELINE_DECAY * loop.averages[i] + (1 - BASELINE_DECAY) * onp.mean(C, axis=0)
+            loop.trace.append(sign * value)
+            if report is not None:
+                report(t, sign * value)
+            if convergence.update(sign * value) and tol is not None:
+                break
+        if stop is not None and stop():
+            loop.interrupted = True
+        if checkpoint is not None and (loop.interrupted or loop.t % every == 0):
+            saved.save(checkpoint, parts, rng, fingerprint)
+        if loop.interrupted:
             break
-    return Trajectory(tail.value(theta), trace, skipped, monitor.history, convergence.record(len(trace)))
+    path = Trajectory(tail.value(loop.theta), loop.trace, loop.skipped, monitor.history,
+                      convergence.record(len(loop.trace)))
+    path.interrupted = loop.interrupted
+    return path
 
 
 class TailAverage:
@@ -93,11 +125,24 @@ class TailAverage:
         return theta if self.n == 0 else self.sum / self.n
 
 
-def _fail(built, params, state, particles, t, value):
+def _at_step(err, t, space, theta):
+    """The error, with the step it happened at and the parameter values there."""
+    values = space.constrained(theta)
+    shown = ", ".join(f"{k} = {onp.array2string(onp.asarray(v), precision=4, threshold=6)}"
+                      for k, v in list(values.items())[:6])
+    return FitError(f"{err.message} at step {t + 1}", err.span, err.source,
+                    hint=f"parameter values there: {shown}" if shown else err.hint)
+
+
+def _fail(built, theta, state, particles, t, value):
+    params = built.space.unflatten(theta)
     rng = onp.random.Generator(onp.random.PCG64())
     rng.bit_generator.state = state
     with onp.errstate(all="ignore"):
-        built.diagnose(params, rng, particles)
+        try:
+            built.diagnose(params, rng, particles)
+        except FitError as err:
+            raise _at_step(err, t, built.space, theta) from None
     what = "objective" if not math.isfinite(value) else "gradient"
     raise FitError(f"the {what} was not finite for {MAX_BAD_STEPS} steps in a row (at step {t + 1})",
                    hint="try a smaller --lr, or check the model for values that can overflow")

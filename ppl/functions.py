@@ -124,7 +124,7 @@ FUNCTIONS: dict[str, Function] = {
     "softplus": Function(lambda x: np.logaddexp(0.0, x), (1, 1), "log(1 + exp(x))"),
     "lgamma": Function(sp.gammaln, (1, 1), "log of the gamma function"),
     "softmax": Function(_last_axis(_softmax), (1, 1), "softmax over the last axis", kind="vector"),
-    "log_softmax": Function(_last_axis(_log_softmax), (1, 1), "log-softmax over the last axis"),
+    "log_softmax": Function(_last_axis(_log_softmax), (1, 1), "log-softmax over the last axis", kind="vector"),
     "sum": Function(_sum, (1, 1), "sum of all elements", integer=True, kind="reduce"),
     "mean": Function(_mean, (1, 1), "mean of all elements", kind="reduce"),
     "logsumexp": Function(_logsumexp, (1, 1), "log of the sum of exp of all elements", kind="reduce"),

@@ -12,7 +12,7 @@ import math
 
 import numpy as onp
 from autograd.extend import defvjp, primitive
-from scipy.special import digamma, expit, gammaln, logsumexp
+from scipy.special import betaln, digamma, expit, gammaln, logsumexp
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 MAX_ARGS = 4
@@ -147,3 +147,53 @@ exponential = fused(_exponential, _exponential_partials)
 bernoulli_logits = fused(_bernoulli_logits, _bernoulli_logits_partials)
 poisson = fused(_poisson, _poisson_partials)
 categorical_logits = fused(_categorical_logits, _categorical_logits_partials)
+
+
+def _gamma(x, concentration, rate):
+    return concentration * onp.log(rate) + (concentration - 1) * onp.log(x) - rate * x - gammaln(concentration)
+
+
+def _gamma_partials(x, concentration, rate):
+    return _full((concentration - 1) / x - rate, onp.log(rate) + onp.log(x) - digamma(concentration),
+                 concentration / rate - x)
+
+
+def _beta(x, a, b):
+    return (a - 1) * onp.log(x) + (b - 1) * onp.log1p(-x) - betaln(a, b)
+
+
+def _beta_partials(x, a, b):
+    common = digamma(a + b)
+    return _full((a - 1) / x - (b - 1) / (1 - x), onp.log(x) - digamma(a) + common,
+                 onp.log1p(-x) - digamma(b) + common)
+
+
+def _binomial_logits(x, n, logits):
+    return (gammaln(n + 1) - gammaln(x + 1) - gammaln(n - x + 1) + x * logits
+            - n * onp.logaddexp(0.0, logits))
+
+
+def _binomial_logits_partials(x, n, logits):
+    # x is a count: no derivative in it
+    return _full(0 * x, digamma(n + 1) - digamma(n - x + 1) - onp.logaddexp(0.0, logits),
+                 x - n * expit(logits))
+
+
+def _student_t(x, df, loc, scale):
+    z = (x - loc) / scale
+    return (gammaln((df + 1) / 2) - gammaln(df / 2) - 0.5 * onp.log(df * math.pi) - onp.log(scale)
+            - (df + 1) / 2 * onp.log1p(z * z / df))
+
+
+def _student_t_partials(x, df, loc, scale):
+    z = (x - loc) / scale
+    t = z * z / df
+    dx = -(df + 1) * z / (scale * df * (1 + t))
+    ddf = 0.5 * (digamma((df + 1) / 2) - digamma(df / 2) - 1 / df - onp.log1p(t) + (df + 1) * t / (df * (1 + t)))
+    return _full(dx, ddf, -dx, ((df + 1) * t / (1 + t) - 1) / scale)
+
+
+gamma = fused(_gamma, _gamma_partials)
+beta = fused(_beta, _beta_partials)
+binomial_logits = fused(_binomial_logits, _binomial_logits_partials)
+student_t = fused(_student_t, _student_t_partials)

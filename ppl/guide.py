@@ -82,4 +82,6 @@ def _site(sample: ir.Sample, joint: bool) -> GuideSite:
 # guide family and bijection by support, for the printed form (a support that depends on the
 # arguments is mapped at run time by its own bijection: "to_support")
 _BY_SUPPORT = {"real": ("Normal", "{u}"), "positive": ("LogNormal", "exp({u})"),
-               "unit_interval": ("LogitNormal", "sigmoid({u})"), "simplex": ("Normal", "stick_breaking({u})")}
+               "unit_interval": ("LogitNormal", "sigmoid({u})"), "simplex": ("Normal", "stick_breaking({u})"),
+               "circular": ("Normal", "-pi + 2 * pi * sigmoid({u})"), "real_vector": ("Normal", "{u}"),
+               "ordered": ("Normal", "ordered({u})"), "corr_cholesky": ("Normal", "corr_cholesky({u})")}

@@ -10,9 +10,9 @@ gradients come from differentiating F(z; theta) = u implicitly:
 dF/dtheta is not differenced numerically: F is expanded in a convergent series or continued
 fraction (the power series and Legendre continued fraction of the incomplete gamma function, the
 continued fraction of the incomplete beta function, the Fourier series of the von Mises CDF),
-summed to machine precision, and differentiated exactly: the expansions carry their derivatives along (dual numbers), the
-prefactors are differentiated by hand. The prefactors are divided by p(z) analytically, so nothing
-overflows in the tails.
+summed to machine precision, and differentiated exactly: the expansions carry their derivatives
+along (dual numbers), the prefactors are differentiated by hand and divided by p(z) analytically,
+so nothing overflows in the tails.
 
 Limits: first-order gradients only; a draw that rounds to a boundary of the support (z = 0 for a
 Gamma whose shape is below about 0.02, x = 0 or 1 for a Beta with a tiny concentration) gets a zero
@@ -25,11 +25,11 @@ import math
 
 import numpy as onp
 import autograd.numpy as np
-from autograd.extend import defvjp, primitive
-from autograd.numpy.numpy_vjps import unbroadcast_f
+from autograd.extend import defvjp_argnums, primitive
+from autograd.numpy.numpy_vjps import unbroadcast
 from scipy.special import betaincinv, betaln, digamma, gammaincinv, gammaln, ive, ndtri
 
-__all__ = ["uniform", "standard_gamma", "beta", "von_mises", "von_mises_cdf"]
+__all__ = ["uniform", "standard_gamma", "beta", "von_mises", "von_mises_cdf", "bessel_ratios"]
 
 EPS = onp.finfo(float).eps      # relative size of the last term kept in a series
 FACTOR_EPS = 8 * EPS            # a continued fraction's factors settle within a few ulps of 1
@@ -106,17 +106,16 @@ def _settled(term, total, tol=EPS):
 
 def _implicit(draw, partials):
     """The primitive (*theta, u) -> draw(*theta, u); `partials(z, *theta)` returns dz/dtheta for
-    every theta and 1 / p(z), each broadcast to z's shape."""
+    every theta and 1 / p(z), each broadcast to z's shape, computed once for all the inputs."""
     f = primitive(draw)
 
-    def vjp_of(i):
-        def make(z, *inputs):
-            full = onp.broadcast_arrays(z, *inputs[:-1])
-            return unbroadcast_f(inputs[i], lambda g: g * partials(*full)[i])
-        return make
+    def vjp(argnums, z, inputs, kwargs):
+        def backward(g):
+            parts = partials(*onp.broadcast_arrays(z, *inputs[:-1]))
+            return tuple(unbroadcast(g * parts[i], np.metadata(inputs[i])) for i in argnums)
+        return backward
 
-    n = draw.__code__.co_argcount
-    defvjp(f, *(vjp_of(i) for i in range(n)), argnums=range(n))
+    defvjp_argnums(f, vjp)
     return f
 
 
@@ -253,6 +252,12 @@ def _ratios(kappa, n):
     return ive(k, kappa[:, None]) / ive(0, kappa[:, None])
 
 
+def bessel_ratios(kappa):
+    """I_n(kappa) / I_0(kappa) for n = 1..N, enough terms for double precision; one row per kappa."""
+    kappa = onp.asarray(kappa, dtype=float)
+    return _ratios(kappa, _terms(kappa))[:, 1:-1]
+
+
 def _sine_sum(x, coef):
     """sum_n coef[..., n-1] sin(n x), in chunks so the (elements, terms) table stays small."""
     n = onp.arange(1, coef.shape[-1] + 1)
@@ -291,8 +296,8 @@ def von_mises_cdf(x, kappa):
 def _von_mises_draw(kappa, u):
     # Safeguarded Newton on F(x) = u inside a shrinking bracket; F is smooth and increasing, so
     # a step leaving the bracket is replaced by bisection. Start: the normal approximation.
-    kappa, u = (onp.ravel(a).astype(float) for a in onp.broadcast_arrays(kappa, u))
     shape = onp.broadcast_shapes(onp.shape(kappa), onp.shape(u))
+    kappa, u = (onp.ravel(a).astype(float) for a in onp.broadcast_arrays(kappa, u))
     ok = onp.isfinite(kappa) & (kappa >= 0)
     x = onp.where(ok, onp.clip(ndtri(u) / onp.sqrt(onp.maximum(kappa, 1.0)), -3.0, 3.0), onp.nan)
     lo, hi = onp.full(x.shape, -math.pi), onp.full(x.shape, math.pi)

@@ -10,6 +10,7 @@ from autograd.differential_operators import grad_and_aux
 from . import fit as fitting
 from .build import build
 from .check import check
+from .checkpoint import fingerprint
 from .data import bind, load_data, load_json
 from .distributions import DISTRIBUTIONS
 from .errors import PPLError, SemanticError, Source
@@ -83,13 +84,17 @@ class Model:
 
     def fit(self, data=None, *, steps: int = 2000, lr: float = 0.05, particles: int = 1, seed: int = 0,
             baseline: str = "auto", guide: str | None = None, stl: bool = False, report=None,
-            tol: float | None = None) -> Fit:
+            tol: float | None = None, checkpoint=None, checkpoint_every: int = 100, resume=None,
+            stop=None) -> Fit:
         """Fit the model: variational inference, maximum likelihood or stochastic optimization,
         whichever its statements call for. `report(step, objective)` is called after each step.
         With `tol`, the fit stops early once its convergence rule holds at that tolerance (see
         `ppl.fit.Convergence`); without it, the rule is judged at Stan's tol_rel_obj = 0.01.
         `guide` is "meanfield" (the default) or "fullrank"; `stl=True` ("sticking the landing")
         drops the guide's direct gradient through log q, whose expectation is zero.
+        `checkpoint` (a path) receives the fit's whole state every `checkpoint_every` steps;
+        `resume` (a path) continues from one, ending exactly where the uninterrupted fit ends.
+        `stop()` is asked after every step; when true the fit ends there, marked interrupted.
 
         >>> import ppl
         >>> fit = ppl.compile("param mu: real = 0\\ny ~ Normal(mu, 1)\\nminimize (y - 3)^2").fit(steps=500)
@@ -98,7 +103,9 @@ class Model:
         """
         if guide is not None and guide != self.options["guide"]:
             return self.with_options(guide=guide).fit(data, steps=steps, lr=lr, particles=particles, seed=seed,
-                                                      baseline=baseline, stl=stl, report=report, tol=tol)
+                                                      baseline=baseline, stl=stl, report=report, tol=tol,
+                                                      checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                                                      resume=resume, stop=stop)
         if self.mode == "prior":
             raise SemanticError("nothing to fit: the model has no observed data and no objective",
                                 hint="observe a data name with ~, or add minimize/maximize").at(self.source)
@@ -108,9 +115,13 @@ class Model:
             raise SemanticError("nothing to fit: the model has no param and no latent",
                                 hint="declare a param to optimize").at(self.source)
         name, sign = self._objective()
+        settings = {**self.options, "steps": steps, "lr": lr, "particles": particles, "seed": seed,
+                    "baseline": baseline, "stl": stl, "tol": tol}
+        print_ = fingerprint(self.source.text, self._data(data), settings)
         try:
             path = fitting.run(built, rng, steps=steps, lr=lr, particles=particles, baseline=baseline,
-                               sign=sign, report=report, tol=tol)
+                               sign=sign, report=report, tol=tol, resume=resume, checkpoint=checkpoint,
+                               every=checkpoint_every, fingerprint=print_, stop=stop)
         except PPLError as err:
             raise err.at(self.source) from None
         return Fit(built, path, mode=self.mode, seed=seed, steps=steps, particles=particles,
@@ -122,7 +133,7 @@ class Model:
         given (their sizes must); `param`s take their initial values unless given in `params`.
 
         >>> import ppl
-        >>> draws = ppl.compile("data N: int\ndata y: real[N]\nmu ~ Normal(0, 1)\ny ~ Normal(mu, 1)").sample(5, {"N": 3})
+        >>> draws = ppl.compile("data N: int\\ndata y: real[N]\\nmu ~ Normal(0, 1)\\ny ~ Normal(mu, 1)").sample(5, {"N": 3})
         >>> draws["y"].shape, draws["mu"].shape
         ((5, 3), (5,))
         """
@@ -136,6 +147,9 @@ class Model:
         path = None
         if not isinstance(result, dict):
             path, result = str(result), load_json(result)
+        options = result.get("options") or {}
+        if options and {**self.options, **options} != self.options:   # fitted with --guide, --estimator...
+            return self.with_options(**options).restore(result, data)
         try:
             if result.get("mode") != self.mode:
                 raise SemanticError(f"the result is of a {result.get('mode')} fit, but this model fits by {self.mode}",

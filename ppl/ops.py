@@ -71,6 +71,20 @@ def _site_axes(t, rank):
     return np.sum(t, axis=extra) if extra else t
 
 
+def _varying(codes):
+    """The arguments that can change from step to step (constants were checked before the fit)."""
+    return frozenset(name for name, code in codes if not isinstance(code, Const))
+
+
+def _check(stmt, dist, varying, run):
+    """Arguments outside their constraints (a negative scale) stop the fit at once, naming the
+    statement; a full check when replaying a faulty step."""
+    if run.checking:
+        check_args(stmt, dist)
+    elif varying:
+        check_args(stmt, dist, varying, steady=True)
+
+
 def _beside(x, dist):
     """`x` (particles, elements...) with axes inserted after the particles to line up with
     arguments that carry an enumeration axis."""
@@ -118,6 +132,7 @@ def let_op(stmt, code, slot):
 
 def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
     """A latent in inference mode: drawn from its guide, scored under its prior."""
+    varying = _varying(codes)
     cls = DISTRIBUTIONS[stmt.dist]
     rank, score = 1 + len(shape), site.estimator == "score"
     per_element = stmt.name in plan.elementwise
@@ -162,8 +177,7 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
 
     def op(env, run):
         prior = make_dist(cls, codes, env, rank)
-        if run.checking:
-            check_args(stmt, prior)
+        _check(stmt, prior, varying, run)
         x, logq, logq_values = draw(run, prior)
         env[slot] = x
         if not _absorb(run, plan, cost, lambda: prior._log_prob(_beside(x, prior))):
@@ -201,6 +215,7 @@ def _broadcast(x, shape):
 def enumerated_op(stmt, codes, slot, shape, cost, plan, support, mode, guide=None):
     """A latent evaluated at every value of its support at once, on an axis after the particles:
     summed out of the model, or weighted by the program's or the guide's probabilities."""
+    varying = _varying(codes)
     cls = DISTRIBUTIONS[stmt.dist]
     rank = 1 + len(shape)
     values = onp.reshape(support, (1, len(support)) + (1,) * plan.enum_rank)
@@ -211,8 +226,7 @@ def enumerated_op(stmt, codes, slot, shape, cost, plan, support, mode, guide=Non
         fixed = stmt.name in run.fixed
         # arguments line up with the values: particles first, then the enumeration axis
         dist = make_dist(cls, codes, env, rank if fixed else values.ndim)
-        if run.checking:
-            check_args(stmt, dist)
+        _check(stmt, dist, varying, run)
         if fixed:
             env[slot] = run.fixed[stmt.name]
             if mode == "vi":
@@ -272,6 +286,7 @@ def conditional(name, shape, marginal):
 
 def sample_op(stmt, codes, slot, shape, site, plan):
     """A latent drawn from the program itself (optimization, or prior simulation)."""
+    varying = _varying(codes)
     cls = DISTRIBUTIONS[stmt.dist]
     rank = 1 + len(shape)
     pathwise = site is not None and site.estimator == "pathwise"
@@ -280,8 +295,7 @@ def sample_op(stmt, codes, slot, shape, site, plan):
 
     def op(env, run):
         dist = make_dist(cls, codes, env, rank)
-        if run.checking:
-            check_args(stmt, dist)
+        _check(stmt, dist, varying, run)
         if pathwise:
             x = dist.transform(cls.noise(run.rng, (run.K,) + shape))
         else:
@@ -298,6 +312,7 @@ def sample_op(stmt, codes, slot, shape, site, plan):
 
 
 def observe_op(stmt, codes, y, cost, plan):
+    varying = _varying(codes)
     cls = DISTRIBUTIONS[stmt.dist]
     rank = onp.ndim(y)
     # data were checked against a fixed support before the fit; a support that moves with the
@@ -306,8 +321,8 @@ def observe_op(stmt, codes, y, cost, plan):
 
     def op(env, run):
         dist = make_dist(cls, codes, env, rank)
+        _check(stmt, dist, varying, run)
         if run.checking:
-            check_args(stmt, dist)
             check_observed(stmt, dist, y)
         if not _absorb(run, plan, cost, lambda: dist._log_prob(y)):
             run.costs[cost] = sum_rest_traced(dist.log_prob(y)) if moving else dist.log_prob_sum(y)

@@ -12,6 +12,14 @@ from lark import Lark, Token, Transformer, v_args
 from . import ast
 from .errors import PPLSyntaxError, Source, Span
 
+# Limits: a model file describes a model in a few lines; anything far beyond these is refused with
+# an error before the parser, the passes (which recurse over expressions) or memory give out.
+MAX_SOURCE_CHARS = 50_000      # characters in a model file
+MAX_STATEMENTS = 500           # statements in a program
+MAX_NAME_LENGTH = 255          # characters in a name or a number
+MAX_DEPTH = 100                # brackets open at once, and nesting of expressions
+MAX_INT = 2**63 - 1            # largest integer literal (int64)
+
 _OPEN, _CLOSE = {"LPAR": ")", "LSQB": "]"}, {"RPAR", "RSQB"}
 _WORDS = {
     "NAME": "a name", "NUMBER": "a number", "_NL": "a line break", "$END": "end of input",
@@ -20,14 +28,6 @@ _WORDS = {
     "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'", "AT": "'@'", "POW": "'^'",
 }
 _PAIRS = {"(": ")", "[": "]"}
-
-# Limits: a model file describes a model in a few lines; anything far beyond these is refused with
-# an error before the parser, the passes (which recurse over expressions) or memory give out.
-MAX_SOURCE_CHARS = 100_000     # characters in a model file
-MAX_STATEMENTS = 1_000         # statements in a program
-MAX_NAME_LENGTH = 255          # characters in a name or a number
-MAX_DEPTH = 100                # brackets open at once, and nesting of expressions
-MAX_INT = 2**63 - 1            # largest integer literal (int64)
 _EXPRESSION_STARTS = {"NAME", "NUMBER", "LPAR", "LSQB", "MINUS"}
 _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "AT", "POW", "LSQB"}
 
@@ -207,7 +207,8 @@ def _check_length(text):
     if len(text) > MAX_SOURCE_CHARS:
         line = text.count("\n", 0, MAX_SOURCE_CHARS) + 1
         col = MAX_SOURCE_CHARS - text.rfind("\n", 0, MAX_SOURCE_CHARS)
-        raise PPLSyntaxError(f"the program is longer than {MAX_SOURCE_CHARS:,} characters", Span(line, col, line, col + 1),
+        raise PPLSyntaxError(f"the program is longer than {MAX_SOURCE_CHARS:,} characters",
+                             Span(line, col, line, col + 1),
                              hint="a model file describes a model; put data in a data file")
 
 
@@ -217,13 +218,14 @@ def _check_tree(tree):
     if len(tree.children) > MAX_STATEMENTS:
         raise PPLSyntaxError(f"the program has more than {MAX_STATEMENTS:,} statements",
                              _span(tree.children[MAX_STATEMENTS].meta), hint="split the model, or use arrays")
-    stack = [(stmt, 0) for stmt in tree.children]
+    stack = [(stmt, 0, stmt) for stmt in tree.children]
     while stack:
-        node, depth = stack.pop()
+        node, depth, stmt = stack.pop()
         if depth > MAX_DEPTH:
-            raise PPLSyntaxError(f"this expression is nested more than {MAX_DEPTH} levels deep", _span(node.meta),
-                                 hint="name the inner parts in statements of their own; write a long sum as sum([...])")
-        stack.extend((child, depth + 1) for child in node.children if isinstance(child, lark.Tree))
+            raise PPLSyntaxError(f"this statement is nested more than {MAX_DEPTH} levels deep", _span(stmt.meta),
+                                 hint="name the inner parts in statements of their own; "
+                                      "write a long sum as sum([...])")
+        stack.extend((child, depth + 1, stmt) for child in node.children if isinstance(child, lark.Tree))
 
 
 def _bracket_error(text, err) -> PPLSyntaxError | None:
@@ -264,7 +266,7 @@ def _syntax_error(err, text) -> PPLSyntaxError:
         return _character_error(err, text)
     tok = err.token
     if tok.type == "$END":
-        return PPLSyntaxError("unexpected end of input", None, hint=_expected(_acceptable(err)))
+        return PPLSyntaxError("unexpected end of input", _end_span(text), hint=_expected(_acceptable(err)))
     what = "end of line" if tok.type == "_NL" else f"'{tok.value}'"
     span = _token_span(tok)
     if tok.type == "_NL":
@@ -275,6 +277,15 @@ def _syntax_error(err, text) -> PPLSyntaxError:
     return PPLSyntaxError(f"unexpected {what}", span, hint=_expected(_acceptable(err)))
 
 
+_QUOTES = {'"': "quotation mark", "'": "apostrophe", "`": "backtick"}
+
+
+def _end_span(text):
+    """Just after the last character of the text that is not a space or a line break."""
+    rows = text.rstrip(" \t\f\r\n").split("\n")
+    return Span(len(rows), len(rows[-1]) + 1, len(rows), len(rows[-1]) + 2)
+
+
 def _character_error(err, text):
     char, span = err.char, Span(err.line, err.column, err.line, err.column + 1)
     if text.startswith("__", err.pos_in_stream):
@@ -283,13 +294,21 @@ def _character_error(err, text):
         return PPLSyntaxError(f"unexpected character '{char}' ({_unicode_name(char)})", span,
                               hint="names use only the ASCII letters A-Z and a-z, the digits 0-9 and _; "
                                    "retype it on an ASCII keyboard")
-    shown = char if char.isprintable() else repr(char)[1:-1]
-    return PPLSyntaxError(f"unexpected character '{shown}'", span,
+    if char == "." and text[err.pos_in_stream - 1:err.pos_in_stream].isidentifier():
+        return PPLSyntaxError("unexpected '.': a model has no attribute access", span,
+                              hint="names are letters, digits and _; functions are called by name alone, as exp(x)")
+    if char in _QUOTES:
+        return PPLSyntaxError(f"unexpected {_QUOTES[char]}: a model has no strings", span,
+                              hint="a value is a number, a name, an array [...] or an expression of these")
+    if not char.isprintable():   # a control, format or direction character: name it, never show it
+        return PPLSyntaxError(f"unexpected character {_unicode_name(char)}", span,
+                              hint="remove it: it is invisible, or changes how the line is displayed")
+    return PPLSyntaxError(f"unexpected character '{char}'", span,
                           hint="remove it; the language uses letters, digits, _ and + - * / ^ @ ( ) [ ] , : = ~ < >")
 
 
 def _unicode_name(char):
-    return f"U+{ord(char):04X} {unicodedata.name(char, 'unnamed character')}"
+    return f"U+{ord(char):04X} {unicodedata.name(char, '(a control character)')}"
 
 
 def _previous(err):

@@ -38,7 +38,12 @@ def reporter(steps: int, name: str, *, stream=None, bar: bool | None = None):
     stream = sys.stderr if stream is None else stream
     if bar is None:
         bar = _is_terminal(stream)
-    return (Bar if bar else Lines)(steps, name, stream)
+    if bar:
+        try:
+            return Bar(steps, name, stream)
+        except ImportError:          # tqdm is a dependency, but a copy run from source may lack it
+            pass
+    return Lines(steps, name, stream)
 
 
 def _is_terminal(stream):

@@ -58,7 +58,8 @@ OPERATORS = [
 ]
 
 SUPPORTS = {"real": "real", "positive": "(0, inf)", "unit_interval": "(0, 1)", "boolean": "{0, 1}",
-            "nonnegative_integer": "{0, 1, 2, ...}", "simplex": "simplex"}
+            "nonnegative_integer": "{0, 1, 2, ...}", "simplex": "simplex", "real_vector": "real vectors",
+            "circular": "[-pi, pi]", "corr_cholesky": "Cholesky factors of correlation matrices"}
 
 
 def grammar_statements() -> list[str]:
@@ -89,7 +90,7 @@ def render() -> str:
               "model file only ever describes a model."]
     parts += ["", "### Distributions", "", "Arguments by position or by name (`Normal(0, 1)`, "
               "`Normal(loc=0, scale=1)`).", "", *_table(
-                  ["distribution", "arguments", "support", "density", "gradient of a latent"],
+                  ["distribution", "arguments", "support", "density (or mass)", "gradient of a latent"],
                   [_distribution(name, cls) for name, cls in DISTRIBUTIONS.items()])]
     return "\n".join(parts + ["", END])
 
@@ -115,15 +116,20 @@ def _distribution(name, cls):
         support = "given by the arguments"
     else:
         support = SUPPORTS.get(getattr(support, "name", ""), getattr(support, "name", str(support)))
-    return [name, args, support, (cls.__doc__ or "").strip().replace("|", "\\|"), _gradient(cls)]
+    return [name, args, support, _cell(cls.__doc__), _gradient(cls)]
 
 
 def _gradient(cls):
     if cls.reparameterized:
-        return "pathwise: " + (cls.transform.__doc__ or "a transform of noise").strip().replace("|", "\\|")
+        return "pathwise: " + _cell(cls.transform.__doc__ or "a transform of noise")
     if cls.discrete and cls.enumerate_support is not None:
         return "summed out exactly when the support is small and the influence elementwise, else score function"
     return "score function"
+
+
+def _cell(doc):
+    """A docstring as one table cell: one line, pipes escaped."""
+    return " ".join((doc or "").split()).replace("|", "\\|")
 
 
 def _table(head, rows):

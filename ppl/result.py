@@ -31,8 +31,10 @@ class Fit:
         self._model, self._data = model, data
         self.convergence = getattr(path, "convergence", None)
         stopped = bool(self.convergence and self.convergence.get("stopped_early"))
-        self.mode, self.seed, self.steps, self.particles = mode, seed, len(path.trace) if stopped else steps, particles
+        self.mode, self.seed, self.particles = mode, seed, particles
+        self.steps = len(path.trace) if stopped else steps          # the steps run
         self.trace, self.skipped = path.trace, path.skipped
+        self.interrupted = path.interrupted
         theta = path.theta
         values = built.space.constrained(theta)
         user = {d.name for d in built.rewritten.module.decls if d.kind == "param"}
@@ -74,7 +76,8 @@ class Fit:
         params = built.space.unflatten(self._theta)
         width = max(1, sum(int(onp.prod(s[0], dtype=int)) for s in built.shapes.values()))
         chunk = max(1, min(n, CHUNK_ELEMENTS // width))
-        parts = [built.simulate(params, rng, min(chunk, n - i)) for i in range(0, n, chunk)]
+        with onp.errstate(all="ignore"):      # a draw may be non-finite; its summary says so
+            parts = [built.simulate(params, rng, min(chunk, n - i)) for i in range(0, n, chunk)]
         out = {"__probs__": {k: onp.concatenate([p["__probs__"][k] for p in parts])
                              for k in parts[0]["__probs__"]}}
         for name in parts[0]:
@@ -89,7 +92,7 @@ class Fit:
         fitted guide (as `sample`), and every observation drawn anew given them, under its own name.
 
         >>> import ppl
-        >>> fit = ppl.compile("data y: real[3]\nmu ~ Normal(0, 1)\ny ~ Normal(mu, 1)").fit({"y": [1, 2, 3]}, steps=50)
+        >>> fit = ppl.compile("data y: real[3]\\nmu ~ Normal(0, 1)\\ny ~ Normal(mu, 1)").fit({"y": [1, 2, 3]}, steps=50)
         >>> fit.predictive(10, seed=1)["y"].shape
         (10, 3)
         """
@@ -110,10 +113,13 @@ class Fit:
         except ImportError:
             raise ImportError("Fit.to_arviz() needs ArviZ, an optional dependency: "
                               "pip install 'ppl[arviz]' (or pip install arviz)") from None
-        groups = {"posterior": {k: onp.asarray(v)[None] for k, v in self.draws.items()}}
+        groups = {}
+        if self.draws:          # maximum likelihood has no latents: no posterior
+            groups["posterior"] = {k: onp.asarray(v)[None] for k, v in self.draws.items()}
         if predictive and self._model is not None:
             observed = _predictive.observed_data(self._model, self._data)
-            draws = self.predictive(len(next(iter(self.draws.values()), [])) or EVAL_DRAWS)
+            n = len(next(iter(self.draws.values()))) if self.draws else EVAL_DRAWS
+            draws = self.predictive(n)
             groups["posterior_predictive"] = {k: draws[k][None] for k in observed}
             groups["observed_data"] = observed
         return az.from_dict(**groups, attrs={"mode": self.mode, "objective": self.objective["name"],
@@ -135,9 +141,10 @@ class Fit:
                 "latents": {k: _lists(v) for k, v in self.latents.items()}, "estimators": self.estimators,
                 "enumerated": _lists(self.enumerated), "statements": self.statements,
                 "diagnostics": self.diagnostics,
-                "skipped_steps": self.skipped,
+                "skipped_steps": self.skipped, "interrupted": self.interrupted,
                 "convergence": self.convergence, "trace": [v if math.isfinite(v) else None for v in self.trace],
-                "model": self._model_file(), "data": self._data_files()}
+                "model": self._model_file(), "data": self._data_files(),
+                "options": getattr(self._model, "options", None)}
 
     def _model_file(self):
         name = self._model.source.filename if self._model is not None else None

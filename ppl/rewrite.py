@@ -203,6 +203,8 @@ def _cost_dependence(cost, module, deps, known):
 
 def _costs(module):
     """The loss's additive terms, in the order the program computes them."""
+    if module.mode == "prior":
+        return
     if module.mode == "optimize":
         for stmt in module.body:
             if isinstance(stmt, ir.Objective):

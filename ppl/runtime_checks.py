@@ -16,12 +16,17 @@ def _at(index):
     return f"[{', '.join(map(str, index))}]" if index else ""
 
 
-def check_args(stmt, dist):
-    """Every argument of `dist` satisfies its declared constraint."""
+def check_args(stmt, dist, names=None, steady=False):
+    """Every argument of `dist` (or those in `names`) satisfies its declared constraint. With
+    `steady`, NaN and infinity pass: a step that meets them is skipped, not a model error."""
     for name, value in dist.args.items():
+        if names is not None and name not in names:
+            continue
         constraint = type(dist).arg_constraints[name]
         value = onp.atleast_1d(getval(value))
         ok = constraint.check(value)
+        if steady:
+            ok = ok | ~onp.isfinite(value)
         if not onp.all(ok):
             pos = _first_bad(ok)
             # axes of size 1 were only added to line the argument up with the value it scores

@@ -18,7 +18,18 @@ BIJECTIONS = {
     "less_than": (C.less_than(HIGH), (2, 3)),
     "unit_interval": (C.unit_interval, (5,)),
     "interval": (C.interval(LOW, HIGH), (2, 3)),
+    "circular": (C.circular, (5,)),
     "simplex": (C.simplex, (3, 4)),
+    "real_vector": (C.real_vector, (3, 2)),
+    "ordered": (C.ordered, (3, 4)),
+    "corr_cholesky": (C.corr_cholesky, (3, 4, 4)),
+}
+# The coordinates a density on the constrained set lives on (the rest are determined by them).
+FREE = {
+    "simplex": lambda x: x[:-1],
+    "real_vector": lambda x: x,
+    "ordered": lambda x: x,
+    "corr_cholesky": lambda x: x[onp.tril_indices(x.shape[-1], -1)],
 }
 NAMES = list(BIJECTIONS)
 
@@ -38,7 +49,7 @@ def test_round_trip_lands_in_support(name):
     onp.testing.assert_allclose(constraint.to_unconstrained(x), u, rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if n != "simplex"])
+@pytest.mark.parametrize("name", [n for n in NAMES if BIJECTIONS[n][0].event_dim == 0])
 def test_elementwise_log_abs_det_jacobian(name):
     constraint, shape = BIJECTIONS[name]
     u = draw_u(name, seed=1)
@@ -50,17 +61,17 @@ def test_elementwise_log_abs_det_jacobian(name):
     onp.testing.assert_allclose(ladj.ravel(), onp.log(onp.abs(onp.diag(jac))), rtol=1e-10, atol=1e-12)
 
 
-def test_simplex_log_abs_det_jacobian():
-    u = draw_u("simplex", seed=1)
-    ladj = C.simplex.log_abs_det_jacobian(u)
-    assert ladj.shape == (3,)
+@pytest.mark.parametrize("name", list(FREE))
+def test_event_log_abs_det_jacobian(name):
+    constraint, shape = BIJECTIONS[name]
+    u = draw_u(name, seed=1)
+    ladj = constraint.log_abs_det_jacobian(u)
+    assert onp.shape(ladj) == (3,)
     for row, expected in zip(u, ladj):
-        # The last coordinate is determined by the others, so the density
-        # lives on the first K-1 coordinates.
-        jac = jacobian(lambda v: C.simplex.to_constrained(v)[:-1])(row)
+        jac = jacobian(lambda v: FREE[name](constraint.to_constrained(v)))(row)
         sign, logdet = onp.linalg.slogdet(jac)
         assert sign != 0
-        onp.testing.assert_allclose(expected, logdet, rtol=1e-10)
+        onp.testing.assert_allclose(expected, logdet, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.filterwarnings("ignore:Output seems independent of input")  # real's zero log-Jacobian
@@ -89,6 +100,16 @@ def test_extreme_unconstrained_values_stay_finite():
 def test_unconstrained_shape():
     assert C.simplex.unconstrained_shape((2, 4)) == (2, 3)
     assert C.positive.unconstrained_shape((2, 4)) == (2, 4)
+    assert C.ordered.unconstrained_shape((2, 4)) == (2, 4)
+    assert C.corr_cholesky.unconstrained_shape((2, 4, 4)) == (2, 6)
+    assert C.corr_cholesky.unconstrained_shape((3, 3)) == (3,)
+
+
+def test_corr_cholesky_extremes_stay_finite():
+    L = C.corr_cholesky.to_constrained(A([40.0, -40.0, 0.0]))
+    assert C.corr_cholesky.check(L) and onp.isfinite(L).all()
+    assert onp.isfinite(C.corr_cholesky.log_abs_det_jacobian(A([40.0, -40.0, 0.0])))
+    onp.testing.assert_allclose(C.corr_cholesky.to_constrained(onp.zeros(3)), onp.eye(3), atol=1e-15)
 
 
 def test_checks():
@@ -111,6 +132,21 @@ def test_checks():
     onp.testing.assert_array_equal(C.interval(LOW, HIGH).check(A([0.0, 0.0, 0.0])), [True, True, False])
     simplex_x = A([[0.2, 0.8], [0.5, 0.6], [-0.1, 1.1], [nan, 1.0]])
     onp.testing.assert_array_equal(C.simplex.check(simplex_x), [True, False, False, False])
+    onp.testing.assert_array_equal(C.circular.check(A([-3.2, -3.1, 3.1, 3.2, nan])), [0, 1, 1, 0, 0])
+    onp.testing.assert_array_equal(C.integer.check(A([-7.0, 0.5, 3.0, inf, nan])), [1, 0, 1, 0, 0])
+    vectors = A([[1.0, 2.0], [2.0, 2.0], [2.0, 1.0], [nan, 3.0]])
+    onp.testing.assert_array_equal(C.ordered.check(vectors), [True, False, False, False])
+    onp.testing.assert_array_equal(C.real_vector.check(vectors), [True, True, True, False])
+    counts = A([[1, 2], [3, 0], [1.5, 1.5], [-1, 4], [nan, 3]])
+    onp.testing.assert_array_equal(C.multinomial(3).check(counts), [True, True, False, False, False])
+    onp.testing.assert_array_equal(C.multinomial(A([3, 4])).check(counts[:2]), [True, False])
+    r = 0.6
+    good, skew = A([[1.0, 0.0], [r, 0.8]]), A([[1.0, 0.2], [r, 0.8]])
+    matrices = A([good, skew, [[1.0, 0.0], [r, -0.8]], [[1.0, 0.0], [r, 0.5]]])
+    onp.testing.assert_array_equal(C.corr_cholesky.check(matrices), [True, False, False, False])
+    onp.testing.assert_array_equal(C.lower_cholesky.check(matrices), [True, False, False, True])
+    cov = A([good @ good.T, [[1.0, 2.0], [2.0, 1.0]], [[1.0, 0.5], [0.4, 1.0]], [[nan, 0], [0, 1]]])
+    onp.testing.assert_array_equal(C.positive_definite.check(cov), [True, False, False, False])
 
 
 def test_names_and_flags():
@@ -122,5 +158,8 @@ def test_names_and_flags():
     assert [c.discrete for c in (C.real, C.unit_interval, C.simplex, C.boolean, C.nonnegative_integer)] \
         == [False, False, False, True, True]
     assert C.simplex.event_dim == 1 and C.real.event_dim == 0 and C.boolean.event_dim == 0
+    assert (C.ordered.event_dim, C.real_vector.event_dim, C.corr_cholesky.event_dim) == (1, 1, 2)
+    assert C.multinomial(3).discrete and C.multinomial(3).event_dim == 1 and repr(C.multinomial(3)) == "multinomial(3)"
+    assert repr(C.circular) == "circular" and repr(C.ordered) == "ordered"
     with pytest.raises(NotImplementedError):
         C.nonnegative_integer.to_constrained(A([0.0]))

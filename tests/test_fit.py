@@ -131,11 +131,16 @@ def expected_shapes(name):
             for k, shape in LATENT_SHAPES[name].items()}
 
 
+SEED, STEPS = 3, 200
+
+
 @pytest.fixture(scope="module")
 def all_fits(module_cli):
-    """Every model fitted through the CLI (500 steps, default seed), all processes at once."""
+    """Every model fitted through the CLI (`--seed 3 --steps 200`), all processes at once; the same
+    runs serve the output checks and the comparison with the API."""
     outs = {m.stem: module_cli.cwd / f"{m.stem}.json" for m in MODEL_FILES}
-    runs = module_cli.many([("fit", m, "--steps", 500, "--quiet", "--out", outs[m.stem]) for m in MODEL_FILES])
+    runs = module_cli.many([("fit", m, "--seed", SEED, "--steps", STEPS, "--quiet", "--out", outs[m.stem])
+                            for m in MODEL_FILES])
     return {m.stem: (r, outs[m.stem]) for m, r in zip(MODEL_FILES, runs)}
 
 
@@ -152,10 +157,11 @@ def test_every_model_fits_through_cli(all_fits, name):
     assert "step " not in run.stderr          # --quiet: no progress lines
     result = read_json(out)
     # the summary table still goes to stdout
-    assert run.stdout.startswith(f"{result['mode']}: 500 steps, 1 particle, seed 0; {result['objective']['name']} = ")
+    assert run.stdout.startswith(f"{result['mode']}: {STEPS} steps, 1 particle, seed {SEED}; "
+                                 f"{result['objective']['name']} = ")
     assert {"mode", "seed", "steps", "objective", "params", "latents", "estimators"} <= set(result)
     assert result["mode"] == MODES.get(name, "vi")
-    assert result["seed"] == 0 and result["steps"] == 500
+    assert result["seed"] == SEED and result["steps"] == STEPS
     obj = result["objective"]
     assert set(obj) == {"name", "value", "stderr"}
     assert obj["name"] == {"vi": "elbo", "mle": "log_likelihood", "optimize": "objective"}[result["mode"]]
@@ -186,20 +192,12 @@ def roundtrip(value):
     return json.loads(json.dumps(value))
 
 
-@pytest.fixture(scope="module")
-def cli_seed3(module_cli):
-    outs = {m.stem: module_cli.cwd / f"{m.stem}.seed3.json" for m in MODEL_FILES}
-    runs = module_cli.many([("fit", m, "--seed", 3, "--steps", 200, "--quiet", "--out", outs[m.stem])
-                            for m in MODEL_FILES])
-    for r in runs:
-        assert r.returncode == 0, r.stderr
-    return {stem: read_json(path) for stem, path in outs.items()}
-
-
 @pytest.mark.parametrize("model_file", MODEL_FILES, ids=lambda p: p.stem)
-def test_cli_and_api_agree_exactly(cli_seed3, model_file):
-    api = roundtrip(ppl.load(model_file).fit(steps=200, seed=3).to_json())
-    assert cli_seed3[model_file.stem] == api
+def test_cli_and_api_agree_exactly(all_fits, model_file):
+    run, out = all_fits[model_file.stem]
+    assert run.returncode == 0, run.stderr
+    api = roundtrip(ppl.load(model_file).fit(steps=STEPS, seed=SEED).to_json())
+    assert read_json(out) == api
 
 
 @pytest.mark.parametrize("model_file", [MODELS / "eight_schools.ppl", MODELS / "reparam_demo.ppl"],

@@ -21,6 +21,15 @@ CASES = [
     (D.Poisson, {"rate": rng.uniform(0.5, 4, size=(K, N))}, rng.integers(0, 6, size=(1, N))),
     (D.Categorical, {"logits": rng.normal(size=(K, 1, 5))}, rng.integers(0, 5, size=(1, N))),
     (D.Categorical, {"logits": rng.normal(size=(1, N, 5))}, rng.integers(0, 5, size=(K, N))),
+    (D.Gamma, {"concentration": rng.uniform(0.5, 3, size=(K, N)), "rate": rng.uniform(0.5, 2, size=(1, 1))},
+     rng.uniform(0.1, 3, size=(1, N))),
+    (D.Chi2, {"df": rng.uniform(0.5, 5, size=(K, 1))}, rng.uniform(0.1, 3, size=(1, N))),
+    (D.Beta, {"concentration1": rng.uniform(0.5, 3, size=(K, N)), "concentration0": rng.uniform(0.5, 3, size=(K, 1))},
+     rng.uniform(0.05, 0.95, size=(1, N))),
+    (D.Binomial, {"total_count": rng.integers(5, 9, size=(1, N)).astype(float), "logits": rng.normal(size=(K, N))},
+     rng.integers(0, 6, size=(1, N))),
+    (D.StudentT, {"df": rng.uniform(1, 8, size=(K, 1)), "loc": rng.normal(size=(K, N)),
+                  "scale": rng.uniform(0.5, 2, size=(1, N))}, rng.normal(size=(1, N))),
 ]
 
 

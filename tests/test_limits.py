@@ -1,0 +1,266 @@
+"""Absurd sizes get a clear, positioned error before memory or the stack runs out.
+
+The limits (README, "Limits"): a model file of at most MAX_SOURCE_CHARS characters and
+MAX_STATEMENTS statements; names and numbers of at most MAX_NAME_LENGTH characters; integers
+up to 2^63 - 1; brackets and expressions nested at most MAX_DEPTH deep; no value (a declared
+shape, the result of ones(...), of broadcasting, of a matrix product, of indexing) of more than
+MAX_ELEMENTS elements.
+
+The xfail tests at the end reproduce crashes found by the fuzzers in files outside the front
+end's; each says what should happen instead.
+"""
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+
+import pytest
+
+import ppl
+from ppl.functions import MAX_ELEMENTS
+from ppl.parse import MAX_DEPTH, MAX_NAME_LENGTH, MAX_SOURCE_CHARS, MAX_STATEMENTS
+
+
+def error_of(text, data=None, kind=ppl.PPLError):
+    with pytest.raises(kind) as info:
+        ppl.compile(text).bind(data or {})
+    assert info.value.span is not None
+    return info.value
+
+
+# -- the text ---------------------------------------------------------------------------------
+
+def test_ten_thousand_parentheses():
+    err = error_of("x = " + "(" * 10_000 + "1" + ")" * 10_000, kind=ppl.PPLSyntaxError)
+    assert f"nested more than {MAX_DEPTH} deep" in err.message
+    assert err.span.col == 5 + MAX_DEPTH
+
+
+@pytest.mark.parametrize("make", [
+    lambda n: " + ".join(["a"] * n),          # a long sum nests to the left
+    lambda n: "-" * n + "a",
+    lambda n: "^".join(["a"] * n),            # a tower of powers nests to the right
+    lambda n: "exp(" * n + "a" + ")" * n,
+    lambda n: "sum(" + "[" * n + "a" + "]" * n + ")",
+], ids=["sum", "negation", "power", "calls", "arrays"])
+def test_deep_expressions(make):
+    head = "param a: real = 0.1\nminimize "
+    err = error_of(head + make(10 * MAX_DEPTH), kind=ppl.PPLSyntaxError)
+    assert "nested more than" in err.message and err.span.line == 2
+
+
+def test_nesting_at_the_limit_compiles_and_fits():
+    text = "param a: real = 0.1\nminimize " + " + ".join(["a"] * MAX_DEPTH)
+    fit = ppl.compile(text).fit(steps=3)
+    assert set(fit.params) == {"a"}
+
+
+def test_long_program():
+    text = "param a: real = 0\n" + "# padding\n" * (MAX_SOURCE_CHARS // 10) + "minimize a^2\n"
+    err = error_of(text, kind=ppl.PPLSyntaxError)
+    assert f"longer than {MAX_SOURCE_CHARS:,} characters" in err.message
+
+
+def test_many_statements():
+    text = "\n".join(f"x{i} = {i}" for i in range(MAX_STATEMENTS + 1))
+    err = error_of(text, kind=ppl.PPLSyntaxError)
+    assert err.span.line == MAX_STATEMENTS + 1
+
+
+def test_program_at_the_limits_compiles_in_seconds():
+    """The largest chain of statements the limits allow (the worst case of the rewrite's
+    dependence analysis, which is quadratic) still compiles in seconds, not minutes."""
+    terms = 10
+    lines = ["param a0: real = 0"] + [f"a{i} ~ Normal({' + '.join([f'a{i - 1}'] * terms)}, 1)"
+                                      for i in range(1, MAX_STATEMENTS - 1)] + ["minimize a1"]
+    text = "\n".join(lines)
+    assert len(text) <= MAX_SOURCE_CHARS
+    start = time.perf_counter()
+    ppl.compile(text)
+    assert time.perf_counter() - start < 30
+
+
+@pytest.mark.parametrize("text, words", [
+    ("x = " + "a" * (MAX_NAME_LENGTH + 1), "a name of"),
+    ("a" * 10**6 + " = 1", "longer than"),
+    ("x = " + "1" * (MAX_NAME_LENGTH + 1), "a number of"),
+    ("x = 9223372036854775808", "too large; the largest is 9223372036854775807"),
+    ("x = 1e999", "too large to represent"),
+])
+def test_long_names_and_numbers(text, words):
+    err = error_of(text, kind=ppl.PPLSyntaxError)
+    assert words in err.message
+    assert len(str(err)) < 1000
+
+
+def test_largest_integer_is_accepted():
+    ppl.compile("x = 9223372036854775807\ny = 1e308")
+
+
+def test_long_line_is_shown_as_a_window():
+    text = "param a: real = 0\nminimize a + " + " + ".join(["a"] * 40) + " + nope + " + " + ".join(["a"] * 40)
+    err = error_of(text, kind=ppl.SemanticError)
+    excerpt = str(err).splitlines()[1:3]
+    assert excerpt[0].startswith("  2 | ...") and excerpt[0].endswith("...")
+    assert excerpt[1].index("^") == excerpt[0].index("nope")
+
+
+# -- sizes ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, data", [
+    ("z: real[1000000000000] ~ Normal(0, 1)", {}),
+    ("param w: real[100000, 100000]", {}),
+    ("data N: int\nparam w: real[N, N]\nminimize sum(w)", {"N": 10**6}),
+    ("data N: int\nz: real[N] ~ Normal(0, 1)\nminimize sum(z)", {"N": 10**12}),
+    ("data N: int\ndata y: real[N]\nparam m: real = 0\ny ~ Normal(m, 1)", {"N": 10**12, "y": [1.0]}),
+    ("data N: int\nparam p: simplex[N]\nminimize sum(p)", {"N": 10**9}),
+])
+def test_declared_shape_over_the_limit(text, data):
+    err = error_of(text, data, kind=ppl.SemanticError)
+    assert f"the limit is {MAX_ELEMENTS:,}" in err.message
+
+
+@pytest.mark.parametrize("expr", [
+    "ones(1000000000000)",
+    "zeros(100000, 100000, 100000)",
+    "ones(100000, 1) + ones(1, 100000)",
+    "ones(5000, 0) @ ones(0, 5000)",
+    "[ones(9000000), ones(9000000)]",
+    "ones(10, 10)[i, j]",       # index arrays of shapes (4000, 1) and (1, 4000)
+])
+def test_computed_value_over_the_limit(expr):
+    head = "data i: int[4000, 1] = zeros(4000, 1)\ndata j: int[1, 4000] = zeros(1, 4000)\nparam a: real = 0\n"
+    text = f"{head}minimize a + sum({expr})"
+    err = error_of(text, kind=ppl.SemanticError)
+    assert "elements; the limit is" in err.message
+    assert err.span.line == text.count("\n") + 1
+
+
+def test_sizes_cannot_be_negative_or_zero_for_a_simplex():
+    assert "cannot be negative" in error_of("x = ones(-1)").message
+    negative = error_of("data N: int\nparam w: real[N - 5]\nminimize sum(w)", {"N": 3})
+    assert "sizes cannot be negative" in negative.message
+    assert "at least one" in error_of("data K: int\nparam p: simplex[K]\nminimize sum(p)", {"K": 0}).message
+    assert "at least 1" in error_of("param p: simplex[0]\nminimize sum(p)").message
+    assert "at least 1" in error_of("param p: simplex\nminimize p").message
+
+
+def test_numpy_axis_limit():
+    err = error_of("param a: real = 0\nminimize a + sum(" + "[" * 40 + "a" + "]" * 40 + ")")
+    assert "axes" in err.message
+
+
+# -- crashes in files outside the front end's (found by the fuzzers) ----------------------------
+
+def _bind(text, data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ppl.compile(text).bind(data)
+
+
+N_MODEL = "data N: int\ndata y: real[N]\nparam mu: real = 0\ny ~ Normal(mu, 1)"
+
+
+@pytest.mark.xfail(strict=True, reason="data.py: _as_array casts an int beyond int64 with a RuntimeWarning "
+                                       "(and wraps it) instead of a DataError")
+def test_int_datum_beyond_int64():
+    with pytest.raises(ppl.DataError):
+        _bind(N_MODEL, {"N": 2**63, "y": [1.0]})
+
+
+@pytest.mark.xfail(strict=True, reason="data.py: _not_numbers raises StopIteration on 10**30 (an object array "
+                                       "whose elements are all numbers)")
+def test_huge_integer_datum():
+    with pytest.raises(ppl.DataError):
+        _bind(N_MODEL, {"N": 10**30, "y": [1.0]})
+
+
+@pytest.mark.xfail(strict=True, reason="data.py/model.py: a list given as data is read as a list of data "
+                                       "files; a member that is neither a path nor a dict raises TypeError")
+def test_list_of_nothing_as_data():
+    with pytest.raises(ppl.DataError):
+        _bind(N_MODEL, [None])
+
+
+@pytest.mark.xfail(strict=True, reason="data.py: _missing_hint sorts the data's keys, which the Python API lets be "
+                                       "anything hashable: TypeError for {1: 2}")
+def test_data_keys_that_are_not_names():
+    with pytest.raises(ppl.DataError):
+        _bind(N_MODEL, {1: 2})
+
+
+@pytest.mark.xfail(strict=True, reason="data.py: _not_numbers raises StopIteration on a numpy array of dtype "
+                                       "object whose elements are all numbers")
+def test_object_array_of_numbers():
+    import numpy as onp
+    _bind(N_MODEL, {"N": 3, "y": onp.array([1, 2, 3], dtype=object)})
+
+
+@pytest.mark.xfail(strict=True, reason="data.py: _param_constraint calls float() on a bound that is a vector")
+def test_vector_bound_on_a_param():
+    with pytest.raises(ppl.PPLError):
+        _bind("data x: real[3]\nparam b: real<lower=x> = 5\nminimize b", {"x": [1, 2, 3]})
+
+
+@pytest.mark.xfail(strict=True, reason="build.py: binding a model with nothing to fit (mode 'prior') fails "
+                                       "the assertion 'cost terms out of step with the rewrite'")
+def test_bind_a_model_with_nothing_to_fit():
+    with pytest.raises(ppl.PPLError):
+        _bind("mu ~ Normal(0, 1)", {})
+
+
+@pytest.mark.xfail(strict=True, reason="build.py: a latent's batch shape (its arguments broadcast) is not held "
+                                       "to MAX_ELEMENTS before the dry run samples it: MemoryError")
+def test_latent_broadcast_over_the_limit():
+    with pytest.raises(ppl.SemanticError):
+        _bind("z ~ Normal(ones(9999999, 1), ones(1, 9999999))\nminimize sum(z)", {})
+
+
+@pytest.mark.xfail(strict=True, reason="build.py: the dry run is not under onp.errstate, so log(0) of a param "
+                                       "prints a numpy RuntimeWarning (the fit itself ignores them)")
+def test_dry_run_prints_no_numpy_warning():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ppl.compile("param a: real = 0\nt = log(a)\nminimize a^2").bind({})
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+
+
+HUGE_FILE = """
+import resource, sys
+from pathlib import Path
+resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))   # a 10 GB read fails at once
+path = Path(sys.argv[1])
+with open(path, "wb") as f:
+    f.truncate(10 * 2**30)                                        # sparse: no disk space used
+import ppl
+from ppl.data import load_data
+try:
+    {call}
+except ppl.PPLError as err:
+    print("PPLError", err.message)
+"""
+
+
+def _huge_file(tmp_path, name, call):
+    script = textwrap.dedent(HUGE_FILE).format(call=call)
+    run = subprocess.run([sys.executable, "-c", script, str(tmp_path / name)], capture_output=True, text=True,
+                         timeout=120)
+    (tmp_path / name).unlink(missing_ok=True)
+    return run
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs a sparse file and an address-space limit")
+@pytest.mark.xfail(strict=True, reason="data.py: load_json reads a data file whole, whatever its size "
+                                       "(MemoryError on a 10 GB file); it should check the size first")
+def test_ten_gigabyte_data_file(tmp_path):
+    run = _huge_file(tmp_path, "big.data.json", "load_data(path)")
+    assert run.stdout.startswith("PPLError"), run.stderr[-500:]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs a sparse file and an address-space limit")
+@pytest.mark.xfail(strict=True, reason="model.py: load reads a model file whole before parse can refuse "
+                                       "more than MAX_SOURCE_CHARS; it should check the size first")
+def test_ten_gigabyte_model_file(tmp_path):
+    run = _huge_file(tmp_path, "big.ppl", "ppl.load(path)")
+    assert run.stdout.startswith("PPLError"), run.stderr[-500:]

@@ -1,0 +1,110 @@
+"""Progress of `ppl fit`: a bar on a terminal (run under a pseudo-terminal), plain lines when
+stderr is a pipe, nothing with --quiet; and the reporter on its own."""
+import fcntl
+import io
+import os
+import pty
+import re
+import select
+import struct
+import subprocess
+import sys
+import termios
+
+import pytest
+
+from ppl.progress import reporter
+from conftest import MODELS, _env
+
+EIGHT = MODELS / "eight_schools.ppl"
+LINE = re.compile(r"step (\d+)/(\d+)  elbo (-?[\d.e+-]+) \(mean of last (\d+) steps?\)  \d+ steps/s  eta \d+s$")
+
+
+def run_in_pty(args, cwd, columns=100):
+    """Run `python -m ppl.cli ARGS` with stdin, stdout and stderr on a pseudo-terminal; its output."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "ppl.cli", *map(str, args)], cwd=cwd, env=_env(),
+                            stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    out = b""
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 60)
+            if not ready:
+                break
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:           # the child closed the terminal (EIO on Linux)
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+        proc.wait(timeout=60)
+    return proc.returncode, out.decode("utf-8", "replace")
+
+
+def test_progress_bar_on_a_terminal(tmp_path):
+    status, out = run_in_pty(["fit", EIGHT, "--steps", 1500, "--out", tmp_path / "r.json"], tmp_path)
+    assert status == 0, out
+    frames = [f for f in re.split(r"[\r\n]+", out) if "%|" in f]
+    assert frames, f"no progress bar drawn:\n{out[:2000]}"
+    final = frames[-1]
+    assert "1500/1500" in final and "100%" in final and "steps/s" in final
+    assert re.match(r"\s*elbo -?\d", final), final                # the running objective
+    assert re.search(r"\[\d\d:\d\d<\d\d:\d\d", final), final        # elapsed < remaining (ETA)
+    assert "\r" in out                                              # redrawn in place
+    assert not LINE.search(out)                                     # no plain lines on a terminal
+    assert "vi: 1500 steps" in out                                  # and the summary after it
+
+
+@pytest.fixture(scope="module")
+def piped(module_cli):
+    """`ppl fit` with stderr a pipe, with and without --quiet (both at once)."""
+    return module_cli.many([("fit", EIGHT, "--steps", 500), ("fit", EIGHT, "--steps", 300, "--quiet")])
+
+
+def test_plain_lines_when_not_a_terminal(piped):
+    r = piped[0]
+    assert r.returncode == 0, r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.startswith("step ")]
+    assert [int(LINE.match(line).group(1)) for line in lines] == list(range(50, 501, 50))
+    assert "\r" not in r.stderr and "\x1b" not in r.stderr
+    assert r.stdout.startswith("vi: 500 steps")                   # the summary goes to stdout
+
+
+def test_quiet_prints_no_progress(piped):
+    r = piped[1]
+    assert r.returncode == 0, r.stderr
+    assert "step " not in r.stderr and "%|" not in r.stderr
+    assert r.stdout.startswith("vi: 300 steps")                   # --quiet keeps the summary
+
+
+def test_lines_report_the_running_mean():
+    out = io.StringIO()
+    report = reporter(100, "objective", stream=out)
+    for t in range(100):
+        report(t, float(t))
+    report.close()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 10
+    match = LINE.match(lines[-1].replace("objective", "elbo"))
+    assert match and match.group(1) == "100" and float(match.group(3)) == pytest.approx(94.5)   # mean of 90..99
+    assert match.group(4) == "10"
+
+
+def test_bar_on_a_stream_without_a_size():
+    """A terminal that reports no size still gets a bar (80 columns), and close() completes it."""
+    out = io.StringIO()
+    report = reporter(50, "elbo", stream=out, bar=True)
+    for t in range(50):
+        report(t, -1.0)
+    report.close()
+    final = out.getvalue().split("\r")[-1]
+    assert "50/50" in final and "elbo -1" in final and len(final.rstrip("\n")) <= 80
+
+
+def test_stream_kind_is_detected():
+    assert type(reporter(10, "elbo", stream=io.StringIO())).__name__ == "Lines"

@@ -1,0 +1,180 @@
+"""Nothing executes: a model file can only describe a model.
+
+Model text never reaches Python: there is no eval or exec of it, no attribute access, no
+imports, and a call can only name a function of the fixed table (or a distribution). Each attempt
+below is rejected as a syntax error or a name error, with a position.
+"""
+import ast as pyast
+import inspect
+from pathlib import Path
+
+import lark
+import pytest
+
+import ppl
+from ppl import ast, check, distributions, expr, functions, parse
+
+PACKAGE = Path(ppl.__file__).resolve().parent
+
+ATTEMPTS = {
+    "import call": 'x = __import__("os")',
+    "import call, no string": "x = __import__(os)",
+    "dunder name": "x = __class__",
+    "dunder definition": "__class__ = 1",
+    "dunder latent": "__builtins__ ~ Normal(0, 1)",
+    "dunder argument name": "x ~ Normal(__loc__=0, scale=1)",
+    "attribute": "x = os.system",
+    "attribute call": 'x = os.system("ls")',
+    "attribute on a number": "x = (1).__class__",
+    "method on a name": "mu ~ Normal(0, 1)\nx = mu.real",
+    "string": 'x = "rm -rf /"',
+    "single-quoted string": "x = 'a'",
+    "backticks": "x = `ls`",
+    "eval": 'x = eval("1")',
+    "exec": "x = exec(1)",
+    "open": "x = open(1)",
+    "getattr": "x = getattr(x, 1)",
+    "lambda": "x = lambda: 1",
+    "import statement": "import os",
+    "from import": "from os import system",
+    "semicolon": "x = 1; y = 2",
+    "subscript of a call to an unknown function": "x = globals()[0]",
+    "keyword of python": "x = None",
+    "comprehension": "x = [i for i in 1]",
+    "dict literal": "x = {1: 2}",
+    "format string": 'x = f"{1}"',
+    "cyrillic o in a distribution": "mu ~ N\u043ermal(0, 1)",
+    "cyrillic a in a name": "\u0430 = 1",
+    "greek omicron": "mu ~ N\u03bfrmal(0, 1)",
+    "fullwidth digit": "x = \uff11",
+    "arabic-indic digit": "x = \u0663",
+    "fullwidth letters": "x = \uff45\uff58\uff50(1)",
+    "non-breaking space": "x =\u00a01",
+    "zero-width space": "x = 1\u200b",
+    "right-to-left override in a comment": "x = 1 # \u202e } \u2066",
+    "right-to-left override": "x = \u202e1",
+    "null byte": "x = 1\x00",
+    "long identifier": "x = " + "a" * 10**6,
+    "long identifier, defined": "a" * 10**6 + " = 1",
+    "long number": "x = " + "9" * 10**6,
+}
+
+
+@pytest.mark.parametrize("text", ATTEMPTS.values(), ids=ATTEMPTS.keys())
+def test_attempt_is_rejected_with_a_position(text):
+    with pytest.raises((ppl.PPLSyntaxError, ppl.SemanticError)) as info:
+        ppl.compile(text)
+    err = info.value
+    assert err.span is not None and err.span.line >= 1
+    message = str(err)
+    assert len(message) < 2000    # a million-character line is not echoed back
+
+
+def test_a_comment_may_hold_anything_but_direction_controls():
+    """Comments are skipped whole, whatever they hold, except the characters that reorder how a
+    line is displayed (as in the "Trojan Source" attack): those could hide code in a comment."""
+    model = ppl.compile('# __import__("os").system("ls") `x` \u0430\nparam a: real = 0\nminimize a^2')
+    assert model.mode == "optimize"
+    with pytest.raises(ppl.PPLSyntaxError, match="RIGHT-TO-LEFT OVERRIDE"):
+        ppl.compile("param a: real = 0 # \u202e\nminimize a^2")
+
+
+def test_lookalike_letter_is_named():
+    with pytest.raises(ppl.PPLSyntaxError) as info:
+        ppl.compile("mu ~ N\u043ermal(0, 1)")
+    assert info.value.span.col == 7
+    assert "CYRILLIC SMALL LETTER O" in str(info.value)
+
+
+def test_dunder_name_is_reserved_by_the_grammar():
+    with pytest.raises(ppl.PPLSyntaxError, match="cannot begin with '__'"):
+        ppl.compile('x = __import__("os")')
+
+
+def test_function_table_is_a_plain_dict_of_known_functions():
+    """Calls resolve through one dict, fixed when the package loads, holding only numpy/autograd
+    functions and the table's own helpers: nothing a name in a model can widen or reach past."""
+    assert type(functions.FUNCTIONS) is dict and type(functions.CONSTANTS) is dict
+    assert type(distributions.DISTRIBUTIONS) is dict
+    for name, fn in functions.FUNCTIONS.items():
+        assert name.isidentifier() and not name.startswith("_")
+        module = getattr(fn.impl, "__module__", "") or ""
+        assert module.startswith(("autograd", "numpy", "ppl.functions")), (name, module)
+    for name, cls in distributions.DISTRIBUTIONS.items():
+        assert issubclass(cls, distributions.Distribution) and cls.__name__ == name
+
+
+def test_unknown_function_is_a_name_error():
+    for name in ["eval", "exec", "open", "getattr", "print", "compile", "globals", "vars", "breakpoint", "input"]:
+        with pytest.raises(ppl.SemanticError, match=f"unknown function '{name}'"):
+            ppl.compile(f"x = {name}(1)")
+
+
+def test_transformer_builds_only_syntax_tree_nodes():
+    """Every method of the parse Transformer builds an `ast` node (or a tuple/str of them): no
+    call that could reach anything else. Checked on the source of each method."""
+    tree_nodes = {n for n, v in vars(ast).items() if isinstance(v, type) and issubclass(v, ast.Node)}
+    allowed = tree_nodes | {"tuple", "str", "int", "float", "_span", "Keyword", "isinstance", "isdigit", "of"}
+    for name, method in vars(parse._ToAst).items():
+        if name.startswith("__") or not callable(method):
+            continue
+        source = inspect.getsource(method)
+        tree = pyast.parse(source.strip())
+        for node in pyast.walk(tree):
+            if isinstance(node, pyast.Call):
+                func = node.func
+                called = func.attr if isinstance(func, pyast.Attribute) else getattr(func, "id", "?")
+                assert called in allowed, f"_ToAst.{name} calls {called}"
+
+
+def test_parser_is_lark_lalr_without_python_callbacks():
+    parser = parse._parser()
+    assert isinstance(parser, lark.Lark) and parser.options.parser == "lalr"
+    assert parser.options.transformer is None       # the tree is built, then transformed by _ToAst
+
+
+FORBIDDEN = {"pickle", "marshal", "subprocess", "ctypes", "code", "codeop", "runpy", "shelve"}
+FORBIDDEN_METHODS = {"import_module", "system", "popen", "spawn", "load_module", "exec_module"}
+
+
+# tools that run commands on purpose (the README generator); model text never reaches them
+TOOLS = {"reference.py"}
+
+
+def test_package_never_evaluates_text():
+    """No eval/exec/compile/__import__ anywhere in the package, getattr only with names the
+    package itself chooses (never a model's: those only index the fixed tables), and no module
+    that could run a command or load code, outside the tools."""
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = pyast.parse(path.read_text(), filename=str(path))
+        for node in pyast.walk(tree):
+            if isinstance(node, pyast.Call) and isinstance(node.func, pyast.Name):
+                name = node.func.id
+                assert name not in {"eval", "exec", "__import__", "compile"} or path.name == "model.py" and \
+                    name == "compile", f"{path.name}:{node.lineno} calls {name}"
+                if name in {"getattr", "setattr"}:
+                    assert _constant_name(node.args[1]), f"{path.name}:{node.lineno}: {name} with a computed name"
+            if path.name in TOOLS:
+                continue
+            if isinstance(node, pyast.Call) and isinstance(node.func, pyast.Attribute):
+                assert node.func.attr not in FORBIDDEN_METHODS, f"{path.name}:{node.lineno} calls {node.func.attr}"
+            if isinstance(node, pyast.Import):
+                modules = {a.name for a in node.names}
+            elif isinstance(node, pyast.ImportFrom):
+                modules = {node.module or ""}
+            else:
+                continue
+            assert not FORBIDDEN & modules, f"{path.name}:{node.lineno} imports {modules}"
+
+
+def _constant_name(arg):
+    """A getattr name that does not come from model text: a literal, or a name the package fixes."""
+    return isinstance(arg, pyast.Constant) or isinstance(arg, (pyast.Name, pyast.JoinedStr, pyast.Attribute))
+
+
+def test_expression_compiler_dispatches_on_node_classes_only():
+    """`compile_expr` looks up the node's class in a fixed table; names in a model only index
+    the scope and the function table, both plain dicts."""
+    assert set(expr._COMPILERS) <= {ast.Num, ast.Name, ast.Binary, ast.Unary, ast.Call, ast.Array, ast.Index,
+                                    expr.Size}
+    assert check.FUNCTIONS is functions.FUNCTIONS
