@@ -13,6 +13,7 @@ from .constraints import positive, real
 from .dependence import ranks
 from .distributions import DISTRIBUTIONS
 from .errors import SemanticError
+from .functions import TooLarge, check_size
 from .expr import Const, compile_expr, constant
 from .ops import make_dist
 from .params import Param, ParamSpace
@@ -56,7 +57,8 @@ def _dry_run(module, scope, slots, param_init, rng):
     shapes = {}
     for stmt in module.body:
         try:
-            _dry_step(stmt, scope, slots, env, shapes, rng)
+            with onp.errstate(all="ignore"):      # a non-finite value here is the fit's to judge
+                _dry_step(stmt, scope, slots, env, shapes, rng)
         except (ValueError, IndexError, TypeError) as err:
             raise SemanticError(f"cannot evaluate this statement: {err}", stmt.span) from None
     return shapes
@@ -72,6 +74,10 @@ def _dry_step(stmt, scope, slots, env, shapes, rng):
         prior = make_dist(DISTRIBUTIONS[stmt.dist], codes, env)
         check_args(stmt, prior)
         shape = _latent_shape(stmt, prior, scope)
+        try:
+            check_size(shape)
+        except TooLarge as err:
+            raise SemanticError(f"'{stmt.name}' {err}", stmt.span, hint=err.hint) from None
         prior = make_dist(DISTRIBUTIONS[stmt.dist], codes, env, 1 + len(shape))
         env[slots[stmt.name]] = prior.sample(rng, (1,) + shape)
         shapes[stmt.name] = (shape, prior)

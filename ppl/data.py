@@ -14,6 +14,8 @@ from . import ast, constraints, ir
 from .errors import DataError, Source, Span, did_you_mean
 from .expr import Const, constant, evaluate
 
+MAX_FILE_BYTES = 2 * 2 ** 30    # a JSON or CSV data file is read whole: 2 GiB at most
+
 PARAM_CONSTRAINTS = {"positive": constraints.positive, "unit": constraints.unit_interval,
                      "simplex": constraints.simplex}
 
@@ -22,6 +24,9 @@ def load_json(path) -> dict:
     """Read a data file in Stan's JSON layout: an object from names to numbers or nested lists."""
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise DataError(f"the data file is {path.stat().st_size:,} bytes; the limit is {MAX_FILE_BYTES:,}",
+                            source=Source("", str(path)), hint="split it into several --data files, or subsample it")
         text = path.read_text()
     except OSError as err:
         raise DataError(f"cannot read data file: {err.strerror}", source=Source("", str(path))) from None
@@ -92,7 +97,7 @@ def _missing_hint(name, data):
     near = did_you_mean(name, data)
     if near:
         return f"the data has no '{name}'; {near}"
-    return f"the data has only {', '.join(sorted(data))}; add '{name}', or give it a default (= ...)"
+    return f"the data has only {', '.join(sorted(map(str, data)))}; add '{name}', or give it a default (= ...)"
 
 
 def _type(decl):
@@ -110,9 +115,12 @@ def _as_array(decl, raw):
         raise _ragged(decl, raw) from None
     if value.dtype == bool:
         value = value.astype(onp.int64)
+    if value.dtype == object and all(_is_number(x) for _, x in _leaves(value.tolist())):
+        value = _as_floats(decl, value)          # numbers too large for int64, or boxed in objects
     if value.dtype.kind not in "iuf":
         raise _not_numbers(decl, raw)
-    value = value.astype(float)
+    with onp.errstate(over="ignore", invalid="ignore"):
+        value = value.astype(float)
     bad = ~onp.isfinite(value)
     if bad.any():
         raise DataError(f"{decl.name}{_where(bad)} is {value[bad].flat[0]}; data must be finite numbers",
@@ -122,8 +130,22 @@ def _as_array(decl, raw):
         if frac.any():
             raise DataError(f"'{decl.name}' is declared int, but {decl.name}{_where(frac)} = {value[frac].flat[0]}",
                             decl.span, hint=f"round the data, or declare '{decl.name}' real")
+        if onp.any(onp.abs(value) > INT_MAX):
+            raise DataError(f"'{decl.name}' holds an integer beyond 2^63 - 1", decl.span,
+                            hint="integers go up to 9223372036854775807")
         return value.astype(onp.int64)
     return value
+
+
+INT_MAX = 2.0 ** 63 - 1024     # the largest float64 below 2^63
+
+
+def _as_floats(decl, value):
+    try:
+        return onp.asarray(value.tolist(), dtype=float)
+    except OverflowError:
+        raise DataError(f"'{decl.name}' holds a number too large to represent", decl.span,
+                        hint="numbers go up to about 1.8e308") from None
 
 
 MISSING = "ppl cannot fit missing values: drop or impute them"
@@ -170,7 +192,10 @@ def _content(x):
 
 def _not_numbers(decl, raw):
     """The error for data that are not all numbers, naming the first element that is not."""
-    path, leaf = next((p, x) for p, x in _leaves(raw) if not _is_number(x))
+    found = next(((p, x) for p, x in _leaves(raw) if not _is_number(x)), None)
+    if found is None:
+        return DataError(f"'{decl.name}' is not an array of numbers", decl.span, hint="give nested lists of numbers")
+    path, leaf = found
     where = _at(decl.name, path)
     if leaf is None:
         return DataError(f"{where} is null; data must be numbers", decl.span,
@@ -260,7 +285,13 @@ def _show(x):
 def _param_constraint(decl, scope):
     if decl.base in PARAM_CONSTRAINTS:
         return PARAM_CONSTRAINTS[decl.base]
-    bounds = {name: float(evaluate(expr, scope)[0]) for name, expr in decl.bounds}
+    bounds = {}
+    for name, expr in decl.bounds:
+        value = onp.asarray(evaluate(expr, scope)[0], dtype=float)
+        if value.ndim:
+            raise DataError(f"the {name} bound of param '{decl.name}' must be a single number", expr.span,
+                            hint="bound a param by a number or a scalar data value")
+        bounds[name] = float(value)
     if "lower" in bounds and "upper" in bounds:
         return constraints.interval(bounds["lower"], bounds["upper"])
     if "lower" in bounds:
@@ -284,6 +315,8 @@ def load_data(source) -> dict:
         return _merge([(_origin(s), load_data(s)) for s in source])
     if isinstance(source, Mapping):
         return dict(source)
+    if not isinstance(source, (str, Path)):
+        raise DataError(f"data must be a dict of name to value, or the path of a JSON or CSV file, not {_kind(source)}")
     path = Path(source)
     return load_csv(path) if path.suffix.lower() == ".csv" else load_json(path)
 
@@ -313,6 +346,9 @@ def load_csv(path) -> dict:
     `X[i,j]` an array of three axes), as in the draws files `ppl fit --draws` writes."""
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise DataError(f"the data file is {path.stat().st_size:,} bytes; the limit is {MAX_FILE_BYTES:,}",
+                            source=Source("", str(path)), hint="split it into several --data files, or subsample it")
         text = path.read_text()
     except OSError as err:
         raise DataError(f"cannot read data file: {err.strerror}", source=Source("", str(path))) from None

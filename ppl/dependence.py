@@ -106,9 +106,8 @@ def _args_dependence(stmt, deps, known):
     return out
 
 
-def site_dependence(module, site: str) -> dict:
-    """Dependence on `site` of every named value (the site itself: ELEMENT)."""
-    known = ranks(module)
+def site_dependence(module, site: str, known: dict) -> dict:
+    """Dependence on `site` of every named value (the site itself: ELEMENT); `known` = ranks(module)."""
     deps = {site: ELEMENT}
     started = False
     for stmt in module.body:

@@ -14,7 +14,7 @@ import autograd.numpy as np
 import autograd.scipy.special as sp
 
 
-MAX_ELEMENTS = 10**7   # elements in any one value (8 bytes each), particles included
+MAX_ELEMENTS = 5 * 10**7   # elements in any one value (8 bytes each: 400 MB), particles included
 
 
 class Refused(ValueError):

@@ -13,10 +13,10 @@ from .check import check
 from .checkpoint import fingerprint
 from .data import bind, load_data, load_json
 from .distributions import DISTRIBUTIONS
-from .errors import PPLError, SemanticError, Source
+from .errors import PPLError, PPLSyntaxError, SemanticError, Source
 from .guide import guide as make_guide
 from .lower import lower
-from .parse import parse
+from .parse import MAX_SOURCE_CHARS, parse
 from .result import Fit
 from .rewrite import rewrite
 
@@ -281,6 +281,10 @@ def load(path, estimator="auto", rao_blackwell="element", guide="meanfield") -> 
     """
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_SOURCE_CHARS * 4:             # at most 4 bytes a character in UTF-8
+            raise PPLSyntaxError(f"the model file is {size:,} bytes; a model holds at most "
+                                 f"{MAX_SOURCE_CHARS:,} characters", source=Source("", str(path)))
         text = path.read_text()
     except OSError as err:
         raise PPLError(f"cannot read model file: {err.strerror}", source=Source("", str(path))) from None

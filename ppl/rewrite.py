@@ -82,7 +82,7 @@ def rewrite(guided: Guided, estimator="auto", rao_blackwell="element") -> Rewrit
     for stmt in module.body:
         if not isinstance(stmt, ir.Sample) or module.mode not in ("vi", "optimize"):
             continue
-        deps = site_dependence(module, stmt.name)
+        deps = site_dependence(module, stmt.name, known)
         influence = [(i, _cost_dependence(c, module, deps, known)) for i, c in enumerate(costs)]
         influence = [(i, d) for i, d in influence if d != NONE]
         kind, reason = _estimator(stmt, module, choice.get(stmt.name, "auto"), deps, influence, claimed)

@@ -368,7 +368,6 @@ KNOWN_BUGS = {
     "StopIteration in data.py:_not_numbers": "an object array of numbers (10**30, numpy dtype=object)",
     "TypeError in data.py:load_data": "a list given as data holding something not a path or dict ([None])",
     "TypeError in data.py:_missing_hint": "a data dict whose keys are not all strings ({1: 2})",
-    "AssertionError in build.py:_compile_ops": "binding a model with nothing to fit (mode 'prior')",
 }
 
 
@@ -437,7 +436,7 @@ seeds = st.sampled_from(SEEDS)
 models = st.sampled_from(MODELS)
 
 
-@settings(FAST, max_examples=2000)
+@settings(FAST, max_examples=1500)
 @given(seeds, st.randoms(use_true_random=False))
 def test_mutated_programs(seed, rnd):
     _, text, data = seed
