@@ -85,8 +85,9 @@ def _dry_step(stmt, scope, slots, env, shapes, rng):
         y = scope[stmt.name].value
         dist = make_dist(DISTRIBUTIONS[stmt.dist], _arg_codes(stmt, scope), env, onp.ndim(y))
         check_args(stmt, dist)
-        if not _broadcasts_to(dist.batch_shape, onp.shape(y)):
-            raise SemanticError(f"the distribution has shape {dist.batch_shape[1:]} but the data "
+        full = tuple(dist.batch_shape) + tuple(dist.event_shape)
+        if not _broadcasts_to(full, onp.shape(y)):
+            raise SemanticError(f"the distribution has shape {full[1:]} but the data "
                                 f"'{stmt.name}' has shape {onp.shape(y)[1:]}", stmt.span,
                                 hint="the arguments must broadcast to the shape of the data")
         check_observed(stmt, dist, y)
@@ -106,7 +107,7 @@ def _broadcasts_to(shape, target):
 
 
 def _latent_shape(stmt, prior, scope):
-    batch = tuple(prior.batch_shape[1:])
+    batch = tuple(prior.batch_shape[1:]) + tuple(prior.event_shape)
     if stmt.shape is None:
         return batch
     shape = tuple(int(ops.value(compile_expr(d, scope), None)[0]) for d in stmt.shape)
@@ -136,7 +137,8 @@ def _guide_params(rewritten, shapes, rng):
         if site.discrete:
             (arg, constraint), = site.params
             event = onp.shape(getattr(prior, arg))[len(prior.batch_shape):]
-            value = onp.broadcast_to(getattr(prior, arg)[0], shape + tuple(event))
+            batch = shape[:len(shape) - type(prior).event_dim]
+            value = onp.broadcast_to(getattr(prior, arg)[0], batch + tuple(event))
             params.append(Param(f"{name}.{arg}", onp.shape(value), constraint,
                                 onp.asarray(constraint.to_unconstrained(onp.asarray(value, dtype=float)))))
         else:
@@ -161,15 +163,21 @@ def joint_blocks(rewritten, shapes) -> dict:
     return blocks
 
 
+class TooManyValues(Exception):
+    """A latent chosen for enumeration has more values than ENUMERATE_MAX (known only with data)."""
+
+    def __init__(self, name):
+        super().__init__(name)
+        self.name = name
+
+
 def _limit_enumeration(rewritten, shapes):
-    """Sites whose support is too large to sum out fall back to the score function."""
-    sites = []
+    """Enumeration was chosen before the sizes were known; a support too large to sum out is
+    sent back (the model then compiles that latent with the score function)."""
     for s in rewritten.sites:
         if s.estimator in ("enumerate", "expect") and len(shapes[s.name][1].enumerate_support()) > ENUMERATE_MAX:
-            s = type(s)(s.name, "score", f"support larger than {ENUMERATE_MAX}: score function",
-                        tuple((i, g) for i, g in s.costs), s.span)
-        sites.append(s)
-    return type(rewritten)(rewritten.module, rewritten.guide, tuple(sites), rewritten.costs, rewritten.family)
+            raise TooManyValues(s.name)
+    return rewritten
 
 
 def _plan(rewritten, shapes, data, stl):

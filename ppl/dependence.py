@@ -30,8 +30,9 @@ def ranks(module) -> dict:
 def sample_rank(stmt, known):
     if stmt.shape is not None:
         return len(stmt.shape)
-    events = DISTRIBUTIONS[stmt.dist].arg_event_dims
-    return max([rank(e, known) - events.get(k, 0) for k, e in stmt.args] + [0])
+    cls = DISTRIBUTIONS[stmt.dist]
+    events = cls.arg_event_dims
+    return max([rank(e, known) - events.get(k, 0) for k, e in stmt.args] + [0]) + cls.event_dim
 
 
 def rank(expr, known) -> int:

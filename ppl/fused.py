@@ -12,7 +12,7 @@ import math
 
 import numpy as onp
 from autograd.extend import defvjp, primitive
-from scipy.special import betaln, digamma, expit, gammaln, logsumexp
+from scipy.special import betaln, digamma, expit, gammaln, logsumexp, xlog1py, xlogy
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 MAX_ARGS = 4
@@ -179,6 +179,17 @@ def _binomial_logits_partials(x, n, logits):
                  x - n * expit(logits))
 
 
+def _binomial_probs(x, n, probs):
+    return gammaln(n + 1) - gammaln(x + 1) - gammaln(n - x + 1) + xlogy(x, probs) + xlog1py(n - x, -probs)
+
+
+def _binomial_probs_partials(x, n, probs):
+    # 0 log 0 = 0: a count of zero contributes no slope even at probs = 0 or 1
+    dp = onp.where(x == 0, 0.0, x / probs) - onp.where(n - x == 0, 0.0, (n - x) / (1 - probs))
+    dn = digamma(n + 1) - digamma(n - x + 1) + onp.where((n - x == 0) & (probs == 1), 0.0, onp.log1p(-probs))
+    return _full(0 * x, dn, dp)
+
+
 def _student_t(x, df, loc, scale):
     z = (x - loc) / scale
     return (gammaln((df + 1) / 2) - gammaln(df / 2) - 0.5 * onp.log(df * math.pi) - onp.log(scale)
@@ -196,4 +207,5 @@ def _student_t_partials(x, df, loc, scale):
 gamma = fused(_gamma, _gamma_partials)
 beta = fused(_beta, _beta_partials)
 binomial_logits = fused(_binomial_logits, _binomial_logits_partials)
+binomial_probs = fused(_binomial_probs, _binomial_probs_partials)
 student_t = fused(_student_t, _student_t_partials)

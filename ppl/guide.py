@@ -60,12 +60,14 @@ GUIDES = ("meanfield", "fullrank")
 
 
 def guide(module: ir.Module, family: str = "meanfield") -> Guided:
-    """Add a guide for each latent when the mode is variational inference."""
+    """Add a guide for each latent when the mode is variational inference (a discrete family
+    with nothing to learn, `guide_arg = None`, gets none: it must be summed out)."""
     if family not in GUIDES:
         raise SemanticError(f"unknown guide '{family}'", hint=f"use one of {', '.join(GUIDES)}")
     if module.mode != "vi":
         return Guided(module, (), family)
-    sites = tuple(_site(s, family == "fullrank") for s in module.body if isinstance(s, ir.Sample))
+    sites = tuple(_site(s, family == "fullrank") for s in module.body if isinstance(s, ir.Sample)
+                  and not (DISTRIBUTIONS[s.dist].discrete and DISTRIBUTIONS[s.dist].guide_arg is None))
     return Guided(module, sites, family)
 
 

@@ -14,6 +14,10 @@ summed to machine precision, and differentiated exactly: the expansions carry th
 along (dual numbers), the prefactors are differentiated by hand and divided by p(z) analytically,
 so nothing overflows in the tails.
 
+>>> from autograd import grad
+>>> round(float(standard_gamma(2.0, 0.5)), 6), round(float(grad(standard_gamma)(2.0, 0.5)), 6)
+(1.678347, 0.993295)
+
 Limits: first-order gradients only; a draw that rounds to a boundary of the support (z = 0 for a
 Gamma whose shape is below about 0.02, x = 0 or 1 for a Beta with a tiny concentration) gets a zero
 gradient; the cost of a von Mises draw grows like sqrt(concentration), of a Gamma's gradient like

@@ -8,7 +8,8 @@ import numpy as onp
 from autograd.differential_operators import grad_and_aux
 
 from . import fit as fitting
-from .build import build
+from . import ir
+from .build import TooManyValues, build
 from .check import check
 from .checkpoint import fingerprint
 from .data import bind, load_data, load_json
@@ -61,6 +62,12 @@ class Model:
         rng = onp.random.default_rng(seed)
         return self._build(data, rng), rng
 
+    def _scored(self, name) -> "Model":
+        choice = self.options["estimator"]
+        if isinstance(choice, str):
+            choice = {s.name: choice for s in self.ir.body if isinstance(s, ir.Sample)}
+        return self.with_options(estimator={**choice, name: "score"})
+
     def with_options(self, **options) -> "Model":
         """The same model compiled with other options (estimator, rao_blackwell, guide)."""
         merged = {**self.options, **{k: v for k, v in options.items() if v is not None}}
@@ -71,7 +78,12 @@ class Model:
     def _build(self, data, rng, stl=False):
         try:
             values, params = bind(self.ir, self._data(data))
-            return build(self.rewritten, values, rng, params, stl)
+            state = rng.bit_generator.state
+            try:
+                return build(self.rewritten, values, rng, params, stl)
+            except TooManyValues as many:            # too many values to sum out: the score function
+                rng.bit_generator.state = state
+                return self._scored(many.name)._build(data, rng, stl)
         except PPLError as err:
             raise err.at(self.source) from None
 

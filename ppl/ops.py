@@ -48,7 +48,7 @@ def make_dist(cls, codes, env, rank=0):
     args = {name: value(code, env) for name, code in codes}
     events = cls.arg_event_dims
     ranks = {k: np.ndim(v) - events.get(k, 0) for k, v in args.items()}
-    target = max(rank, *ranks.values())
+    target = max(rank - cls.event_dim, *ranks.values())
     for k, v in args.items():
         if ranks[k] < target:
             shape = np.shape(v)
@@ -139,8 +139,10 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
     arg = guide.params[0][0]
     free, loc_name, scale_name = f"{stmt.name}.{arg}", f"{stmt.name}.loc", f"{stmt.name}.scale"
 
+    fixed_args = _fixed_args(cls, arg) if cls.discrete else ()
+
     def discrete(run, prior):
-        q = cls(**{arg: run.params[free]})
+        q = cls(**{**{k: prior.args[k] for k in fixed_args}, arg: run.params[free]})
         x = q.sample(run.rng, (run.K,) + shape)
         if per_element:
             return x, _broadcast(q._log_prob(x), (run.K,) + shape), _elementwise(q, x)
@@ -240,13 +242,24 @@ def enumerated_op(stmt, codes, slot, shape, cost, plan, support, mode, guide=Non
             elif free is None:
                 run.enum[stmt.name] = np.exp(log_p)
             else:
-                log_q = cls(**{guide.params[0][0]: _enum_axis(run.params[free], plan)})._log_prob(values)
+                arg = guide.params[0][0]
+                q = cls(**{**{k: dist.args[k] for k in _fixed_args(cls, arg)}, arg: _enum_axis(run.params[free], plan)})
+                log_q = q._log_prob(values)
                 w = run.enum[stmt.name] = np.exp(log_q)
                 run.costs[cost] = sum_rest_traced(w * log_p)
                 run.costs[cost + 1] = sum_rest_traced(w * log_q)
         if run.record is not None:
             run.record[stmt.name] = getval(env[slot])
     return op
+
+
+def _fixed_args(cls, arg):
+    """A same-family guide learns `arg`; it takes the other arguments of that signature (a
+    Binomial's total_count) from the prior."""
+    if arg is None:
+        return ()
+    signature = next(s for s in cls.signatures if arg in s)
+    return tuple(k for k in signature if k != arg)
 
 
 def _enum_axis(arg, plan):

@@ -105,7 +105,8 @@ def _draw_latent(stmt, scope, env, rng, K):
     """A latent from its prior; its shape is the arguments' broadcast shape, or its annotation."""
     cls, codes = DISTRIBUTIONS[stmt.dist], _codes(stmt, scope)
     if stmt.shape is None:
-        shape = tuple(make_dist(cls, codes, env).batch_shape[1:])
+        prior = make_dist(cls, codes, env)
+        shape = tuple(prior.batch_shape[1:]) + tuple(prior.event_shape)
     else:
         shape = tuple(int(evaluate(d, scope)[0]) for d in stmt.shape)
     return make_dist(cls, codes, env, 1 + len(shape)).sample(rng, (K,) + shape)

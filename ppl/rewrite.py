@@ -148,6 +148,13 @@ def _choices(module, estimator) -> dict:
 
 def _estimator(stmt, module, wanted, deps, influence, claimed):
     cls = DISTRIBUTIONS[stmt.dist]
+    if cls.discrete and cls.guide_arg is None and module.mode == "vi":
+        why_not = _not_enumerable(stmt, module, deps, influence, claimed)
+        if why_not is not None or wanted not in ("auto", "enumerate"):
+            raise SemanticError(f"{cls.__name__} has no argument a guide could learn, so '{stmt.name}' must be "
+                                f"summed out{': but ' + why_not if why_not else ''}", stmt.span,
+                                hint="use --estimator enumerate for it, or another distribution")
+        return "enumerate", "no learnable guide: summed out exactly"
     if cls.discrete:
         if wanted == "pathwise":
             raise SemanticError(f"'{stmt.name}' is discrete and has no pathwise form", stmt.span,

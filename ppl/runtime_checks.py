@@ -48,7 +48,7 @@ def check_finite(stmt, value, what):
 def check_observed(stmt, dist, y):
     """Observed values lie in the distribution's support."""
     support = dist.support
-    ok = onp.broadcast_to(support.check(y), onp.shape(y))
+    ok = onp.broadcast_to(support.check(y), onp.shape(y)[:onp.ndim(y) - support.event_dim])
     if not ok.all():
         pos = _first_bad(ok)
         raise DataError(f"observed value {stmt.name}{_at(pos[1:])} = {_show(y[pos])} is outside the "

@@ -87,7 +87,6 @@ EVENT_SHAPES = ("compiler: a latent's shape must be batch_shape + event_shape (b
                 "ops.make_dist must align arguments to the value's rank minus cls.event_dim")
 
 
-@pytest.mark.xfail(strict=True, reason=EVENT_SHAPES)
 def test_dirichlet_categorical_posterior():
     counts = onp.array([3, 9, 18])
     y = onp.repeat(onp.arange(3), counts)
@@ -98,9 +97,6 @@ def test_dirichlet_categorical_posterior():
     onp.testing.assert_allclose(fit.latents["p"]["mean"], alpha / alpha.sum(), rtol=0.05)
 
 
-@pytest.mark.xfail(strict=True, reason=EVENT_SHAPES + "; build._dry_step compares batch_shape + event_shape "
-                   "with the data; runtime_checks.check_observed broadcasts the support check to the "
-                   "data's batch axes only")
 def test_multivariate_normal_observations():
     y = onp.random.default_rng(2).normal([1.0, -1.0], 1.0, size=(30, 2))
     source = ("data y: real[30, 2]\nmu ~ Normal(0, 10)\n"
@@ -112,18 +108,12 @@ def test_multivariate_normal_observations():
     assert fit.latents["mu"]["mean"] == pytest.approx(30 * (s_inv @ y.mean(0)).sum() / precision, abs=0.05)
 
 
-@pytest.mark.xfail(strict=True, reason="compiler: a discrete guide is built as cls(guide_arg=...) alone "
-                   "(ops.guided_op, ops.enumerated_op); NegativeBinomial, Binomial and Multinomial also need "
-                   "the prior's total_count")
 def test_negative_binomial_latent_gets_a_guide():
     model = ppl.compile("data y: real[3]\nk ~ NegativeBinomial(3, 0.5)\ny ~ Normal(k, 2)")
     fit = model.fit(data={"y": [3.0, 2.0, 4.0]}, steps=200, seed=0)
     assert fit.estimators == {"k": "score"} and onp.isfinite(fit.objective["value"])
 
 
-@pytest.mark.xfail(strict=True, reason="compiler: guide._site reads arg_constraints[guide_arg] for every "
-                   "discrete latent; BetaBinomial and DiscreteUniform declare guide_arg = None (enumerate them, "
-                   "or give them a Categorical guide over enumerate_support())")
 def test_beta_binomial_latent_is_summed_out():
     model = ppl.compile("data y: real[3]\nk ~ BetaBinomial(10, 2, 3)\nmu ~ Normal(0, 10)\ny ~ Normal(k + mu, 2)")
     fit = model.fit(data={"y": [3.0, 2.0, 4.0]}, steps=200, seed=0)

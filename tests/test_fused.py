@@ -28,6 +28,8 @@ CASES = [
      rng.uniform(0.05, 0.95, size=(1, N))),
     (D.Binomial, {"total_count": rng.integers(5, 9, size=(1, N)).astype(float), "logits": rng.normal(size=(K, N))},
      rng.integers(0, 6, size=(1, N))),
+    (D.Binomial, {"total_count": onp.array([[4.0, 6.0, 5.0, 7.0]]), "probs": rng.uniform(0.1, 0.9, size=(K, 1))},
+     onp.array([[0, 6, 3, 7]])),
     (D.StudentT, {"df": rng.uniform(1, 8, size=(K, 1)), "loc": rng.normal(size=(K, N)),
                   "scale": rng.uniform(0.5, 2, size=(1, N))}, rng.normal(size=(1, N))),
 ]

@@ -41,9 +41,9 @@ def where(cond, a, b):
 
 
 def xlogy(x, y):
-    """x log y, 0 where x == 0 (even for y == 0), for a plain count x; no nan in the gradient."""
-    zero = onp.asarray(getval(x)) == 0
-    return where(zero, 0.0, x * np.log(where(zero, 1.0, y)))
+    """x log y, with 0 log 0 = 0 and no nan in the gradient."""
+    both = (onp.asarray(getval(x)) == 0) & (onp.asarray(getval(y)) == 0)
+    return x * np.log(where(both, 1.0, y))
 
 
 def log_choose(n, k):

@@ -95,7 +95,7 @@ class Binomial(_ProbsOrLogits):
     def log_prob_sum(self, x):
         if "logits" in self.args:
             return fused.binomial_logits(x, self.total_count, self.logits)
-        return super().log_prob_sum(x)
+        return fused.binomial_probs(x, self.total_count, self.probs)
 
     def _sample(self, rng, shape):
         return rng.binomial(onp.broadcast_to(self.total_count, shape).astype(onp.int64), self.probs).astype(onp.int64)
