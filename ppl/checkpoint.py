@@ -9,14 +9,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 from collections import deque
 from pathlib import Path
 
 import numpy as onp
 
 from .errors import PPLError
+from .output import write_atomic
 
 FORMAT = 1
 
@@ -46,7 +45,7 @@ def save(path, parts: dict, rng, print_: str):
                     else _plain(value)
     buffer = io.BytesIO()
     onp.savez(buffer, __meta__=onp.frombuffer(json.dumps(meta).encode(), dtype=onp.uint8), **arrays)
-    _write(Path(path), buffer.getvalue())
+    write_atomic(path, buffer.getvalue())
 
 
 def load(path, parts: dict, rng, print_: str):
@@ -85,20 +84,3 @@ def _plain(value):
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
-
-
-def _write(path: Path, payload: bytes):
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(payload)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    except OSError as err:
-        raise PPLError(f"cannot write checkpoint {path}: {err.strerror}",
-                       hint="check that the folder exists and is writable") from None

@@ -20,16 +20,21 @@ PARAM_CONSTRAINTS = {"positive": constraints.positive, "unit": constraints.unit_
                      "simplex": constraints.simplex}
 
 
-def load_json(path) -> dict:
-    """Read a data file in Stan's JSON layout: an object from names to numbers or nested lists."""
-    path = Path(path)
+def _read(path: Path) -> str:
+    """A data file's text, refusing one too large to read whole."""
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             raise DataError(f"the data file is {path.stat().st_size:,} bytes; the limit is {MAX_FILE_BYTES:,}",
                             source=Source("", str(path)), hint="split it into several --data files, or subsample it")
-        text = path.read_text()
+        return path.read_text()
     except OSError as err:
         raise DataError(f"cannot read data file: {err.strerror}", source=Source("", str(path))) from None
+
+
+def load_json(path) -> dict:
+    """Read a data file in Stan's JSON layout: an object from names to numbers or nested lists."""
+    path = Path(path)
+    text = _read(path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
@@ -345,13 +350,7 @@ def load_csv(path) -> dict:
     becomes a vector; columns `X[0]`, `X[1]`, ... become the columns of a matrix `X` (and
     `X[i,j]` an array of three axes), as in the draws files `ppl fit --draws` writes."""
     path = Path(path)
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise DataError(f"the data file is {path.stat().st_size:,} bytes; the limit is {MAX_FILE_BYTES:,}",
-                            source=Source("", str(path)), hint="split it into several --data files, or subsample it")
-        text = path.read_text()
-    except OSError as err:
-        raise DataError(f"cannot read data file: {err.strerror}", source=Source("", str(path))) from None
+    text = _read(path)
     source = Source(text, str(path))
     rows = list(csv.reader(io.StringIO(text)))
     while rows and not any(cell.strip() for cell in rows[-1]):
