@@ -5,7 +5,6 @@ shape, and reports shape errors and data outside a support with the statement's 
 """
 from __future__ import annotations
 
-import autograd.numpy as np
 import numpy as onp
 
 from . import fullrank, ir, ops

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from . import ast, ir
 from .ast import NOSPAN
-from .dependence import ELEMENT, GRANULARITY, NONE, WHOLE, dependence, log_density_dependence, ranks, \
+from .dependence import GRANULARITY, NONE, WHOLE, dependence, log_density_dependence, ranks, \
     site_dependence
 from .distributions import DISTRIBUTIONS
 from .errors import SemanticError, Span
