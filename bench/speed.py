@@ -455,7 +455,7 @@ def report_import(res):
     return table(["model", "import ppl ms", "load + bind ms", "import + compile ms", "whole process ms"], rows)
 
 
-def targets(step, e2e, imp, scaling, have, clock, scaling_d=SCALING_D):
+def targets(step, e2e, imp, scaling, have, clock, scaling_d=SCALING_D, e2e_steps=2000):
     """One line per target, from the same medians as the tables (per step on `clock`)."""
     out = []
 
@@ -479,7 +479,8 @@ def targets(step, e2e, imp, scaling, have, clock, scaling_d=SCALING_D):
     if have["numpyro"] and e2e:
         pairs = [(e2e[(label, "numpyro")]["wall"] / e2e[(label, "ppl")]["wall"], label) for _, label, _ in ROWS
                  if (label, "numpyro") in e2e and (label, "ppl") in e2e]
-        line(all(x > 1 for x, _ in pairs), "end to end from process start faster than NumPyro (NumPyro / ppl, wall: "
+        steps = "" if e2e_steps == 2000 else f"; {e2e_steps}-step fits, not the target's 2,000"
+        line(all(x > 1 for x, _ in pairs), f"end to end from process start faster than NumPyro (NumPyro / ppl, wall{steps}: "
              + "; ".join(f"{l}: {x:.2f}x" for x, l in pairs) + ")")
     r = step.get(("Normal mean", 1)) if step else None
     if r and "numpy" in r:
@@ -647,7 +648,7 @@ def main(argv=None):
         print(report_scaling(scaling) + "\n")
         raw["scaling"] = {str(k): v for k, v in scaling_all.items()}
     print("## targets\n")
-    print(targets(step, e2e, imp, scaling, have, clock, args.scaling_d) + "\n")
+    print(targets(step, e2e, imp, scaling, have, clock, args.scaling_d, e2e_steps) + "\n")
     print(f"total benchmark time: {time.perf_counter() - start:.0f} s; load average at the end "
           f"{os.getloadavg()[0]:.1f} (1 min), {os.getloadavg()[1]:.1f} (5 min)")
     if args.json:

@@ -141,11 +141,17 @@ def _matmul(a, b):
     _matmul_fits(np.shape(a), np.shape(b))
     if ra == 1 and rb == 1:
         return np.sum(a * b, axis=-1)
+    # vectors become one-row or one-column matrices by reshaping, not indexing: the gradient of an
+    # index is a scatter (np.add.at), many times slower than the gradient of a reshape
     if ra == 1:
-        return np.matmul(a[:, None, :], b)[:, 0, :]
+        sa = np.shape(a)
+        r = np.matmul(np.reshape(a, sa[:1] + (1,) * (rb - 2) + (1,) + sa[1:]), b)
+        return np.reshape(r, np.shape(r)[:-2] + np.shape(r)[-1:])
     if rb == 1:
-        return np.matmul(a, b[..., None])[..., 0]
-    return np.matmul(a, b)
+        sb = np.shape(b)
+        r = np.matmul(a, np.reshape(b, sb[:1] + (1,) * (ra - 2) + sb[1:] + (1,)))
+        return np.reshape(r, np.shape(r)[:-1])
+    return np.matmul(*align(a, b))
 
 
 def _matmul_fits(sa, sb):
@@ -153,8 +159,8 @@ def _matmul_fits(sa, sb):
     product has empty operands but m * n elements)."""
     rows = sa[-2:-1] if len(sa) > 2 else ()
     cols = sb[-1:] if len(sb) > 2 else ()
-    batch = np.broadcast_shapes(sa[:-2] if len(sa) > 2 else sa[:1], sb[:-2] if len(sb) > 2 else sb[:1])
-    check_size(batch + rows + cols)
+    middle = np.broadcast_shapes(sa[1:-2], sb[1:-2])          # logical batch axes, from the right
+    check_size((max(sa[0], sb[0]),) + middle + rows + cols)
 
 
 def align(*xs):
