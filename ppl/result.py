@@ -32,7 +32,7 @@ class Fit:
         self.convergence = getattr(path, "convergence", None)
         stopped = bool(self.convergence and self.convergence.get("stopped_early"))
         self.mode, self.seed, self.particles = mode, seed, particles
-        self.steps = len(path.trace) if stopped else steps          # the steps run
+        self.steps = len(path.trace) if stopped or path.interrupted else steps          # the steps run
         self.trace, self.skipped = path.trace, path.skipped
         self.interrupted = path.interrupted
         theta = path.theta
