@@ -9,7 +9,7 @@ import math
 
 import numpy as onp
 import autograd.numpy as np
-from autograd.scipy.special import expit, logit
+from .special import expit, logit
 from autograd.tracer import getval
 
 __all__ = [

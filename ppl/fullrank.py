@@ -10,7 +10,7 @@ import math
 
 import autograd.numpy as np
 import numpy as onp
-from autograd.scipy.linalg import solve_triangular
+from .special import solve_triangular
 from autograd.tracer import getval
 
 LOC, SCALE = "guide.loc", "guide.scale_tril"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import autograd.numpy as np
-import autograd.scipy.special as sp
+from . import special as sp
 
 
 MAX_ELEMENTS = 5 * 10**7   # elements in any one value (8 bytes each: 400 MB), particles included

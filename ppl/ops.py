@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import autograd.numpy as np
 import numpy as onp
-from autograd.scipy.special import logsumexp
+from .special import logsumexp
 from autograd.tracer import getval
 
 from . import fused

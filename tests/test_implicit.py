@@ -50,7 +50,8 @@ def test_gamma_gradient_matches_finite_differences(alpha):
     # a small step: at u = 1e-6, log z ~ (log u) / alpha is far from linear in alpha
     fd = central(lambda a: special.gammaincinv(a, U), alpha, 1e-7 * alpha)
     onp.testing.assert_allclose(dz, fd, rtol=1e-6)
-    check_grads(lambda a: implicit.standard_gamma(a, U), modes=["rev"], order=1)(alpha)
+    if alpha <= 100:   # check_grads steps alpha by 1e-6 absolute: at alpha = 3000 that is below
+        check_grads(lambda a: implicit.standard_gamma(a, U), modes=["rev"], order=1)(alpha)  # gammaincinv's noise
     check_grads(lambda u: implicit.standard_gamma(alpha, u), modes=["rev"], order=1)(U[1:-1])
 
 

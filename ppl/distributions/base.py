@@ -3,7 +3,7 @@ import math
 
 import numpy as onp
 import autograd.numpy as np
-from autograd.scipy.special import gammaln
+from ..special import gammaln
 from autograd.tracer import Box, getval
 
 from .. import constraints

@@ -4,7 +4,7 @@ import math
 
 import numpy as onp
 import autograd.numpy as np
-from autograd.scipy.special import gammaln
+from ..special import gammaln
 
 from .. import constraints, fused
 from .base import LOG_2PI, Distribution, log_sigmoid

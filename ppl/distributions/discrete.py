@@ -3,7 +3,7 @@ learns (logits where there is a choice: they are unconstrained), and, when its s
 `enumerate_support`."""
 import numpy as onp
 import autograd.numpy as np
-from autograd.scipy.special import betaln, expit, gammaln, logsumexp
+from ..special import betaln, expit, gammaln, logsumexp
 
 from .. import constraints, fused
 from .base import Distribution, broadcast, log_choose, log_sigmoid, plain, where, xlogy

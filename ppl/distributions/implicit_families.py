@@ -6,7 +6,7 @@ import math
 
 import numpy as onp
 import autograd.numpy as np
-from autograd.scipy.special import betaln, gammaln, ive
+from ..special import betaln, gammaln, ive
 
 from .. import constraints, fused, implicit
 from .base import Distribution, broadcast, plain

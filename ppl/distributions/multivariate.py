@@ -4,7 +4,7 @@ import math
 
 import numpy as onp
 import autograd.numpy as np
-from autograd.scipy.special import betaln, gammaln, logsumexp, multigammaln
+from ..special import betaln, gammaln, logsumexp, multigammaln
 
 from .. import constraints, implicit
 from .base import LOG_2PI, Distribution, broadcast, plain, single_value, xlogy
