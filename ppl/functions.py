@@ -64,7 +64,8 @@ def _rest_axes(x):
     return tuple(range(1, np.ndim(x)))
 
 
-def _sum(x):
+def sum_rest(x):
+    """Sum over every axis but the first (the particle axis); differentiable."""
     return np.sum(x, axis=_rest_axes(x)) if np.ndim(x) > 1 else x
 
 
@@ -125,7 +126,7 @@ FUNCTIONS: dict[str, Function] = {
     "lgamma": Function(sp.gammaln, (1, 1), "log of the gamma function"),
     "softmax": Function(_last_axis(_softmax), (1, 1), "softmax over the last axis", kind="vector"),
     "log_softmax": Function(_last_axis(_log_softmax), (1, 1), "log-softmax over the last axis", kind="vector"),
-    "sum": Function(_sum, (1, 1), "sum of all elements", integer=True, kind="reduce"),
+    "sum": Function(sum_rest, (1, 1), "sum of all elements", integer=True, kind="reduce"),
     "mean": Function(_mean, (1, 1), "mean of all elements", kind="reduce"),
     "logsumexp": Function(_logsumexp, (1, 1), "log of the sum of exp of all elements", kind="reduce"),
     "dot": Function(_dot, (2, 2), "inner product of two vectors", kind="reduce"),

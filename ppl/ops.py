@@ -13,15 +13,15 @@ from dataclasses import dataclass
 
 import autograd.numpy as np
 import numpy as onp
-from .special import logsumexp
 from autograd.tracer import getval
 
 from . import fused
 from .constraints import real
-from .distributions import DISTRIBUTIONS
+from .distributions import DISTRIBUTIONS, Normal
 from .expr import Const
-from .program import sum_rest_traced
+from .functions import sum_rest
 from .runtime_checks import check_args, check_finite, check_observed
+from .special import logsumexp
 
 ZERO = onp.zeros(1)
 
@@ -113,7 +113,7 @@ def _absorb(run, plan, cost, log_density):
         run.enum[site].append(log_density())
         run.costs[cost] = ZERO
     else:
-        run.costs[cost] = sum_rest_traced(run.enum[site] * log_density())
+        run.costs[cost] = sum_rest(run.enum[site] * log_density())
     return True
 
 
@@ -157,8 +157,8 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
         if score:
             u = getval(u)
             x = getval(x)
-            logq = cls_normal(loc, scale)._log_prob(u) - support.log_abs_det_jacobian(u)
-            return x, (logq if per_element else sum_rest_traced(logq)), getval(logq)
+            logq = Normal(loc=loc, scale=scale)._log_prob(u) - support.log_abs_det_jacobian(u)
+            return x, (logq if per_element else sum_rest(logq)), getval(logq)
         if plan.stl:     # sticking the landing: log q's parameters are constants here
             logq = fused.normal(u, getval(loc), getval(scale))
         else:
@@ -186,7 +186,7 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
             run.costs[cost] = prior.log_prob_sum(x)
         # a score site's log q enters the gradient only through its score term: differentiating
         # the cost itself would add -grad log q, which averages to zero but adds variance
-        total_logq = logq if not per_element else sum_rest_traced(logq)
+        total_logq = logq if not per_element else sum_rest(logq)
         run.costs[cost + 1] = getval(total_logq) if score else total_logq
         if cost in plan.elem_needed:
             run.elem[cost] = _elem_values(run, plan, cost, _elementwise(prior, x))
@@ -203,11 +203,7 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
 
 def _jacobian(logq, support, u):
     """log q of the constrained value: the unconstrained density less log |d x / d u|."""
-    return logq if support is real else logq - sum_rest_traced(support.log_abs_det_jacobian(u))
-
-
-def cls_normal(loc, scale):
-    return DISTRIBUTIONS["Normal"](loc=loc, scale=scale)
+    return logq if support is real else logq - sum_rest(support.log_abs_det_jacobian(u))
 
 
 def _broadcast(x, shape):
@@ -246,8 +242,8 @@ def enumerated_op(stmt, codes, slot, shape, cost, plan, support, mode, guide=Non
                 q = cls(**{**{k: dist.args[k] for k in _fixed_args(cls, arg)}, arg: _enum_axis(run.params[free], plan)})
                 log_q = q._log_prob(values)
                 w = run.enum[stmt.name] = np.exp(log_q)
-                run.costs[cost] = sum_rest_traced(w * log_p)
-                run.costs[cost + 1] = sum_rest_traced(w * log_q)
+                run.costs[cost] = sum_rest(w * log_p)
+                run.costs[cost + 1] = sum_rest(w * log_q)
         if run.record is not None:
             run.record[stmt.name] = getval(env[slot])
     return op
@@ -279,7 +275,7 @@ def marginal_final(name, shape, cost):
         for t in run.enum[name]:
             L = L + _site_axes(t, len(shape))
         run.enum[name] = L
-        run.costs[cost] = sum_rest_traced(logsumexp(L, axis=1))
+        run.costs[cost] = sum_rest(logsumexp(L, axis=1))
     return final
 
 
@@ -338,7 +334,7 @@ def observe_op(stmt, codes, y, cost, plan):
         if run.checking:
             check_observed(stmt, dist, y)
         if not _absorb(run, plan, cost, lambda: dist._log_prob(y)):
-            run.costs[cost] = sum_rest_traced(dist.log_prob(y)) if moving else dist.log_prob_sum(y)
+            run.costs[cost] = sum_rest(dist.log_prob(y)) if moving else dist.log_prob_sum(y)
         if cost in plan.elem_needed:
             run.elem[cost] = _elem_values(run, plan, cost, _elementwise(dist, y))
         if run.checking:
@@ -355,11 +351,11 @@ def term_op(stmt, code, reduce, cost, plan):
         x = get(env)
         if site is not None and site not in run.fixed:
             weighted = run.enum[site] * x      # p(z = k) * E at z = k; both (particles, k, ...)
-            value = sum_rest_traced(weighted)
+            value = sum_rest(weighted)
             if reduce == "mean":
                 value = value / _count(np.shape(weighted)[2:])
         else:
-            value = x if reduce is None else sum_rest_traced(x)
+            value = x if reduce is None else sum_rest(x)
             if reduce == "mean":
                 value = value / _count(np.shape(x)[1:])
         if run.checking:

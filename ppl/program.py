@@ -14,7 +14,7 @@ import autograd.numpy as np
 import numpy as onp
 from autograd.tracer import getval
 
-from .fused import sum_rest
+from .functions import sum_rest
 
 
 @dataclass
@@ -74,7 +74,7 @@ class Program:
         for i, site in enumerate(self.score_sites):
             C = self.downstream(site, run, K)
             b = _baseline(C, baseline, K, None if baselines is None else baselines[i])
-            surrogate = surrogate + sum_rest_traced((C - b) * run.scores[site.name])
+            surrogate = surrogate + sum_rest((C - b) * run.scores[site.name])
             downstream.append(C)
         mean, smean = np.mean(total), np.mean(surrogate)
         return getval(mean) + smean - getval(smean), {"total": getval(total), "downstream": downstream}
@@ -130,10 +130,6 @@ def total_cost(terms, signs, K):
     for i in order[1:]:
         total = total + terms[i] if signs[i] > 0 else total - terms[i]
     return total
-
-
-def sum_rest_traced(x):
-    return np.sum(x, axis=tuple(range(1, np.ndim(x)))) if np.ndim(x) > 1 else x
 
 
 def _to_elements(values, shape):

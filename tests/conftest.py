@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import ppl
+from ppl import cli as ppl_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
@@ -58,3 +59,13 @@ def module_cli(tmp_path_factory):
 def read_json(path):
     with open(path) as f:
         return json.load(f)
+
+
+def run_main(capsys, *argv):
+    """(status, stdout, stderr) of `ppl ARGV` in-process; argparse's SystemExit becomes a status."""
+    try:
+        status = ppl_cli.main([str(a) for a in argv])
+    except SystemExit as exit_:
+        status = exit_.code
+    out, err = capsys.readouterr()
+    return status, out, err

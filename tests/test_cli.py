@@ -10,20 +10,11 @@ import re
 import pytest
 
 import ppl
-from ppl import cli as ppl_cli
-from conftest import MODELS, read_json
+from conftest import MODELS, read_json, run_main
 
 MODEL_FILES = sorted(MODELS.glob("*.ppl"))
 
 
-def run_main(capsys, *argv):
-    """(status, stdout, stderr) of `ppl ARGV` in-process; argparse's SystemExit becomes a status."""
-    try:
-        status = ppl_cli.main([str(a) for a in argv])
-    except SystemExit as exit_:
-        status = exit_.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def rows(explain_text):

@@ -7,9 +7,8 @@ import numpy as onp
 import pytest
 
 import ppl
-from ppl import cli as ppl_cli
 from ppl.data import load_csv, load_data
-from conftest import MODELS
+from conftest import MODELS, run_main
 
 REGRESSION = """\
 data N: int
@@ -23,13 +22,6 @@ y ~ Normal(alpha + X @ beta, 1)
 """
 
 
-def run_main(capsys, *argv):
-    try:
-        status = ppl_cli.main([str(a) for a in argv])
-    except SystemExit as exit_:
-        status = exit_.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ import numpy as onp
 import pytest
 
 import ppl
-from ppl import cli as ppl_cli
-from conftest import MODELS, read_json
+from conftest import MODELS, read_json, run_main
 
 EIGHT = MODELS / "eight_schools.ppl"
 STEPS = 1000
@@ -19,14 +18,6 @@ EARLY = ("--steps", 5000, "--tol", 0.05)
 PLOT = importlib.util.find_spec("matplotlib") is not None       # the `plot` extra
 
 
-def run_main(capsys, *argv):
-    """(status, stdout, stderr) of `ppl ARGV` in-process (the subprocess runs are in the fixtures)."""
-    try:
-        status = ppl_cli.main([str(a) for a in argv])
-    except SystemExit as exit_:
-        status = exit_.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.fixture(scope="module")

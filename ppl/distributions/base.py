@@ -3,6 +3,7 @@ import math
 
 import numpy as onp
 import autograd.numpy as np
+from ..functions import sum_rest
 from ..special import gammaln
 from autograd.tracer import Box, getval
 
@@ -118,8 +119,7 @@ class Distribution:
     def log_prob_sum(self, x):
         """log_prob summed over every axis but the first (the particle axis), for a value known
         to lie in the support; families with a fused form override it with one primitive."""
-        lp = self._log_prob(x)
-        return np.sum(lp, axis=tuple(range(1, np.ndim(lp)))) if np.ndim(lp) > 1 else lp
+        return sum_rest(self._log_prob(x))
 
     def sample(self, rng, shape=()):
         """Draws of the given shape (batch and event axes included), without gradient: by the
