@@ -7,8 +7,9 @@ parameters, each averaging `--particles` particles (one vectorized pass of the p
 row costs the same number of program runs per estimate). The variance of every parameter element
 across the draws is summed within a group (mixture: the assignment logits z.logits, the component
 means mu.loc, the component scales mu.scale; bits: theta). `± x%` is the standard error of that
-total. Rows with a decaying-average baseline first draw `--warmup` estimates (discarded) so the
-average has warmed up; the other rows need none.
+total. Rows whose baseline keeps a running state (the decaying average, and the default "auto":
+leave-one-out shrunk towards that average) first draw `--warmup` estimates (discarded) so the
+state has warmed up, as it has in a fit; the other rows need none.
 
 Fixed parameters: the model's initial ones for `--seed` (guide locations uniform in (-2, 2),
 scales 0.1, assignment logits at the prior), the same numbers for every row and for Pyro.
@@ -41,7 +42,7 @@ try:
 except ImportError:                    # run from a checkout without PYTHONPATH
     sys.path.insert(0, str(ROOT))
     import ppl
-from ppl.fit import BASELINE_DECAY     # the decay fit() uses for baseline="average"
+from ppl.baselines import Baselines    # the running baseline state fit() carries
 
 MIXTURE, BITS = ROOT / "models" / "mixture.ppl", ROOT / "models" / "bits.ppl"
 MIXTURE_GROUPS = (("z.logits", "assignment logits"), ("mu.loc", "component means"), ("mu.scale", "component scales"))
@@ -57,6 +58,8 @@ MIXTURE_ROWS = [
     ("+ per-element RB", {"z": "score"}, "element", "none"),
     ("+ per-element RB + leave-one-out", {"z": "score"}, "element", "loo"),
     ("+ per-element RB + decaying average", {"z": "score"}, "element", "average"),
+    ("+ per-element RB + default (leave-one-out shrunk to the average)", {"z": "score"}, "element", "auto"),
+    ("+ per-element RB + default, mu with stl=True", {"z": "score"}, "element", "auto+stl"),
     ("z: exact expectation (expect)", {"z": "expect"}, "element", "auto"),
     ("z: enumerated (summed out)", {"z": "enumerate"}, "element", "auto"),
     ("REINFORCE on mu too (reference)", "score", "none", "none"),
@@ -67,8 +70,10 @@ BITS_ROWS = [
     ("+ per-element RB", "score", "element", "none"),
     ("+ per-element RB + leave-one-out", "score", "element", "loo"),
     ("+ per-element RB + decaying average", "score", "element", "average"),
+    ("+ per-element RB + default (leave-one-out shrunk to the average)", "score", "element", "auto"),
     ("z: enumerated", "enumerate", "element", "auto"),
 ]
+STATEFUL = ("average", "auto", "auto+stl")       # baselines with a running state, warmed up first
 PYRO_ROWS = [("Pyro TraceGraph_ELBO", False), ("Pyro TraceGraph_ELBO + decaying avg", True)]
 
 
@@ -79,29 +84,29 @@ def initial_params(model, seed):
 
 
 def ppl_sampler(model, params, *, particles, baseline, seed):
+    baseline, _, stl = baseline.partition("+")     # "auto+stl": the guide's sticking-the-landing gradient
     """Draws one gradient estimate per call at fixed `params`, as `Model.grad` computes it, from
-    one generator; with baseline="average" the decaying average carries over from call to call
+    one generator; the baseline's running state (decaying average, shrinkage weights) carries
+    over from call to call
     (updated as `fit` updates it), which a single `Model.grad` call cannot show."""
     if baseline != "average":     # check: the first draw is exactly what the public API returns
-        _, expected = model.grad(params, seed=seed, particles=particles, baseline=baseline)
-        first = _sampler(model, params, particles, baseline, seed)()
+        _, expected = model.grad(params, seed=seed, particles=particles, baseline=baseline, stl=bool(stl))
+        first = _sampler(model, params, particles, baseline, seed, bool(stl))()
         assert set(first) == set(expected) and all(np.allclose(first[k], expected[k]) for k in first), \
             "bench estimator out of step with Model.grad"
-    return _sampler(model, params, particles, baseline, seed)
+    return _sampler(model, params, particles, baseline, seed, bool(stl))
 
 
-def _sampler(model, params, particles, baseline, seed):
-    built, rng = model.bind(None, seed=seed)
+def _sampler(model, params, particles, baseline, seed, stl):
+    built, rng = model.bind(None, seed=seed, stl=stl)
     values = built.space.unflatten(built.space.flatten(params))
     sign = -1.0 if model.mode == "vi" else 1.0        # gradient of the ELBO / of E[J] (minimize)
-    averages = [0.0] * len(built.score_sites)
-    step = grad_and_aux(lambda p: built.loss(p, rng, particles, averages, baseline))
+    state = Baselines(baseline, n_sites=len(built.score_sites), particles=particles)
+    step = grad_and_aux(lambda p: built.loss(p, rng, particles, state))
 
     def draw():
         g, aux = step(values)
-        if baseline == "average":
-            for i, C in enumerate(aux["downstream"]):
-                averages[i] = BASELINE_DECAY * averages[i] + (1 - BASELINE_DECAY) * np.mean(C, axis=0)
+        state.update(aux["downstream"])
         return {k: sign * np.asarray(v)[0] for k, v in g.items()}
     return draw
 
@@ -154,7 +159,7 @@ def run_mixture(args):
         summed = all(s.estimator in ("enumerate", "expect") for s in model.rewritten.sites if s.name == "z")
         draw = ppl_sampler(model, {k: v for k, v in params.items() if k in _param_names(model, args.seed)},
                            particles=args.particles, baseline=baseline, seed=args.seed)
-        warm = args.warmup if baseline == "average" else 0
+        warm = args.warmup if baseline in STATEFUL and not summed else 0
         r = measure(draw, args.draws, warm, MIXTURE_GROUPS)
         r.update(label=label, engine="ppl", z=_describe(model, "z"), mu=_describe(model, "mu"), rb=rb,
                  baseline=baseline if not summed else "-", warmup=warm,
@@ -198,7 +203,7 @@ def run_bits(args):
         model = ppl.load(BITS, estimator=estimator, rao_blackwell=rb)
         summed = model.rewritten.site("z").estimator != "score"
         draw = ppl_sampler(model, params, particles=args.particles, baseline=baseline, seed=args.seed)
-        warm = args.warmup if baseline == "average" else 0
+        warm = args.warmup if baseline in STATEFUL and not summed else 0
         r = measure(draw, args.draws, warm, BITS_GROUPS)
         r.update(label=label, engine="ppl", z=_describe(model, "z"), mu="", rb=rb,
                  baseline=baseline if not summed else "-", warmup=warm, lik=args.particles * n * (2 if summed else 1))
@@ -273,24 +278,29 @@ def table(results, groups, *, mixture):
 
 def acceptance(results):
     by = {r["label"]: r for r in results}
-    plain, best = by["plain REINFORCE"], by["+ per-element RB + leave-one-out"]
+    plain, loo = by["plain REINFORCE"], by["+ per-element RB + leave-one-out"]
+    default = by["+ per-element RB + default (leave-one-out shrunk to the average)"]
     enum = by["z: enumerated (summed out)"]
     out = []
-    ratio = plain["groups"]["z.logits"]["var"] / best["groups"]["z.logits"]["var"]
-    out.append(f"- z.logits variance, plain REINFORCE / (per-element RB + leave-one-out): {ratio:.3g}x "
-               f"(needs >= 1000x): {'holds' if ratio >= 1000 else 'DOES NOT HOLD'}")
+    for label, row in (("per-element RB + leave-one-out", loo), ("per-element RB + default baseline", default)):
+        ratio = plain["groups"]["z.logits"]["var"] / row["groups"]["z.logits"]["var"]
+        out.append(f"- z.logits variance, plain REINFORCE / ({label}): {ratio:.3g}x "
+                   f"(needs >= 1000x): {'holds' if ratio >= 1000 else 'DOES NOT HOLD'}")
     pyro = by.get("Pyro TraceGraph_ELBO + decaying avg")
     if pyro is None:
         out.append("- versus Pyro TraceGraph_ELBO + decaying average: not measured (Pyro not run)")
     else:
-        for name in ("z.logits", "mu.loc", "mu.scale"):
-            a, b = best["groups"][name], pyro["groups"][name]
-            diff_se = (b["var"] - a["var"]) / math.hypot(a["se"], b["se"])
-            verdict = "lower" if a["var"] < b["var"] else "NOT lower"
-            out.append(f"- {name} variance, ppl per-element RB + leave-one-out {a['var']:.4g} vs Pyro decaying avg "
-                       f"{b['var']:.4g}: Pyro / ppl = {b['var'] / a['var']:.3g}x, ppl is {verdict} "
-                       f"(Pyro - ppl = {diff_se:+.1f} standard errors"
-                       + ("; not significant" if abs(diff_se) < 3 else "") + ")")
+        stl = by["+ per-element RB + default, mu with stl=True"]
+        for label, row in (("default baseline", default), ("default baseline, stl=True", stl),
+                           ("pure leave-one-out", loo)):
+            for name in ("z.logits", "mu.loc", "mu.scale"):
+                a, b = row["groups"][name], pyro["groups"][name]
+                diff_se = (b["var"] - a["var"]) / math.hypot(a["se"], b["se"])
+                verdict = "lower" if a["var"] < b["var"] else "NOT lower"
+                out.append(f"- {name} variance, ppl per-element RB + {label} {a['var']:.4g} vs Pyro decaying avg "
+                           f"{b['var']:.4g}: Pyro / ppl = {b['var'] / a['var']:.3g}x, ppl is {verdict} "
+                           f"(Pyro - ppl = {diff_se:+.1f} standard errors"
+                           + ("; not significant" if abs(diff_se) < 3 else "") + ")")
     g = enum["groups"]["z.logits"]
     out.append("- enumerated z: " + ("no assignment parameters remain (z is summed out of the model), so the "
                                      "assignment gradients have zero variance"

@@ -17,7 +17,7 @@ import numpy as onp
 from .errors import PPLError
 from .output import write_atomic
 
-FORMAT = 1
+FORMAT = 2
 
 
 def fingerprint(source: str, data, options: dict) -> str:

@@ -14,9 +14,9 @@ from .output import draws_csv, gradcheck_table, summary_table, table, trace_csv,
 from .progress import reporter
 from .result import summarize_draws
 from .guide import GUIDES
+from .baselines import CHOICES as BASELINE_CHOICES
 from .rewrite import ESTIMATORS, RAO_BLACKWELL
 
-BASELINES = ("auto", "average", "loo", "none")
 KINDS = {ir.Let: "deterministic", ir.Sample: "latent", ir.Observe: "observed"}
 
 
@@ -57,8 +57,8 @@ def _fit_parser(sub):
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--estimator", type=_estimator, default="auto",
                    help="auto, pathwise or score, for every latent or as NAME=HOW,NAME=HOW")
-    f.add_argument("--baseline", choices=BASELINES, default="auto",
-                   help="score-function baseline (auto: leave-one-out with 2+ particles, else decaying average)")
+    f.add_argument("--baseline", choices=BASELINE_CHOICES, default="auto",
+                   help="score-function baseline (auto: leave-one-out shrunk towards the decaying average with 2+ particles, else the decaying average)")
     f.add_argument("--guide", choices=GUIDES, default="meanfield",
                    help="variational family of the continuous latents (default meanfield)")
     f.add_argument("--stl", action="store_true", help="sticking the landing: no direct gradient through log q")
@@ -93,7 +93,7 @@ def _other_parsers(sub):
     g.add_argument("--particles", type=_positive, default=1)
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--estimator", type=_estimator, default="auto")
-    g.add_argument("--baseline", choices=BASELINES, default="auto")
+    g.add_argument("--baseline", choices=BASELINE_CHOICES, default="auto")
     g.add_argument("--rao-blackwell", choices=RAO_BLACKWELL, default="element")
     g.set_defaults(run=_gradcheck)
     k = sub.add_parser("compile", help="print a compiler pass's result")
@@ -151,7 +151,9 @@ def _estimator(text):
 def _fit(args):
     model = load(args.model, estimator=args.estimator, rao_blackwell=args.rao_blackwell)
     _check_outputs(args.out, args.draws, args.trace, plot=args.plot)
-    report = None if args.quiet or model.mode == "prior" else reporter(args.steps, model._objective()[0])
+    estimators = {s.name: s.estimator for s in model.rewritten.sites}
+    report = None if args.quiet or model.mode == "prior" else \
+        reporter(args.steps, model._objective()[0], estimators=estimators)
     # Ctrl-C or SIGTERM ends the fit after the current step; its state is saved to resume from
     saving = args.checkpoint or f"{Path(args.model).stem}.checkpoint.npz"
     with StopOnSignal() as stop:

@@ -22,7 +22,12 @@ class SNRMonitor:
     def _reset(self, size):
         self.n, self.s1, self.s2 = 0, onp.zeros(size), onp.zeros(size)
 
-    def update(self, g):
+    def latest(self) -> dict:
+        """group -> the SNR of its last full window (groups with none yet left out)."""
+        return {name: values[-1] for name, values in self.history.items() if values}
+
+    def update(self, g) -> bool:
+        """Add one gradient estimate; True when it completed a window."""
         self.n += 1
         self.s1 += g
         self.s2 += g * g
@@ -35,6 +40,8 @@ class SNRMonitor:
                 if hi > lo:
                     self.history[name].append(float(onp.mean(ratio[lo:hi])))
             self._reset(len(g))
+            return True
+        return False
 
 
 def summarize(history, estimators):

@@ -9,11 +9,11 @@ import numpy as onp
 from autograd.differential_operators import grad_and_aux
 
 from . import checkpoint as saved
+from .baselines import Baselines
 from .diagnostics import SNRMonitor
 from .errors import FitError
 from .optim import Adam
 
-BASELINE_DECAY = 0.9          # decaying-average baseline, as Pyro's default
 MAX_BAD_STEPS = 20            # consecutive non-finite steps before a fit gives up
 OBJECTIVES = {"vi": ("elbo", -1.0), "mle": ("log_likelihood", -1.0), "optimize": ("objective", 1.0)}
 EVAL_EVERY = 100              # steps per window of the smoothed objective (Stan ADVI's eval_elbo)
@@ -43,7 +43,6 @@ class Loop:
     and the monitors): what a checkpoint stores."""
     t: int
     theta: onp.ndarray
-    averages: list
     trace: list
     skipped: int = 0
     bad_run: int = 0
@@ -52,7 +51,9 @@ class Loop:
 
 def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=None, resume=None,
         checkpoint=None, every=100, fingerprint="", stop=None) -> Trajectory:
-    """Fit `built` with Adam; the objective is `sign` times the loss being minimized. With `tol`,
+    """Fit `built` with Adam; the objective is `sign` times the loss being minimized; `report(t,
+    objective)` is called after every step and, if it has one, `report.snr({group: ratio})` after
+    every window of the gradient signal-to-noise monitor. With `tol`,
     stop as soon as the convergence rule (`Convergence`) holds at that tolerance. `checkpoint` is
     a path written every `every` steps (and when stopped); `resume` a path to continue from, which
     then ends bit for bit where the uninterrupted fit would. `stop()` is asked after every step:
@@ -60,11 +61,12 @@ def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=No
     space = built.space
 
     def loss(theta, rng):
-        return built.loss(space.unflatten(theta), rng, particles, loop.averages, baseline)
+        return built.loss(space.unflatten(theta), rng, particles, baselines)
 
     step_grad = grad_and_aux(loss)
-    loop = Loop(0, space.initial(), [0.0] * len(built.score_sites), [])
-    parts = {"loop": loop, "adam": Adam(lr=lr, steps=steps), "tail": TailAverage(steps),
+    loop = Loop(0, space.initial(), [])
+    baselines = Baselines(baseline, n_sites=len(built.score_sites), particles=particles)
+    parts = {"loop": loop, "baselines": baselines, "adam": Adam(lr=lr, steps=steps), "tail": TailAverage(steps),
              "convergence": Convergence(steps, tol), "monitor": SNRMonitor(space)}
     adam, tail, convergence, monitor = parts["adam"], parts["tail"], parts["convergence"], parts["monitor"]
     if resume is not None:
@@ -86,11 +88,11 @@ def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=No
             loop.trace.append(float("nan"))
         else:
             loop.bad_run = 0
-            monitor.update(g)
+            if monitor.update(g) and hasattr(report, "snr"):
+                report.snr(monitor.latest())
             loop.theta = adam.step(loop.theta, g)
             tail.add(t, loop.theta)
-            for i, C in enumerate(aux["downstream"]):
-                loop.averages[i] = BASELINE_DECAY * loop.averages[i] + (1 - BASELINE_DECAY) * onp.mean(C, axis=0)
+            baselines.update(aux["downstream"])
             loop.trace.append(sign * value)
             if report is not None:
                 report(t, sign * value)

@@ -9,6 +9,7 @@ from autograd.differential_operators import grad_and_aux
 
 from . import fit as fitting
 from . import ir
+from .baselines import Baselines
 from .build import TooManyValues, build
 from .check import check
 from .checkpoint import fingerprint
@@ -57,10 +58,11 @@ class Model:
         """Per statement: the rewritten form, the guide, and the estimator with its reason."""
         return str(self.rewritten)
 
-    def bind(self, data=None, seed=0):
-        """The program built against `data` (a dict, a JSON path, or None for the bundled data)."""
+    def bind(self, data=None, seed=0, stl=False):
+        """The program built against `data` (a dict, a JSON path, or None for the bundled data),
+        and the generator its draws come from."""
         rng = onp.random.default_rng(seed)
-        return self._build(data, rng), rng
+        return self._build(data, rng, stl), rng
 
     def _scored(self, name) -> "Model":
         choice = self.options["estimator"]
@@ -206,9 +208,12 @@ class Model:
         value, grads = estimate(record)
         return (value, grads, record) if trace else (value, grads)
 
-    def _estimator(self, params, data, rng, particles, baseline, stl=False):
-        """A function drawing one (value, grads) estimate per call, at fixed parameters."""
+    def _estimator(self, params, data, rng, particles, baseline, stl=False, carry=False):
+        """A function drawing one (value, grads) estimate per call, at fixed parameters. With
+        `carry`, the baseline's running state goes from call to call, as from step to step in a fit."""
         built = self._build(data, rng, stl)
+        if carry:
+            baseline = Baselines(baseline, n_sites=len(built.score_sites), particles=particles)
         values = built.space.unflatten(built.space.flatten(params or {}))   # with a particle axis
         unknown = set(params or {}) - set(values)
         if unknown:
@@ -221,7 +226,9 @@ class Model:
         def estimate(record=None):
             with warnings.catch_warnings():       # a model with nothing to differentiate is fine
                 warnings.filterwarnings("ignore", "Output seems independent of input")
-                grads, aux = grad_and_aux(lambda p: built.loss(p, rng, particles, None, baseline, record=record))(values)
+                grads, aux = grad_and_aux(lambda p: built.loss(p, rng, particles, baseline, record=record))(values)
+            if carry:
+                baseline.update(aux["downstream"])
             for name in summed if record is not None else ():
                 record.pop(name, None)           # evaluated at every value, not drawn
             return float(sign * onp.mean(aux["total"])), {k: sign * onp.asarray(g)[0] for k, g in grads.items()}
@@ -231,14 +238,16 @@ class Model:
                   baseline: str = "auto", stl: bool = False) -> dict:
         """Many gradient estimates at fixed parameters: per parameter, their mean, its standard
         error, the exact gradient when every stochastic statement is discrete and can be
-        enumerated (else None), and the bias z-score (mean - exact) / stderr.
+        enumerated (else None), and the bias z-score (mean - exact) / stderr. The baseline's
+        running state (its decaying average) carries from draw to draw, as from step to step in a
+        fit; each draw stays unbiased given the draws before it.
 
         >>> import ppl
         >>> check = ppl.load("models/bits.ppl", estimator="score").gradcheck(draws=200)  # doctest: +SKIP
         >>> abs(check["theta"]["z"]).max() < 4                                             # doctest: +SKIP
         True
         """
-        estimate = self._estimator(params, data, onp.random.default_rng(seed), particles, baseline, stl)
+        estimate = self._estimator(params, data, onp.random.default_rng(seed), particles, baseline, stl, carry=True)
         samples = [estimate()[1] for _ in range(draws)]
         exact = self._exact_gradient(params, data)
         out = {}

@@ -14,6 +14,7 @@ import autograd.numpy as np
 import numpy as onp
 from autograd.tracer import getval
 
+from .baselines import Baselines
 from .functions import sum_rest
 
 
@@ -63,17 +64,20 @@ class Program:
             final(run)
         return run
 
-    def loss(self, params, rng, K, baselines=None, baseline="auto", record=None):
+    def loss(self, params, rng, K, baseline="auto", record=None):
         """(scalar, aux): the mean loss over K particles with the estimator's gradient; aux holds
-        the per-particle loss and each score site's downstream cost C."""
+        the per-particle loss and each score site's downstream cost C. `baseline` is a running
+        `Baselines` state or the name of one to start afresh."""
         run = self._run(params, rng, K, record=record)
         total = total_cost(run.costs, self.signs, K)
         if not self.score_sites:
             return np.mean(total), {"total": getval(total), "downstream": []}
+        if isinstance(baseline, str):
+            baseline = Baselines(baseline, n_sites=len(self.score_sites), particles=K)
         surrogate, downstream = total, []
         for i, site in enumerate(self.score_sites):
             C = self.downstream(site, run, K)
-            b = _baseline(C, baseline, K, None if baselines is None else baselines[i])
+            b = baseline(i, C)
             surrogate = surrogate + sum_rest((C - b) * run.scores[site.name])
             downstream.append(C)
         mean, smean = np.mean(total), np.mean(surrogate)
@@ -141,14 +145,6 @@ def _to_elements(values, shape):
         return whole.reshape((-1,) + (1,) * rank)     # elements do not line up: the whole term
     extra = tuple(range(1, values.ndim - rank))
     return values.sum(axis=extra) if extra else values
-
-
-def _baseline(C, how, K, average):
-    if how == "none":
-        return 0.0
-    if how == "loo" or (how == "auto" and K >= 2):
-        return (onp.sum(C, axis=0) - C) / (K - 1) if K >= 2 else 0.0
-    return 0.0 if average is None else average
 
 
 def _draw_categorical(rng, probs):

@@ -5,7 +5,9 @@ with a `close()`. On a terminal it draws a tqdm bar (steps done, steps/s, elapse
 running objective); when the stream is a file or a pipe (a log, CI) it prints one line every
 tenth of the run instead, since a bar redrawn with carriage returns is unreadable there. The
 running objective is the mean over the last `window` steps, the smoothing the convergence rule
-uses (`ppl.fit.Convergence`).
+uses (`ppl.fit.Convergence`). Once the fit has gradient signal-to-noise ratios (`report.snr`,
+every 50 steps), both show the noisiest parameter group and the estimator its gradient comes
+from: `snr 0.31 z.logits (score)`.
 
 tqdm is the one runtime dependency for this: pure Python, no dependencies of its own, and it
 already knows terminals (widths, refresh rates, Windows consoles), which hand-written escape
@@ -22,9 +24,10 @@ LINES = 10            # plain lines per run when the output is not a terminal
 REFRESH = 0.1         # seconds between bar refreshes
 
 
-def reporter(steps: int, name: str, *, stream=None, bar: bool | None = None):
+def reporter(steps: int, name: str, *, stream=None, bar: bool | None = None, estimators=None):
     """A `report(step, objective)` for `steps` steps of a fit whose objective is called `name`:
     a bar when `stream` (default stderr) is a terminal or `bar` is True, else plain lines.
+    `estimators` ({latent: estimator}) names where each group's gradient comes from.
 
     >>> import io
     >>> out = io.StringIO()
@@ -40,10 +43,10 @@ def reporter(steps: int, name: str, *, stream=None, bar: bool | None = None):
         bar = _is_terminal(stream)
     if bar:
         try:
-            return Bar(steps, name, stream)
+            return Bar(steps, name, stream, estimators or {})
         except ImportError:          # tqdm is a dependency, but a copy run from source may lack it
             pass
-    return Lines(steps, name, stream)
+    return Lines(steps, name, stream, estimators or {})
 
 
 def _is_terminal(stream):
@@ -71,10 +74,25 @@ class _Running:
         return self.total / len(self.values)
 
 
-class Lines:
-    """`step 200/2000  elbo -35.2 (mean of last 100 steps)  1523 steps/s  eta 1s`, every tenth."""
+class _Noisiest:
+    """The parameter group with the lowest gradient signal-to-noise ratio, as a few words."""
 
-    def __init__(self, steps, name, stream):
+    def __init__(self, estimators):
+        self.estimators, self.text = estimators, ""
+
+    def snr(self, ratios):
+        if ratios:
+            group, ratio = min(ratios.items(), key=lambda kv: kv[1])
+            how = self.estimators.get(group.split(".", 1)[0], "param")
+            self.text = f"snr {ratio:.2g} {group} ({how})"
+
+
+class Lines(_Noisiest):
+    """`step 200/2000  elbo -35.2 (mean of last 100 steps)  snr 0.31 z.logits (score)  1523 steps/s
+    eta 1s`, every tenth."""
+
+    def __init__(self, steps, name, stream, estimators=None):
+        super().__init__(estimators or {})
         self.steps, self.name, self.stream = steps, name, stream
         self.every, self.start = max(1, steps // LINES), time.perf_counter()
         self.running, self.last = _Running(steps), -1
@@ -89,18 +107,20 @@ class Lines:
         elapsed = max(time.perf_counter() - self.start, 1e-9)
         rate = (t + 1) / elapsed
         n = len(self.running.values)
+        snr = f"  {self.text}" if self.text else ""
         print(f"step {t + 1}/{self.steps}  {self.name} {self.running.mean:.6g} (mean of last {n} step{'s' * (n != 1)})"
-              f"  {rate:.0f} steps/s  eta {_duration((self.steps - t - 1) / rate)}", file=self.stream, flush=True)
+              f"{snr}  {rate:.0f} steps/s  eta {_duration((self.steps - t - 1) / rate)}", file=self.stream, flush=True)
 
     def close(self):
         pass
 
 
-class Bar:
-    """A tqdm bar: `elbo -35.2 |████▌     | 900/2000 [00:01<00:01, 1523.4 steps/s]`."""
+class Bar(_Noisiest):
+    """A tqdm bar: `elbo -35.2  snr 2.1 mu.loc (pathwise) |████▌     | 900/2000 [00:01<00:01, 1523.4 steps/s]`."""
 
-    def __init__(self, steps, name, stream):
+    def __init__(self, steps, name, stream, estimators=None):
         from tqdm import tqdm
+        super().__init__(estimators or {})
         self.name, self.running = name, _Running(steps)
         sized = _width(stream) > 0            # a terminal that reports no size (a bare pty) gets 80 columns
         self.bar = tqdm(total=steps, desc=name, file=stream, unit=" steps", unit_scale=False, dynamic_ncols=sized,
@@ -117,7 +137,8 @@ class Bar:
             self.shown = now
 
     def _show(self):
-        self.bar.set_description_str(f"{self.name} {self.running.mean:.6g}", refresh=False)
+        snr = f"  {self.text}" if self.text else ""
+        self.bar.set_description_str(f"{self.name} {self.running.mean:.6g}{snr}", refresh=False)
         self.bar.update(self.latest - self.bar.n)
 
     def close(self):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as onp
 
+from . import baselines
 from . import predictive as _predictive
 from .diagnostics import summarize
 from .diagnostics import warnings as snr_warnings
@@ -183,7 +184,7 @@ def _convergence_warnings(c, name):
 
 def _statements(rewritten, baseline, particles):
     """Per stochastic statement: estimator, baseline and cost granularity."""
-    used = "loo" if baseline == "auto" and particles >= 2 else "average" if baseline == "auto" else baseline
+    used = baselines.used(baseline, particles)
     out = {}
     for s in rewritten.sites:
         row = {"estimator": s.estimator, "reason": s.reason}

@@ -13,11 +13,13 @@ import termios
 
 import pytest
 
+import ppl
 from ppl.progress import reporter
 from conftest import MODELS, _env
 
 EIGHT = MODELS / "eight_schools.ppl"
-LINE = re.compile(r"step (\d+)/(\d+)  elbo (-?[\d.e+-]+) \(mean of last (\d+) steps?\)  \d+ steps/s  eta \d+s$")
+LINE = re.compile(r"step (\d+)/(\d+)  elbo (-?[\d.e+-]+) \(mean of last (\d+) steps?\)"
+                  r"(?:  snr [\d.e+-]+ [\w.]+ \(\w+\))?  \d+ steps/s  eta \d+s$")
 
 
 def run_in_pty(args, cwd, columns=100):
@@ -71,6 +73,7 @@ def test_plain_lines_when_not_a_terminal(piped):
     assert r.returncode == 0, r.stderr
     lines = [line for line in r.stderr.splitlines() if line.startswith("step ")]
     assert [int(LINE.match(line).group(1)) for line in lines] == list(range(50, 501, 50))
+    assert re.search(r"snr [\d.e+-]+ \w+\.(loc|scale) \(pathwise\)", lines[-1]), lines[-1]  # the noisiest group
     assert "\r" not in r.stderr and "\x1b" not in r.stderr
     assert r.stdout.startswith("vi: 500 steps")                   # the summary goes to stdout
 
@@ -108,3 +111,30 @@ def test_bar_on_a_stream_without_a_size():
 
 def test_stream_kind_is_detected():
     assert type(reporter(10, "elbo", stream=io.StringIO())).__name__ == "Lines"
+
+
+def test_lines_show_the_noisiest_gradient_group_and_its_estimator():
+    out = io.StringIO()
+    report = reporter(20, "elbo", stream=out, estimators={"z": "score", "mu": "pathwise"})
+    for t in range(10):
+        report(t, -1.0)
+    report.snr({"z.logits": 0.31, "mu.loc": 2.5})
+    for t in range(10, 20):
+        report(t, -1.0)
+    lines = out.getvalue().splitlines()
+    assert "snr" not in lines[0]
+    assert "snr 0.31 z.logits (score)" in lines[-1]
+
+
+def test_fit_reports_snr_while_it_runs():
+    seen = []
+
+    class Report:
+        def __call__(self, t, value):
+            pass
+
+        def snr(self, ratios):
+            seen.append(dict(ratios))
+
+    ppl.compile("param mu: real = 0\ny ~ Normal(mu, 1)\nminimize (y - 3)^2").fit(steps=200, report=Report())
+    assert len(seen) == 4 and set(seen[-1]) == {"mu"} and seen[-1]["mu"] > 0
