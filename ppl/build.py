@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as onp
 
-from . import fullrank, ir, ops
+from . import ast, fullrank, ir, ops
 from .constraints import positive, real
 from .dependence import ranks
 from .distributions import DISTRIBUTIONS
@@ -24,33 +24,44 @@ INIT_SCALE = 0.1         # guide scales start small, as in Pyro's AutoNormal
 ENUMERATE_MAX = 64       # largest support summed out automatically
 
 
-def build(rewritten, data: dict, rng, param_init: dict, stl: bool = False) -> Program:
+def build(rewritten, data: dict, rng, param_init: dict, stl: bool = False, batch=None) -> Program:
     """Compile `rewritten` against validated `data` ({name: array}); `param_init` gives the
     user params' initial constrained values, `rng` draws the guide's initial locations; `stl`
-    ("sticking the landing") drops the guide parameters' direct gradient through log q."""
+    ("sticking the landing") drops the guide parameters' direct gradient through log q; `batch`
+    (a `subsample.Batch`) cuts the observations into minibatches, drawn anew at every step."""
     module = rewritten.module
-    scope = {name: Const(constant(value)) for name, value in data.items()}
+    batched = batch.data if batch else ()
+    scope = {name: Const(constant(value)) for name, value in data.items() if name not in batched}
     names = [d.name for d in module.decls if d.kind == "param"]
-    names += [s.name for s in module.body if isinstance(s, (ir.Let, ir.Sample))]
+    names += [s.name for s in module.body if isinstance(s, (ir.Let, ir.Sample))] + list(batched)
     slots = {}
     for name in names:
         slots[name] = scope[name] = len(slots)
-    shapes = _dry_run(module, scope, slots, param_init, rng)
+    rows = {}
+    if batch:
+        scope[batch.dim] = Const(constant(batch.size))      # within a step, shapes have B rows
+        rows = {slots[name]: constant(data[name][:batch.size]) for name in batched}   # the dry run's
+    shapes = _dry_run(module, scope, slots, param_init, rng, rows)
     rewritten = _limit_enumeration(rewritten, shapes)
-    space = ParamSpace(_user_params(param_init) + _guide_params(rewritten, shapes, rng))
-    plan, score_sites = _plan(rewritten, shapes, data, stl)
-    program_ops, finals, enumerated, signs = _compile_ops(rewritten, scope, slots, shapes, data, plan)
-    return Program(rewritten, space, program_ops, finals, slots, shapes, signs, score_sites, enumerated)
+    full = {k: ((batch.total,) + v[0][1:], v[1]) if batch and k in batch.local else v for k, v in shapes.items()}
+    space = ParamSpace(_user_params(param_init) + _guide_params(rewritten, full, rng))
+    plan, score_sites = _plan(rewritten, shapes, data, stl, batch)
+    program_ops, finals, enumerated, signs = _compile_ops(rewritten, scope, slots, shapes, plan, batch)
+    feed = batch and (batch, [(slots[name], data[name]) for name in batched])
+    return Program(rewritten, space, program_ops, finals, slots, shapes, signs, score_sites, enumerated, feed)
 
 
 def _arg_codes(stmt, scope):
     return [(name, compile_expr(expr, scope)) for name, expr in stmt.args]
 
 
-def _dry_run(module, scope, slots, param_init, rng):
+def _dry_run(module, scope, slots, param_init, rng, rows):
     """One particle from the prior: finds every latent's shape (and the prior that drew it),
-    and reports shape errors and data outside a support before any fitting."""
+    and reports shape errors and data outside a support before any fitting. `rows` fills the
+    slots of subsampled data (with the first batch)."""
     env = [None] * len(slots)
+    for slot, value in rows.items():
+        env[slot] = value
     for name, (_, value) in param_init.items():
         env[slots[name]] = constant(value)
     shapes = {}
@@ -81,7 +92,7 @@ def _dry_step(stmt, scope, slots, env, shapes, rng):
         env[slots[stmt.name]] = prior.sample(rng, (1,) + shape)
         shapes[stmt.name] = (shape, prior)
     elif isinstance(stmt, ir.Observe):
-        y = scope[stmt.name].value
+        y = ops.value(compile_expr(ast.Name(stmt.name), scope), env)
         dist = make_dist(DISTRIBUTIONS[stmt.dist], _arg_codes(stmt, scope), env, onp.ndim(y))
         check_args(stmt, dist)
         full = tuple(dist.batch_shape) + tuple(dist.event_shape)
@@ -137,7 +148,11 @@ def _guide_params(rewritten, shapes, rng):
             (arg, constraint), = site.params
             event = onp.shape(getattr(prior, arg))[len(prior.batch_shape):]
             batch = shape[:len(shape) - type(prior).event_dim]
-            value = onp.broadcast_to(getattr(prior, arg)[0], batch + tuple(event))
+            init = onp.asarray(getattr(prior, arg)[0])
+            try:
+                value = onp.broadcast_to(init, batch + tuple(event))
+            except ValueError:     # a prior with one value per observation, seen for one batch
+                value = onp.broadcast_to(init.mean(axis=0), batch + tuple(event))
             params.append(Param(f"{name}.{arg}", onp.shape(value), constraint,
                                 onp.asarray(constraint.to_unconstrained(onp.asarray(value, dtype=float)))))
         else:
@@ -179,7 +194,7 @@ def _limit_enumeration(rewritten, shapes):
     return rewritten
 
 
-def _plan(rewritten, shapes, data, stl):
+def _plan(rewritten, shapes, data, stl, batch):
     enum_of = {i: s.name for s in rewritten.sites if s.estimator in ("enumerate", "expect") for i, _ in s.costs}
     marginal = frozenset(s.name for s in rewritten.sites
                          if s.estimator == "enumerate" and rewritten.module.mode == "vi")
@@ -195,19 +210,26 @@ def _plan(rewritten, shapes, data, stl):
             elem_needed.update(i for i, g in s.costs if g == "element")
         score_sites.append(ScoreSite(s.name, s.costs, len(shape), per_element))
     ranks_ = list(ranks(rewritten.module).values()) + [onp.ndim(v) for v in data.values()]
+    blocks = joint_blocks(rewritten, shapes)
+    local = batch.local if batch else frozenset()
+    if local & set(blocks):
+        raise SemanticError(f"'{sorted(local & set(blocks))[0]}' has one value per observation, which the "
+                            "full-rank guide cannot subsample", hint="use the mean-field guide with --batch-size")
     plan = ops.Plan(enum_of, marginal, frozenset(elem_needed), frozenset(elementwise), max(ranks_ + [0]) + 1,
-                    joint_blocks(rewritten, shapes), stl)
+                    blocks, stl, local)
     return plan, score_sites
 
 
-def _compile_ops(rewritten, scope, slots, shapes, data, plan):
+def _compile_ops(rewritten, scope, slots, shapes, plan, batch):
     """One closure per statement in program order, closures to run after them, the conditional
-    distributions of enumerated latents, and the sign of each cost (loss = sum sign * term)."""
+    distributions of enumerated latents, and the sign of each cost (loss = sum sign * term; a
+    subsampled statement's terms are weighted by N / B)."""
     module, sites = rewritten.module, {s.name: s for s in rewritten.sites}
     program_ops, finals, enumerated, signs = [], [], {}, []
     if plan.blocks:
         program_ops.append(fullrank.joint_op(max(hi for _, hi in plan.blocks.values()), plan.stl))
     for stmt in module.body:
+        weight = batch.scale if batch and getattr(stmt, "name", None) in batch.scaled else 1.0
         if isinstance(stmt, ir.Let):
             program_ops.append(ops.let_op(stmt, compile_expr(stmt.expr, scope), slots[stmt.name]))
         elif isinstance(stmt, ir.Sample):
@@ -226,10 +248,11 @@ def _compile_ops(rewritten, scope, slots, shapes, data, plan):
             else:
                 program_ops.append(ops.sample_op(stmt, codes, slot, shape, site, plan))
             if module.mode == "vi":
-                signs += [-1.0, 1.0]      # - log p(z) + log q(z)
+                signs += [-weight, weight]      # - log p(z) + log q(z)
         elif isinstance(stmt, ir.Observe):
-            program_ops.append(ops.observe_op(stmt, _arg_codes(stmt, scope), constant(data[stmt.name]), len(signs), plan))
-            signs.append(-1.0)            # - log p(y)
+            y = compile_expr(ast.Name(stmt.name), scope)
+            program_ops.append(ops.observe_op(stmt, _arg_codes(stmt, scope), y, len(signs), plan))
+            signs.append(-weight)               # - log p(y)
         else:
             sense = 1.0 if stmt.sense == "minimize" else -1.0
             for (s, expr), cost in zip(stmt.terms, [c for c in rewritten.costs if c.part == "term"]):

@@ -54,6 +54,9 @@ def _fit_parser(sub):
     f.add_argument("--steps", type=_positive, default=2000)
     f.add_argument("--lr", type=float, default=0.05, help="Adam's learning rate (default 0.05)")
     f.add_argument("--particles", type=_positive, default=1, help="draws per gradient estimate")
+    f.add_argument("--batch-size", type=_positive, metavar="B",
+                   help="subsample: each step sees B of the observations (and their local latents), "
+                        "its log-likelihood scaled up to the whole data set")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--estimator", type=_estimator, default="auto",
                    help="auto, pathwise or score, for every latent or as NAME=HOW,NAME=HOW")
@@ -162,7 +165,7 @@ def _fit(args):
                             seed=args.seed, guide=args.guide, stl=args.stl, baseline=args.baseline, report=report,
                             tol=args.tol, checkpoint=saving,
                             checkpoint_every=args.checkpoint_every if args.checkpoint else 2 ** 62,
-                            resume=args.resume, stop=stop)
+                            resume=args.resume, stop=stop, batch_size=args.batch_size)
         finally:
             if report is not None:
                 report.close()

@@ -8,7 +8,7 @@ import numpy as onp
 from autograd.differential_operators import grad_and_aux
 
 from . import fit as fitting
-from . import ir
+from . import ir, subsample
 from .baselines import Baselines
 from .build import TooManyValues, build
 from .check import check
@@ -77,15 +77,16 @@ class Model:
             return self
         return Model(self.source.text, self.source.filename, data_path=self.data_path, **merged)
 
-    def _build(self, data, rng, stl=False):
+    def _build(self, data, rng, stl=False, batch_size=None):
         try:
             values, params = bind(self.ir, self._data(data))
+            batch = None if batch_size is None else subsample.plan(self.rewritten.module, values, batch_size)
             state = rng.bit_generator.state
             try:
-                return build(self.rewritten, values, rng, params, stl)
+                return build(self.rewritten, values, rng, params, stl, batch)
             except TooManyValues as many:            # too many values to sum out: the score function
                 rng.bit_generator.state = state
-                return self._scored(many.name)._build(data, rng, stl)
+                return self._scored(many.name)._build(data, rng, stl, batch_size)
         except PPLError as err:
             raise err.at(self.source) from None
 
@@ -99,7 +100,7 @@ class Model:
     def fit(self, data=None, *, steps: int = 2000, lr: float = 0.05, particles: int = 1, seed: int = 0,
             baseline: str = "auto", guide: str | None = None, stl: bool = False, report=None,
             tol: float | None = None, checkpoint=None, checkpoint_every: int = 100, resume=None,
-            stop=None) -> Fit:
+            stop=None, batch_size: int | None = None) -> Fit:
         """Fit the model: variational inference, maximum likelihood or stochastic optimization,
         whichever its statements call for. `report(step, objective)` is called after each step.
         With `tol`, the fit stops early once its convergence rule holds at that tolerance (see
@@ -109,6 +110,9 @@ class Model:
         `checkpoint` (a path) receives the fit's whole state every `checkpoint_every` steps;
         `resume` (a path) continues from one, ending exactly where the uninterrupted fit ends.
         `stop()` is asked after every step; when true the fit ends there, marked interrupted.
+        `batch_size` subsamples: each step sees that many of the observations (and of the latents
+        with one value per observation), their log-likelihood scaled up to the whole data set
+        (see `ppl.subsample`); the summaries after the fit use all of the data.
 
         >>> import ppl
         >>> fit = ppl.compile("param mu: real = 0\\ny ~ Normal(mu, 1)\\nminimize (y - 3)^2").fit(steps=500)
@@ -119,18 +123,18 @@ class Model:
             return self.with_options(guide=guide).fit(data, steps=steps, lr=lr, particles=particles, seed=seed,
                                                       baseline=baseline, stl=stl, report=report, tol=tol,
                                                       checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                                                      resume=resume, stop=stop)
+                                                      resume=resume, stop=stop, batch_size=batch_size)
         if self.mode == "prior":
             raise SemanticError("nothing to fit: the model has no observed data and no objective",
                                 hint="observe a data name with ~, or add minimize/maximize").at(self.source)
         rng = onp.random.default_rng(seed)
-        built = self._build(data, rng, stl)
+        built = self._build(data, rng, stl, batch_size)
         if built.space.size == 0:
             raise SemanticError("nothing to fit: the model has no param and no latent",
                                 hint="declare a param to optimize").at(self.source)
         name, sign = self._objective()
         settings = {**self.options, "steps": steps, "lr": lr, "particles": particles, "seed": seed,
-                    "baseline": baseline, "stl": stl, "tol": tol}
+                    "baseline": baseline, "stl": stl, "tol": tol, "batch_size": batch_size}
         print_ = fingerprint(self.source.text, self._data(data), settings)
         try:
             path = fitting.run(built, rng, steps=steps, lr=lr, particles=particles, baseline=baseline,
@@ -138,6 +142,8 @@ class Model:
                                every=checkpoint_every, fingerprint=print_, stop=stop)
         except PPLError as err:
             raise err.at(self.source) from None
+        if batch_size is not None:      # the summaries see every observation
+            built = self._build(data, onp.random.default_rng(seed), stl)
         return Fit(built, path, mode=self.mode, seed=seed, steps=steps, particles=particles,
                    objective_name=name, sign=sign, baseline=baseline, rng=rng, model=self, data=data)
 
@@ -194,24 +200,25 @@ class Model:
         return fitting.objective_sign(self.mode, sense)
 
     def grad(self, params=None, data=None, *, seed: int = 0, particles: int = 1, baseline: str = "auto",
-             trace: bool = False, stl: bool = False):
+             trace: bool = False, stl: bool = False, batch_size: int | None = None):
         """One estimate of the objective and its gradient with respect to every parameter.
 
         Returns `(value, grads)` (and the sampled values when `trace=True`). `params` maps names to
         constrained values (user `param`s, and guide parameters such as "mu.loc"); missing ones
         take their initial values. The objective is the ELBO in inference mode, the log-likelihood
-        in maximum likelihood, and E[J] for `minimize J`/`maximize J`.
+        in maximum likelihood, and E[J] for `minimize J`/`maximize J`. With `batch_size`, from a
+        minibatch of the observations, as a subsampled fit takes its steps.
         """
         rng = onp.random.default_rng(seed)
-        estimate = self._estimator(params, data, rng, particles, baseline, stl)
+        estimate = self._estimator(params, data, rng, particles, baseline, stl, batch_size=batch_size)
         record = {} if trace else None
         value, grads = estimate(record)
         return (value, grads, record) if trace else (value, grads)
 
-    def _estimator(self, params, data, rng, particles, baseline, stl=False, carry=False):
+    def _estimator(self, params, data, rng, particles, baseline, stl=False, carry=False, batch_size=None):
         """A function drawing one (value, grads) estimate per call, at fixed parameters. With
         `carry`, the baseline's running state goes from call to call, as from step to step in a fit."""
-        built = self._build(data, rng, stl)
+        built = self._build(data, rng, stl, batch_size)
         if carry:
             baseline = Baselines(baseline, n_sites=len(built.score_sites), particles=particles)
         values = built.space.unflatten(built.space.flatten(params or {}))   # with a particle axis
@@ -235,19 +242,21 @@ class Model:
         return estimate
 
     def gradcheck(self, params=None, data=None, *, draws: int = 1000, particles: int = 1, seed: int = 0,
-                  baseline: str = "auto", stl: bool = False) -> dict:
+                  baseline: str = "auto", stl: bool = False, batch_size: int | None = None) -> dict:
         """Many gradient estimates at fixed parameters: per parameter, their mean, its standard
         error, the exact gradient when every stochastic statement is discrete and can be
         enumerated (else None), and the bias z-score (mean - exact) / stderr. The baseline's
         running state (its decaying average) carries from draw to draw, as from step to step in a
-        fit; each draw stays unbiased given the draws before it.
+        fit; each draw stays unbiased given the draws before it. With `batch_size`, every draw
+        sees a minibatch, and the exact gradient is still the full data's.
 
         >>> import ppl
         >>> check = ppl.load("models/bits.ppl", estimator="score").gradcheck(draws=200)  # doctest: +SKIP
         >>> abs(check["theta"]["z"]).max() < 4                                             # doctest: +SKIP
         True
         """
-        estimate = self._estimator(params, data, onp.random.default_rng(seed), particles, baseline, stl, carry=True)
+        estimate = self._estimator(params, data, onp.random.default_rng(seed), particles, baseline, stl,
+                                   carry=True, batch_size=batch_size)
         samples = [estimate()[1] for _ in range(draws)]
         exact = self._exact_gradient(params, data)
         out = {}

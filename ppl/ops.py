@@ -36,6 +36,7 @@ class Plan:
     enum_rank: int          # axes after the enumeration axis (at least the program's largest rank)
     blocks: dict = None     # full-rank guide: latent -> (start, stop) in the joint draw
     stl: bool = False       # sticking the landing: no direct gradient through log q's parameters
+    local: frozenset = frozenset()   # latents subsampled with the observations (`run.rows`)
 
 
 def value(code, env):
@@ -140,16 +141,17 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
     free, loc_name, scale_name = f"{stmt.name}.{arg}", f"{stmt.name}.loc", f"{stmt.name}.scale"
 
     fixed_args = _fixed_args(cls, arg) if cls.discrete else ()
+    param = _rows_of if stmt.name in plan.local else (lambda run, name: run.params[name])
 
     def discrete(run, prior):
-        q = cls(**{**{k: prior.args[k] for k in fixed_args}, arg: run.params[free]})
+        q = cls(**{**{k: prior.args[k] for k in fixed_args}, arg: param(run, free)})
         x = q.sample(run.rng, (run.K,) + shape)
         if per_element:
             return x, _broadcast(q._log_prob(x), (run.K,) + shape), _elementwise(q, x)
         return x, q.log_prob_sum(x), None
 
     def continuous(run, prior):
-        loc, scale = run.params[loc_name], run.params[scale_name]
+        loc, scale = param(run, loc_name), param(run, scale_name)
         eps = run.rng.standard_normal((run.K,) + np.shape(loc)[1:])
         u = loc + scale * eps
         support = prior.support
@@ -201,6 +203,11 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
     return op
 
 
+def _rows_of(run, name):
+    """A local latent's guide parameter at this step's rows (particles first)."""
+    return run.params[name][:, run.rows]
+
+
 def _jacobian(logq, support, u):
     """log q of the constrained value: the unconstrained density less log |d x / d u|."""
     return logq if support is real else logq - sum_rest(support.log_abs_det_jacobian(u))
@@ -219,6 +226,7 @@ def enumerated_op(stmt, codes, slot, shape, cost, plan, support, mode, guide=Non
     values = onp.reshape(support, (1, len(support)) + (1,) * plan.enum_rank)
     marginal = stmt.name in plan.marginal
     free = guide and f"{stmt.name}.{guide.params[0][0]}"
+    param = _rows_of if stmt.name in plan.local else (lambda run, name: run.params[name])
 
     def op(env, run):
         fixed = stmt.name in run.fixed
@@ -239,7 +247,7 @@ def enumerated_op(stmt, codes, slot, shape, cost, plan, support, mode, guide=Non
                 run.enum[stmt.name] = np.exp(log_p)
             else:
                 arg = guide.params[0][0]
-                q = cls(**{**{k: dist.args[k] for k in _fixed_args(cls, arg)}, arg: _enum_axis(run.params[free], plan)})
+                q = cls(**{**{k: dist.args[k] for k in _fixed_args(cls, arg)}, arg: _enum_axis(param(run, free), plan)})
                 log_q = q._log_prob(values)
                 w = run.enum[stmt.name] = np.exp(log_q)
                 run.costs[cost] = sum_rest(w * log_p)
@@ -320,16 +328,19 @@ def sample_op(stmt, codes, slot, shape, site, plan):
     return op
 
 
-def observe_op(stmt, codes, y, cost, plan):
+def observe_op(stmt, codes, data, cost, plan):
+    """An observation; `data` is its value's code (a constant, or a minibatch's slot)."""
     varying = _varying(codes)
     cls = DISTRIBUTIONS[stmt.dist]
-    rank = onp.ndim(y)
+    fixed = isinstance(data, Const)
+    rank = onp.ndim(data.value) if fixed else None
     # data were checked against a fixed support before the fit; a support that moves with the
     # arguments (Uniform's bounds) is checked at every step
     moving = not cls.discrete and isinstance(cls.__dict__.get("support"), property)
 
     def op(env, run):
-        dist = make_dist(cls, codes, env, rank)
+        y = data.value if fixed else data(env)
+        dist = make_dist(cls, codes, env, rank if fixed else onp.ndim(y))
         _check(stmt, dist, varying, run)
         if run.checking:
             check_observed(stmt, dist, y)

@@ -31,6 +31,7 @@ class Run:
     fixed: dict = field(default_factory=dict)     # enumerated site -> a drawn value to use instead
     joint: object = None                          # the full-rank guide's draw (particles, D)
     joint_logq: object = None                     # and its log-density
+    rows: object = None                           # subsampling: this step's rows
     record: dict | None = None
     checking: bool = False
 
@@ -46,8 +47,9 @@ class ScoreSite:
 class Program:
     """The result of the build pass; see the module docstring."""
 
-    def __init__(self, rewritten, space, ops, finals, slots, shapes, signs, score_sites, enumerated):
+    def __init__(self, rewritten, space, ops, finals, slots, shapes, signs, score_sites, enumerated, feed=None):
         self.rewritten, self.space, self.ops, self.finals = rewritten, space, ops, finals
+        self.batch, self.feed = feed or (None, ())     # subsampling: the plan, (slot, full data) pairs
         self.slots, self.shapes, self.signs = slots, shapes, signs
         self.score_sites, self.enumerated = score_sites, enumerated
         self.mode = rewritten.module.mode
@@ -58,6 +60,10 @@ class Program:
         env = [None] * len(self.slots)
         for name, slot in self.param_slots:
             env[slot] = params[name]
+        if self.batch is not None:
+            run.rows = self.batch.rows(rng)
+            for slot, values in self.feed:
+                env[slot] = values[run.rows][None]
         for op in self.ops:
             op(env, run)
         for final in self.finals:
@@ -125,14 +131,18 @@ class Program:
 
 
 def total_cost(terms, signs, K):
-    """sum(sign * term), with as few traced operations as possible."""
+    """sum(sign * term), with as few traced operations as possible (a sign is +-1, or +-N/B for
+    a subsampled statement's terms)."""
     if not terms:
         return np.zeros(K)
     order = sorted(range(len(terms)), key=lambda i: -signs[i])   # a positive term first, if any
-    first = order[0]
-    total = terms[first] if signs[first] > 0 else -terms[first]
-    for i in order[1:]:
-        total = total + terms[i] if signs[i] > 0 else total - terms[i]
+    total = None
+    for i in order:
+        term = terms[i] if abs(signs[i]) == 1.0 else abs(signs[i]) * terms[i]
+        if total is None:
+            total = term if signs[i] > 0 else -term
+        else:
+            total = total + term if signs[i] > 0 else total - term
     return total
 
 
