@@ -48,7 +48,10 @@ def build(rewritten, data: dict, rng, param_init: dict, stl: bool = False, batch
     plan, score_sites = _plan(rewritten, shapes, data, stl, batch)
     program_ops, finals, enumerated, signs = _compile_ops(rewritten, scope, slots, shapes, plan, batch)
     feed = batch and (batch, [(slots[name], data[name]) for name in batched])
-    return Program(rewritten, space, program_ops, finals, slots, shapes, signs, score_sites, enumerated, feed)
+    program = Program(rewritten, space, program_ops, finals, slots, shapes, signs, score_sites, enumerated, feed)
+    observed = [onp.size(data[s.name]) for s in module.body if isinstance(s, ir.Observe)]
+    program.widest = max(observed + [0]) if not batch else max(observed + [0]) * batch.size // batch.total
+    return program
 
 
 def _arg_codes(stmt, scope):

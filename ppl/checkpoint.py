@@ -75,6 +75,10 @@ def load(path, parts: dict, rng, print_: str):
 
 
 def _plain(value):
+    if isinstance(value, onp.memmap) and value.filename:      # a mapped file: named, not read
+        stat = Path(value.filename).stat()
+        return {"file": str(value.filename), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                "shape": list(value.shape), "dtype": str(value.dtype), "offset": int(value.offset)}
     if isinstance(value, onp.ndarray):
         return value.tolist()
     if isinstance(value, (onp.floating, onp.integer)):

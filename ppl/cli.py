@@ -49,8 +49,8 @@ def _fit_parser(sub):
     f = sub.add_parser("fit", help="fit a model (variational inference, maximum likelihood or optimization)")
     f.add_argument("model")
     f.add_argument("--data", action="append", metavar="FILE",
-                   help="data file: JSON (Stan's layout) or CSV (each column a vector); may be given more than "
-                        "once; default: MODEL.data.json if present")
+                   help="data file: JSON (Stan's layout), CSV (each column a vector) or .npy (one array, named "
+                        "by the file, memory-mapped); may be given more than once; default: MODEL.data.json if present")
     f.add_argument("--steps", type=_positive, default=2000)
     f.add_argument("--lr", type=float, default=0.05, help="Adam's learning rate (default 0.05)")
     f.add_argument("--particles", type=_positive, default=1, help="draws per gradient estimate")

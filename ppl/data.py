@@ -13,6 +13,7 @@ import numpy as onp
 from . import ast, constraints, ir
 from .errors import DataError, Source, Span, did_you_mean
 from .expr import Const, constant, evaluate
+from .functions import MAX_ELEMENTS
 
 MAX_FILE_BYTES = 2 * 2 ** 30    # a JSON or CSV data file is read whole: 2 GiB at most
 
@@ -80,7 +81,7 @@ def _data_value(decl, data, scope):
     else:
         raise DataError(f"no data for '{decl.name}'", decl.span, hint=_missing_hint(decl.name, data))
     value = _as_array(decl, raw)
-    shape = _shape(decl, scope)
+    shape = _shape(decl, scope, onp.size(value) > MAX_ELEMENTS)
     if value.shape != shape:
         sizes = ", ".join(f"{e} = {evaluate(e, scope)[0]}" for e in decl.shape if not isinstance(e, ast.Num))
         raise DataError(f"'{decl.name}' has {_describe(value.shape)}, but is declared {_type(decl)}, "
@@ -88,11 +89,12 @@ def _data_value(decl, data, scope):
                         hint=f"give '{decl.name}' that shape in the data" + (", or correct the sizes" if sizes else ""))
     for name, expr in decl.bounds:
         bound = evaluate(expr, scope)[0]
-        bad = value < bound if name == "lower" else value > bound
-        if onp.any(bad):
-            side = "below its lower" if name == "lower" else "above its upper"
-            raise DataError(f"{decl.name}{_where(bad)} = {value[bad].flat[0]} is {side} bound {bound}", decl.span,
-                            hint=f"fix the data, or change the bound in the declaration of '{decl.name}'")
+        for offset, block in blocks(value):
+            bad = block < bound if name == "lower" else block > bound
+            if onp.any(bad):
+                side = "below its lower" if name == "lower" else "above its upper"
+                raise DataError(f"{decl.name}{_where(bad, offset)} = {block[bad].flat[0]} is {side} bound {bound}",
+                                decl.span, hint=f"fix the data, or change the bound in the declaration of '{decl.name}'")
     return value
 
 
@@ -114,6 +116,8 @@ def _describe(shape):
 
 
 def _as_array(decl, raw):
+    if isinstance(raw, onp.memmap):
+        return _mapped(decl, raw)
     try:
         value = onp.asarray(raw)
     except ValueError:
@@ -143,6 +147,38 @@ def _as_array(decl, raw):
 
 
 INT_MAX = 2.0 ** 63 - 1024     # the largest float64 below 2^63
+BLOCK = 2 ** 20                # elements per block when checking memory-mapped data
+
+
+def blocks(value):
+    """(offset, rows) blocks of `value` along its first axis: one block for an array in memory,
+    blocks of about BLOCK elements for a memory-mapped one, so that a check never holds a copy
+    of the whole file."""
+    if not isinstance(value, onp.memmap) or value.ndim == 0:
+        yield 0, value
+        return
+    rows = max(1, BLOCK // max(1, value.size // max(1, len(value))))
+    for i in range(0, len(value), rows):
+        yield i, onp.asarray(value[i:i + rows])
+
+
+def _mapped(decl, raw):
+    """A memory-mapped array (`.npy` data) checked block by block and kept mapped, not copied:
+    a subsampled fit then reads only the rows of each step."""
+    if raw.dtype.kind not in "iufb":
+        raise DataError(f"'{decl.name}' holds {raw.dtype} values, not numbers", decl.span,
+                        hint=f"save '{decl.name}' as an array of numbers")
+    for offset, block in blocks(raw):
+        bad = ~onp.isfinite(block) if block.dtype.kind == "f" else None
+        if bad is not None and bad.any():
+            raise DataError(f"{decl.name}{_where(bad, offset)} is {block[bad].flat[0]}; data must be finite numbers",
+                            decl.span, hint=MISSING)
+        if decl.base == "int" and block.dtype.kind == "f":
+            frac = block != onp.round(block)
+            if frac.any():
+                raise DataError(f"'{decl.name}' is declared int, but {decl.name}{_where(frac, offset)} = "
+                                f"{block[frac].flat[0]}", decl.span, hint=f"round the data, or declare '{decl.name}' real")
+    return raw
 
 
 def _as_floats(decl, value):
@@ -231,9 +267,14 @@ def _is_number_text(text):
     return True
 
 
-def _where(mask):
-    """`[1, 0]`: the index of the first True in `mask`, or nothing for a single value."""
-    return _at("", tuple(int(i) for i in onp.argwhere(mask)[0])) if mask.ndim else ""
+def _where(mask, offset=0):
+    """`[1, 0]`: the index of the first True in `mask` (rows from `offset`), or nothing for a
+    single value."""
+    if not mask.ndim:
+        return ""
+    first = [int(i) for i in onp.argwhere(mask)[0]]
+    first[0] += offset
+    return _at("", tuple(first))
 
 
 def _kind(raw):
@@ -248,10 +289,12 @@ def _kind(raw):
     return f"a value of type {type(raw).__name__}"
 
 
-def _shape(decl, scope):
+def _shape(decl, scope, given_large=False):
+    """The declared shape. Data given with more than MAX_ELEMENTS elements already exist (a
+    memory-mapped file), so their declaration is not held to that limit."""
     dims = []
     for expr in decl.shape:
-        dim = evaluate(expr, scope)[0]
+        dim = evaluate(getattr(expr, "expr", expr) if given_large else expr, scope)[0]
         if dim < 0:
             raise DataError(f"the size '{expr}' of '{decl.name}' is {dim}; sizes cannot be negative", expr.span,
                             hint="check the data it is computed from")
@@ -310,8 +353,9 @@ def _param_constraint(decl, scope):
 # ------------------------------------------------------------------ CSV files and several sources
 
 def load_data(source) -> dict:
-    """Data from a JSON file (Stan's layout), a CSV file (`.csv`: each column a vector), a dict,
-    or a list of these merged into one (a name given twice is an error).
+    """Data from a JSON file (Stan's layout), a CSV file (`.csv`: each column a vector), a NumPy
+    file (`.npy`: one array, named by the file, memory-mapped), a dict, or a list of these merged
+    into one (a name given twice is an error).
 
     >>> load_data([{"N": 3}, {"y": [1, 2, 3]}])
     {'N': 3, 'y': [1, 2, 3]}
@@ -323,7 +367,23 @@ def load_data(source) -> dict:
     if not isinstance(source, (str, Path)):
         raise DataError(f"data must be a dict of name to value, or the path of a JSON or CSV file, not {_kind(source)}")
     path = Path(source)
-    return load_csv(path) if path.suffix.lower() == ".csv" else load_json(path)
+    suffix = path.suffix.lower()
+    return load_csv(path) if suffix == ".csv" else load_npy(path) if suffix == ".npy" else load_json(path)
+
+
+def load_npy(path) -> dict:
+    """One array from a NumPy `.npy` file, named by the file (`X.npy` holds `X`), memory-mapped:
+    it is read as it is used, so data larger than memory can be fitted with subsampling."""
+    path = Path(path)
+    name = path.stem
+    if not name.isidentifier() or not name.isascii():
+        raise DataError(f"'{path.name}' cannot name a data value: the file's name must be the value's name",
+                        source=Source("", str(path)), hint="rename the file, such as X.npy for data X")
+    try:
+        return {name: onp.load(path, mmap_mode="r", allow_pickle=False)}
+    except (OSError, ValueError) as err:
+        raise DataError(f"cannot read data file: {err}", source=Source("", str(path)),
+                        hint="pass a .npy file written by numpy.save") from None
 
 
 def _origin(source):

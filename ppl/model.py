@@ -112,7 +112,9 @@ class Model:
         `stop()` is asked after every step; when true the fit ends there, marked interrupted.
         `batch_size` subsamples: each step sees that many of the observations (and of the latents
         with one value per observation), their log-likelihood scaled up to the whole data set
-        (see `ppl.subsample`); the summaries after the fit use all of the data.
+        (see `ppl.subsample`). The summaries after the fit use all of the data when it holds at
+        most FULL_SUMMARY_ELEMENTS numbers; beyond that they come from minibatches too, and
+        leave out the values with one element per observation (read their guide parameters).
 
         >>> import ppl
         >>> fit = ppl.compile("param mu: real = 0\\ny ~ Normal(mu, 1)\\nminimize (y - 3)^2").fit(steps=500)
@@ -142,8 +144,8 @@ class Model:
                                every=checkpoint_every, fingerprint=print_, stop=stop)
         except PPLError as err:
             raise err.at(self.source) from None
-        if batch_size is not None:      # the summaries see every observation
-            built = self._build(data, onp.random.default_rng(seed), stl)
+        if batch_size is not None and sum(onp.size(v) for _, v in built.feed) <= FULL_SUMMARY_ELEMENTS:
+            built = self._build(data, onp.random.default_rng(seed), stl)    # the summaries see every row
         return Fit(built, path, mode=self.mode, seed=seed, steps=steps, particles=particles,
                    objective_name=name, sign=sign, baseline=baseline, rng=rng, model=self, data=data)
 
@@ -285,6 +287,9 @@ class Model:
 
     def _sample(self, name):
         return next(s for s in self.ir.body if getattr(s, "name", None) == name and hasattr(s, "dist"))
+
+
+FULL_SUMMARY_ELEMENTS = 10 ** 7    # subsampled data up to this size are summarized whole after a fit
 
 
 def compile(source: str, filename: str = "<model>", estimator="auto", rao_blackwell="element",  # noqa: A001

@@ -50,6 +50,7 @@ class Program:
     def __init__(self, rewritten, space, ops, finals, slots, shapes, signs, score_sites, enumerated, feed=None):
         self.rewritten, self.space, self.ops, self.finals = rewritten, space, ops, finals
         self.batch, self.feed = feed or (None, ())     # subsampling: the plan, (slot, full data) pairs
+        self.widest = 0         # the most elements of any observation in one pass (set by build)
         self.slots, self.shapes, self.signs = slots, shapes, signs
         self.score_sites, self.enumerated = score_sites, enumerated
         self.mode = rewritten.module.mode

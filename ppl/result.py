@@ -47,6 +47,8 @@ class Fit:
         self.warnings = _convergence_warnings(self.convergence, objective_name) + snr_warnings(path.snr, self.estimators)
         draws_ = self._draw(draws, rng)
         loss = draws_.pop("__loss__")
+        if built.batch is not None:
+            self.warnings.append(_minibatch_note(built.batch))
         # the exact conditional probabilities of each enumerated latent, averaged over the draws
         # of everything else: categories on the last axis
         self.enumerated = {k: onp.moveaxis(v.mean(axis=0), 0, -1) for k, v in draws_.pop("__probs__").items()}
@@ -73,9 +75,19 @@ class Fit:
         return draws
 
     def _draw(self, n, rng):
+        """`n` draws of every value (with "__loss__" and "__probs__"); after a fit subsampled
+        from data too large to summarize whole, the values with one element per row are left out."""
+        out = self._draws(n, rng)
+        for name in self._built.batch.rowwise if self._built.batch is not None else ():
+            out.pop(name, None)
+        return out
+
+    def _draws(self, n, rng):
         built = self._built
         params = built.space.unflatten(self._theta)
-        width = max(1, sum(int(onp.prod(s[0], dtype=int)) for s in built.shapes.values()))
+        # elements per particle: every latent and deterministic, or the largest observed data
+        # (whose log-densities are computed per particle), whichever is more
+        width = max(1, sum(int(onp.prod(s[0], dtype=int)) for s in built.shapes.values()), built.widest)
         chunk = max(1, min(n, CHUNK_ELEMENTS // width))
         with onp.errstate(all="ignore"):      # a draw may be non-finite; its summary says so
             parts = [built.simulate(params, rng, min(chunk, n - i)) for i in range(0, n, chunk)]
@@ -180,6 +192,13 @@ def _convergence_warnings(c, name):
     return [f"warning: the fit did not converge: the smoothed {name} still changed by "
             f"{c['rel_change_mean']:.2%} per {c['window']} steps (mean of the last {c['history']} windows; "
             f"tolerance {c['tol']:.2%}); run more steps (--steps) or lower the learning rate (--lr)"]
+
+
+def _minibatch_note(batch):
+    left = ", ".join(f"'{n}'" for n in sorted(batch.rowwise))
+    return (f"note: the data are too large to summarize whole, so the objective is estimated from minibatches of "
+            f"{batch.size} of the {batch.total} rows" + (f", and {left} (one value per row) are not summarized: "
+                                                          "read their guide parameters" if left else ""))
 
 
 def _statements(rewritten, baseline, particles):

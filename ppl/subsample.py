@@ -37,6 +37,7 @@ class Batch:
     data: tuple                # data arrays cut along their first axis
     local: frozenset           # latents with one value per row
     scaled: frozenset          # statements whose log-density terms are scaled by N / B
+    rowwise: frozenset = frozenset()   # every latent and deterministic with one value per row
 
     @property
     def scale(self) -> float:
@@ -74,8 +75,10 @@ def plan(module, data: dict, batch_size) -> Batch:
     batched = tuple(d.name for d in module.decls
                     if d.kind == "data" and d.shape and str(d.shape[0]) == dim)
     _size_only_in_shapes(module, dim)
-    local, scaled = _propagate(module, set(batched), dim)
-    return Batch(size, total, dim, batched, frozenset(local), frozenset(scaled))
+    rows = set(batched)
+    local, scaled = _propagate(module, rows, dim)
+    values = {s.name for s in module.body if isinstance(s, (ir.Let, ir.Sample))}
+    return Batch(size, total, dim, batched, frozenset(local), frozenset(scaled), frozenset(rows & values))
 
 
 def _size_only_in_shapes(module, dim):
