@@ -56,20 +56,19 @@ class PPL:
         import ppl
         self.ppl = ppl
         self.model = ppl.load(MODEL_FILES[model], estimator=variant)
-        self.data, self.K = data, particles
-        self.kw = {} if batch_size is None else {"batch_size": batch_size}
+        self.data, self.K, self.B = data, particles, batch_size
         self._bound = None
 
     def fit(self, n):
-        return self.model.fit(self.data, steps=n, lr=LR, particles=self.K, seed=SEED, **self.kw)
+        return self.model.fit(self.data, steps=n, lr=LR, particles=self.K, seed=SEED, batch_size=self.B)
 
     def loop(self, n):
         from ppl import fit as fitting
         if self._bound is None:
-            self._bound = self.model.bind(self.data, SEED)
+            self._bound = self.model.bind(self.data, SEED, batch_size=self.B)
         built, rng = self._bound
         _, sign = fitting.objective_sign(self.model.mode, None)
-        return fitting.run(built, rng, steps=n, lr=LR, particles=self.K, baseline="auto", sign=sign, **self.kw)
+        return fitting.run(built, rng, steps=n, lr=LR, particles=self.K, baseline="auto", sign=sign)
 
 
 # --------------------------------------------------------------------------------------- NumPy hand

@@ -13,8 +13,8 @@ Measures, in one process (and fresh subprocesses for end-to-end times):
    their TraceEnum_ELBO);
 3. end-to-end wall time of a 2,000-step fit from process start (imports, compilation included);
 4. a scaling table for logistic regression with N = 10^3 ... 10^6 (synthetic data, D = 10, plus
-   N = 10^5 at D = 30) and a subsampled row at N = 10^7 (ppl's only when `model.fit` accepts
-   `batch_size`; until then its cell says "not available").
+   N = 10^5 at D = 30) and a subsampled row at N = 10^7 (batch 10,000: every framework draws a
+   minibatch per step and scales its log-likelihood by N / B).
 
 Every measurement is repeated, the frameworks interleaved within each repetition (the machine is
 shared and noisy); tables show medians and ratios. Pyro and NumPyro are optional (the `bench`
@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import importlib.util
-import inspect
 import io
 import json
 import os
@@ -77,7 +76,7 @@ ROWS = [
 ]
 VARIANT_TEXT = {"auto": "", "score": "estimator=score", "trace": "Trace_ELBO", "graph": "TraceGraph_ELBO",
                 "enum": "TraceEnum_ELBO", "hand": ""}
-SCALING_D = 10         # columns of the synthetic scaling data (ppl refuses any value over 10^7 elements)
+SCALING_D = 10         # columns of the synthetic scaling data
 WIDE_D = 30            # an extra N = 10^5 point with the breast-cancer data's 30 columns
 SUBSAMPLED_N, BATCH = 10 ** 7, 10_000
 
@@ -303,25 +302,17 @@ def run_import_compile(data, reps, tmp):
     return out
 
 
-def ppl_accepts_batch_size():
-    import ppl
-    return "batch_size" in inspect.signature(ppl.Model.fit).parameters
-
-
 def _scaling_steppers(data, batch_size=None):
     """{framework: (stepper, framework)}, and {framework: why} for one ppl cannot build."""
     steppers, refused = {}, {}
     for f in FRAMEWORKS:
         if not HAVE[f]:
             continue
-        if f == "ppl" and batch_size is not None and not ppl_accepts_batch_size():
-            refused[f] = "not available"
-            continue
         variant = "hand" if f == "numpy" else "auto" if f == "ppl" else "trace"
         try:
             stepper = fw.make(f, "logistic", data, 1, 2000, variant, batch_size=batch_size)
             if f == "ppl":                       # binding checks the data (and its size)
-                stepper._bound = stepper.model.bind(data, fw.SEED)
+                stepper._bound = stepper.model.bind(data, fw.SEED, batch_size=batch_size)
         except Exception as err:                 # noqa: BLE001 - a ppl refusal (size limit) is a result
             if f != "ppl":
                 raise
@@ -359,18 +350,10 @@ def run_scaling(sizes, reps, target, subsampled, D):
         steppers, refused = _scaling_steppers(data, BATCH)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            times = interleaved(steppers, subsampled_step, reps, target, lo=10)
+            times = interleaved(steppers, per_step_loop, reps, target, lo=10)
         results["sub"] = {**medians(times), **refused}
         del steppers, data
     return results
-
-
-def subsampled_step(stepper, framework, n):
-    if framework == "ppl":                 # ppl's loop, through run() if it takes batch_size too
-        from ppl import fit as fitting
-        if "batch_size" not in inspect.signature(fitting.run).parameters:
-            return per_step_fit(stepper, framework, n)
-    return per_step_loop(stepper, framework, n)
 
 
 # ------------------------------------------------------------------------------------------ report

@@ -45,7 +45,7 @@ def build(rewritten, data: dict, rng, param_init: dict, stl: bool = False, batch
     rewritten = _limit_enumeration(rewritten, shapes)
     full = {k: ((batch.total,) + v[0][1:], v[1]) if batch and k in batch.local else v for k, v in shapes.items()}
     space = ParamSpace(_user_params(param_init) + _guide_params(rewritten, full, rng))
-    plan, score_sites = _plan(rewritten, shapes, data, stl, batch)
+    plan, score_sites = _plan(rewritten, shapes, data, stl, batch, space)
     program_ops, finals, enumerated, signs = _compile_ops(rewritten, scope, slots, shapes, plan, batch)
     feed = batch and (batch, [(slots[name], data[name]) for name in batched])
     program = Program(rewritten, space, program_ops, finals, slots, shapes, signs, score_sites, enumerated, feed)
@@ -197,7 +197,7 @@ def _limit_enumeration(rewritten, shapes):
     return rewritten
 
 
-def _plan(rewritten, shapes, data, stl, batch):
+def _plan(rewritten, shapes, data, stl, batch, space):
     enum_of = {i: s.name for s in rewritten.sites if s.estimator in ("enumerate", "expect") for i, _ in s.costs}
     marginal = frozenset(s.name for s in rewritten.sites
                          if s.estimator == "enumerate" and rewritten.module.mode == "vi")
@@ -218,9 +218,52 @@ def _plan(rewritten, shapes, data, stl, batch):
     if local & set(blocks):
         raise SemanticError(f"'{sorted(local & set(blocks))[0]}' has one value per observation, which the "
                             "full-rank guide cannot subsample", hint="use the mean-field guide with --batch-size")
+    members = _meanfield_members(rewritten, shapes, blocks, local, stl, elem_needed)
     plan = ops.Plan(enum_of, marginal, frozenset(elem_needed), frozenset(elementwise), max(ranks_ + [0]) + 1,
-                    blocks, stl, local)
+                    blocks, stl, local, *_meanfield_layout(members, shapes, space))
     return plan, score_sites
+
+
+def _meanfield_members(rewritten, shapes, blocks, local, stl, elem_needed):
+    """The latents the mean-field guide draws in one block (`fused.meanfield`): pathwise, with a
+    fixed real or positive support, not subsampled, and with no per-element use of their log q."""
+    if stl or rewritten.family != "meanfield":
+        return []
+    sites = {s.name: s for s in rewritten.sites}
+    logq = {c.source: i for i, c in enumerate(rewritten.costs) if c.part == "logq"}
+
+    def fits(name):
+        guide, prior = rewritten.guide[name], shapes[name][1]
+        fixed = not isinstance(type(prior).__dict__.get("support"), property)
+        return (not guide.discrete and sites[name].estimator == "pathwise" and name not in blocks
+                and name not in local and fixed and (prior.support is real or prior.support is positive)
+                and logq.get(name) not in elem_needed)
+
+    # one run of such latents with no other draw between them, so the block draws the very
+    # numbers the latents would draw one by one (the same fit, up to rounding)
+    out = []
+    for stmt in rewritten.module.body:
+        if not isinstance(stmt, ir.Sample) or stmt.name not in rewritten.guide:
+            continue
+        if fits(stmt.name):
+            out.append(stmt.name)
+        elif out and sites[stmt.name].estimator not in ("enumerate", "expect"):
+            break                              # it draws: the block ends before it
+    return out
+
+
+def _meanfield_layout(members, shapes, space):
+    """({latent: (start, stop)} in the block's columns, (loc index, log-scale index, positive))."""
+    columns, loc, rho, pos, start = {}, [], [], [], 0
+    for name in members:
+        size = int(onp.prod(shapes[name][0], dtype=int))
+        columns[name], start = (start, start + size), start + size
+        loc.append(onp.arange(*space.slices[f"{name}.loc"]))
+        rho.append(onp.arange(*space.slices[f"{name}.scale"]))
+        pos.append(onp.full(size, shapes[name][1].support is positive))
+    if not members:
+        return {}, None
+    return columns, (onp.concatenate(loc), onp.concatenate(rho), onp.concatenate(pos))
 
 
 def _compile_ops(rewritten, scope, slots, shapes, plan, batch):
@@ -231,6 +274,7 @@ def _compile_ops(rewritten, scope, slots, shapes, plan, batch):
     program_ops, finals, enumerated, signs = [], [], {}, []
     if plan.blocks:
         program_ops.append(fullrank.joint_op(max(hi for _, hi in plan.blocks.values()), plan.stl))
+    first = next(iter(plan.columns), None)
     for stmt in module.body:
         weight = batch.scale if batch and getattr(stmt, "name", None) in batch.scaled else 1.0
         if isinstance(stmt, ir.Let):
@@ -247,6 +291,8 @@ def _compile_ops(rewritten, scope, slots, shapes, plan, batch):
                     finals.append(ops.marginal_final(stmt.name, shape, len(signs)))
             elif module.mode == "vi":
                 guide = rewritten.guide[stmt.name]
+                if stmt.name == first:
+                    program_ops.append(ops.meanfield_op(plan.layout, [hi - lo for lo, hi in plan.columns.values()]))
                 program_ops.append(ops.guided_op(stmt, codes, slot, shape, site, guide, len(signs), plan))
             else:
                 program_ops.append(ops.sample_op(stmt, codes, slot, shape, site, plan))

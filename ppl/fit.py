@@ -61,7 +61,7 @@ def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=No
     space = built.space
 
     def loss(theta, rng):
-        return built.loss(space.unflatten(theta), rng, particles, baselines)
+        return built.loss(space.lazy(theta), rng, particles, baselines)
 
     step_grad = grad_and_aux(loss)
     loop = Loop(0, space.initial(), [])
@@ -137,7 +137,7 @@ def _at_step(err, t, space, theta):
 
 
 def _fail(built, theta, state, particles, t, value):
-    params = built.space.unflatten(theta)
+    params = built.space.lazy(theta)
     rng = onp.random.Generator(onp.random.PCG64())
     rng.bit_generator.state = state
     with onp.errstate(all="ignore"):

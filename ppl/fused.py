@@ -11,11 +11,10 @@ from __future__ import annotations
 import math
 
 import numpy as onp
-from autograd.extend import defvjp, primitive
+from autograd.extend import defvjp, defvjp_argnums, primitive
 from scipy.special import betaln, digamma, expit, gammaln, logsumexp, xlog1py, xlogy
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
-MAX_ARGS = 4
 
 
 def sum_rest(a):
@@ -39,16 +38,18 @@ def fused(logp, partials):
         with onp.errstate(divide="ignore", invalid="ignore"):
             return sum_rest(onp.asarray(logp(x, *args), dtype=float))
 
-    def vjp_of(i):
-        def make(ans, *inputs):
-            def vjp(g):
-                with onp.errstate(divide="ignore", invalid="ignore"):
-                    p = onp.asarray(partials(*inputs)[i])
-                return _unbroadcast(g.reshape(g.shape + (1,) * (p.ndim - g.ndim)) * p, onp.shape(inputs[i]))
-            return vjp
-        return make
+    def make(argnums, ans, inputs, kwargs):
+        def vjp(g):          # the partials once for every input that needs one
+            with onp.errstate(divide="ignore", invalid="ignore"):
+                p = partials(*inputs)
+            out = []
+            for i in argnums:
+                d = onp.asarray(p[i])
+                out.append(_unbroadcast(g.reshape(g.shape + (1,) * (d.ndim - g.ndim)) * d, onp.shape(inputs[i])))
+            return out
+        return vjp
 
-    defvjp(f, *(vjp_of(i) for i in range(MAX_ARGS)), argnums=range(MAX_ARGS))
+    defvjp_argnums(f, make)
     return f
 
 
@@ -209,3 +210,40 @@ beta = fused(_beta, _beta_partials)
 binomial_logits = fused(_binomial_logits, _binomial_logits_partials)
 binomial_probs = fused(_binomial_probs, _binomial_probs_partials)
 student_t = fused(_student_t, _student_t_partials)
+
+
+# -- the mean-field guide's draw of every pathwise latent at once -------------------------------
+
+@primitive
+def meanfield(theta, eps, layout):
+    """Every mean-field latent with a real or positive support, drawn at once from the flat
+    parameter vector: (particles, D + 1), the D values then log q of all of them.
+
+    `layout` = (loc_index, rho_index, positive): where each unconstrained dimension's location and
+    log-scale sit in `theta`, and which dimensions are exp-transformed. u = loc + exp(rho) * eps;
+    x = exp(u) where positive, else u; log q(x) = sum(log N(u; loc, exp(rho))) - sum_positive(u).
+    One node on the tape instead of about ten per latent (slices, exp, multiply, add, logs, sums).
+    """
+    loc_index, rho_index, positive = layout
+    u = theta[loc_index] + onp.exp(theta[rho_index]) * eps
+    x = onp.where(positive, onp.exp(u), u)
+    logq = -(0.5 * onp.sum(eps * eps, axis=1) + eps.shape[1] * HALF_LOG_2PI) - onp.sum(theta[rho_index]) \
+        - onp.sum(onp.where(positive, u, 0.0), axis=1)
+    return onp.concatenate([x, logq[:, None]], axis=1)
+
+
+def _meanfield_vjp(ans, theta, eps, layout):
+    loc_index, rho_index, positive = layout
+    x = ans[:, :-1]
+
+    def vjp(g):
+        gx, glogq = g[:, :-1], g[:, -1]
+        gu = gx * onp.where(positive, x, 1.0) - glogq[:, None] * positive
+        out = onp.zeros_like(theta)          # every index appears once: plain assignment
+        out[loc_index] = gu.sum(axis=0)
+        out[rho_index] = (gu * onp.exp(theta[rho_index]) * eps).sum(axis=0) - glogq.sum()
+        return out
+    return vjp
+
+
+defvjp(meanfield, _meanfield_vjp)

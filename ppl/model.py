@@ -58,11 +58,11 @@ class Model:
         """Per statement: the rewritten form, the guide, and the estimator with its reason."""
         return str(self.rewritten)
 
-    def bind(self, data=None, seed=0, stl=False):
+    def bind(self, data=None, seed=0, stl=False, batch_size=None):
         """The program built against `data` (a dict, a JSON path, or None for the bundled data),
-        and the generator its draws come from."""
+        and the generator its draws come from; `batch_size` subsamples as `fit` does."""
         rng = onp.random.default_rng(seed)
-        return self._build(data, rng, stl), rng
+        return self._build(data, rng, stl, batch_size), rng
 
     def _scored(self, name) -> "Model":
         choice = self.options["estimator"]

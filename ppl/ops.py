@@ -37,6 +37,8 @@ class Plan:
     blocks: dict = None     # full-rank guide: latent -> (start, stop) in the joint draw
     stl: bool = False       # sticking the landing: no direct gradient through log q's parameters
     local: frozenset = frozenset()   # latents subsampled with the observations (`run.rows`)
+    columns: dict = None    # mean-field latents drawn in one block: latent -> (start, stop)
+    layout: tuple = None    # and where their parameters sit (`fused.meanfield`)
 
 
 def value(code, env):
@@ -177,7 +179,21 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
         logq = run.joint_logq if lo == 0 else onp.zeros(1)
         return support.to_constrained(u), _jacobian(logq, support, u), None
 
-    draw = discrete if cls.discrete else block if plan.blocks and stmt.name in plan.blocks else continuous
+    def from_block(run, prior):
+        """A slice of the mean-field block (`meanfield_op`); its log q goes with the first slice.
+        Without the flat parameter vector (gradients by name), the latent draws on its own."""
+        if run.mf is None:
+            return continuous(run, prior)
+        x = run.mf[:, lo] if scalar else run.mf[:, lo:hi]
+        if not scalar and len(shape) != 1:
+            x = np.reshape(x, (run.K,) + shape)
+        return x, run.mf[:, -1] if lo == 0 else ZERO, None
+
+    if plan.columns and stmt.name in plan.columns:
+        (lo, hi), scalar = plan.columns[stmt.name], shape == ()
+        draw = from_block
+    else:
+        draw = discrete if cls.discrete else block if plan.blocks and stmt.name in plan.blocks else continuous
 
     def op(env, run):
         prior = make_dist(cls, codes, env, rank)
@@ -200,6 +216,20 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
             run.scores[stmt.name] = logq
         if run.record is not None:
             run.record[stmt.name] = getval(x)
+    return op
+
+
+def meanfield_op(layout, sizes):
+    """Draw every block latent of the mean-field guide at once (`fused.meanfield`) from the flat
+    parameter vector, their noise drawn latent by latent as each would draw it (`sizes`);
+    gradients taken by parameter name (no flat vector) skip the block."""
+    def op(env, run):
+        theta = getattr(run.params, "theta", None)
+        if theta is None:
+            run.mf = None
+            return
+        eps = [run.rng.standard_normal((run.K, n)) for n in sizes]
+        run.mf = fused.meanfield(theta, eps[0] if len(eps) == 1 else onp.concatenate(eps, axis=1), layout)
     return op
 
 

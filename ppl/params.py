@@ -26,6 +26,7 @@ class ParamSpace:
 
     def __init__(self, params: list[Param]):
         self.params = params
+        self.index = {p.name: i for i, p in enumerate(params)}
         self.slices, start = {}, 0
         for p in params:
             self.slices[p.name] = (start, start + p.size)
@@ -40,15 +41,21 @@ class ParamSpace:
             return onp.zeros(0)
         return onp.concatenate([onp.ravel(p.init).astype(float) for p in self.params])
 
+    def lazy(self, theta) -> "Params":
+        """Named constrained values computed from `theta` only when asked for (each one's
+        operations traced only if used), with the flat vector itself as `.theta`."""
+        return Params(self, theta)
+
+    def value(self, name, theta):
+        p = self.params[self.index[name]]
+        lo, hi = self.slices[name]
+        u = theta[lo:hi] if p.init.ndim == 0 else np.reshape(theta[lo:hi], (1,) + p.init.shape)
+        return p.constraint.to_constrained(u)
+
     def unflatten(self, theta) -> dict:
         """Named constrained values from the flat unconstrained vector (differentiable), each
         with a leading particle axis of size 1, as the program uses them."""
-        out = {}
-        for p in self.params:
-            lo, hi = self.slices[p.name]
-            u = theta[lo:hi] if p.init.ndim == 0 else np.reshape(theta[lo:hi], (1,) + p.init.shape)
-            out[p.name] = p.constraint.to_constrained(u)
-        return out
+        return {p.name: self.value(p.name, theta) for p in self.params}
 
     def flatten(self, values: dict) -> onp.ndarray:
         """The flat unconstrained vector of named constrained values (missing names keep their init)."""
@@ -64,3 +71,15 @@ class ParamSpace:
     def constrained(self, theta) -> dict:
         """Plain numpy named values, for reporting."""
         return {k: onp.asarray(v)[0] for k, v in self.unflatten(onp.asarray(theta)).items()}
+
+
+class Params(dict):
+    """`ParamSpace.lazy`: a dict whose values are computed on first access."""
+
+    def __init__(self, space, theta):
+        super().__init__()
+        self.space, self.theta = space, theta
+
+    def __missing__(self, name):
+        value = self[name] = self.space.value(name, self.theta)
+        return value

@@ -16,6 +16,7 @@ from autograd.tracer import getval
 
 from .baselines import Baselines
 from .functions import sum_rest
+from .ops import ZERO
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Run:
     joint: object = None                          # the full-rank guide's draw (particles, D)
     joint_logq: object = None                     # and its log-density
     rows: object = None                           # subsampling: this step's rows
+    mf: object = None                             # the mean-field block: values, then log q
     record: dict | None = None
     checking: bool = False
 
@@ -139,12 +141,14 @@ def total_cost(terms, signs, K):
     order = sorted(range(len(terms)), key=lambda i: -signs[i])   # a positive term first, if any
     total = None
     for i in order:
+        if terms[i] is ZERO:              # a term carried by another (a block's log q)
+            continue
         term = terms[i] if abs(signs[i]) == 1.0 else abs(signs[i]) * terms[i]
         if total is None:
             total = term if signs[i] > 0 else -term
         else:
             total = total + term if signs[i] > 0 else total - term
-    return total
+    return np.zeros(K) if total is None else total
 
 
 def _to_elements(values, shape):

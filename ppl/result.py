@@ -84,7 +84,7 @@ class Fit:
 
     def _draws(self, n, rng):
         built = self._built
-        params = built.space.unflatten(self._theta)
+        params = built.space.lazy(self._theta)
         # elements per particle: every latent and deterministic, or the largest observed data
         # (whose log-densities are computed per particle), whichever is more
         width = max(1, sum(int(onp.prod(s[0], dtype=int)) for s in built.shapes.values()), built.widest)
