@@ -6,7 +6,7 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as onp
-from autograd.differential_operators import grad_and_aux
+from autograd.core import make_vjp
 
 from . import checkpoint as saved
 from .baselines import Baselines
@@ -63,7 +63,12 @@ def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=No
     def loss(theta, rng):
         return built.loss(space.lazy(theta), rng, particles, baselines)
 
-    step_grad = grad_and_aux(loss)
+    def step_grad(theta, rng):
+        """(gradient, aux) of the loss; aux goes around the tape, not through it as a tuple."""
+        aux = []
+        vjp, _ = make_vjp(lambda t: _first(loss(t, rng), aux), theta)
+        return vjp(1.0), aux[0]
+
     loop = Loop(0, space.initial(), [])
     baselines = Baselines(baseline, n_sites=len(built.score_sites), particles=particles)
     parts = {"loop": loop, "baselines": baselines, "adam": Adam(lr=lr, steps=steps), "tail": TailAverage(steps),
@@ -108,6 +113,12 @@ def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=No
                       convergence.record(len(loop.trace)))
     path.interrupted = loop.interrupted
     return path
+
+
+def _first(pair, rest):
+    value, aux = pair
+    rest.append(aux)
+    return value
 
 
 class TailAverage:

@@ -31,8 +31,10 @@ def _unbroadcast(g, shape):
     return g
 
 
-def fused(logp, partials):
-    """The primitive x, *args -> sum_rest(logp(x, *args)), differentiable in every input."""
+def fused(logp, partials, one=None):
+    """The primitive x, *args -> sum_rest(logp(x, *args)), differentiable in every input.
+    `one(i, x, *args)`, when given, computes the partial in input i alone: an observation needs
+    only its arguments' partials, a latent's prior often only its value's."""
     @primitive
     def f(x, *args):
         with onp.errstate(divide="ignore", invalid="ignore"):
@@ -41,7 +43,10 @@ def fused(logp, partials):
     def make(argnums, ans, inputs, kwargs):
         def vjp(g):          # the partials once for every input that needs one
             with onp.errstate(divide="ignore", invalid="ignore"):
-                p = partials(*inputs)
+                if one is not None and len(argnums) == 1:
+                    p = {argnums[0]: _full_as(one(argnums[0], *inputs), inputs)}
+                else:
+                    p = partials(*inputs)
             out = []
             for i in argnums:
                 d = onp.asarray(p[i])
@@ -55,7 +60,13 @@ def fused(logp, partials):
 
 def _full(*arrays):
     shape = onp.broadcast_shapes(*(onp.shape(a) for a in arrays))
-    return [onp.broadcast_to(a, shape) for a in arrays]
+    return [a if onp.shape(a) == shape else onp.broadcast_to(a, shape) for a in arrays]
+
+
+def _full_as(partial, inputs):
+    """One partial broadcast to the shape of the log-density (that of all inputs together)."""
+    shape = onp.broadcast_shapes(*(onp.shape(a) for a in inputs))
+    return partial if onp.shape(partial) == shape else onp.broadcast_to(partial, shape)
 
 
 def _normal(x, loc, scale):
@@ -67,6 +78,11 @@ def _normal_partials(x, loc, scale):
     z = (x - loc) / scale
     dx = -z / scale
     return _full(dx, -dx, (z * z - 1) / scale)
+
+
+def _normal_one(i, x, loc, scale):
+    z = (x - loc) / scale
+    return -z / scale if i == 0 else z / scale if i == 1 else (z * z - 1) / scale
 
 
 def _half_normal(x, scale):
@@ -115,6 +131,10 @@ def _bernoulli_logits_partials(x, logits):
     return _full(logits + 0 * x, x - expit(logits))
 
 
+def _bernoulli_logits_one(i, x, logits):
+    return logits if i == 0 else x - expit(logits)
+
+
 def _poisson(x, rate):
     return x * onp.log(rate) - rate - gammaln(x + 1.0)
 
@@ -140,12 +160,12 @@ def _categorical_logits_partials(x, logits):
     return onp.zeros(log_probs.shape), onehot - onp.exp(table)
 
 
-normal = fused(_normal, _normal_partials)
+normal = fused(_normal, _normal_partials, _normal_one)
 half_normal = fused(_half_normal, _half_normal_partials)
 cauchy = fused(_cauchy, _cauchy_partials)
 half_cauchy = fused(_half_cauchy, _half_cauchy_partials)
 exponential = fused(_exponential, _exponential_partials)
-bernoulli_logits = fused(_bernoulli_logits, _bernoulli_logits_partials)
+bernoulli_logits = fused(_bernoulli_logits, _bernoulli_logits_partials, _bernoulli_logits_one)
 poisson = fused(_poisson, _poisson_partials)
 categorical_logits = fused(_categorical_logits, _categorical_logits_partials)
 

@@ -66,7 +66,7 @@ class Program:
         if self.batch is not None:
             run.rows = self.batch.rows(rng)
             for slot, values in self.feed:
-                env[slot] = values[run.rows][None]
+                env[slot] = onp.take(values, run.rows, axis=0)[None]
         for op in self.ops:
             op(env, run)
         for final in self.finals:

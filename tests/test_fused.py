@@ -61,6 +61,26 @@ def test_gradients_match_traced_form_and_finite_differences(cls, args, x):
         check_grads(f, modes=["rev"], order=1)(x.astype(float))
 
 
+CONTINUOUS = [c for c in CASES if c[2].dtype.kind == "f"]
+
+
+@pytest.mark.parametrize("cls, args, x", CONTINUOUS, ids=[c[0].__name__ for c in CONTINUOUS])
+def test_gradients_in_the_value_and_in_all_arguments_at_once(cls, args, x):
+    """A latent's own value, and several inputs differentiated together (one backward pass)."""
+    weights = onp.arange(1.0, 1.0 + max(len(cls(**args).log_prob_sum(x)), 1))
+    names = list(args)
+
+    def f(inputs, log_prob):
+        *values, y = inputs
+        return anp.dot(weights, log_prob(dict(zip(names, values)), y))
+
+    fused_f = lambda inputs: f(inputs, lambda a, y: cls(**a).log_prob_sum(y))  # noqa: E731
+    traced_f = lambda inputs: f(inputs, lambda a, y: traced(cls, a, y))        # noqa: E731
+    inputs = [args[k] for k in names] + [x]
+    for a, b in zip(grad(fused_f)(inputs), grad(traced_f)(inputs)):
+        onp.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
 # -- the mean-field block ----------------------------------------------------------------------
 
 def _block_case():

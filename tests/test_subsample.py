@@ -10,6 +10,7 @@ import pytest
 
 import ppl
 from conftest import ROOT
+from test_reinforce import MIXTURE     # assignments summed out, means point-estimated: an exact gradient
 
 LOGISTIC = """
 data N: int
@@ -28,17 +29,6 @@ mu ~ Normal(0, 10)
 z: real[N] ~ Normal(mu, 1)
 y ~ Normal(z, 0.5)
 """
-
-# assignments summed out per observation; the means point-estimated, so the full gradient is exact
-MIXTURE = """
-data N: int
-data x: real[N]
-data K: int = 3
-param mu: real[K] = 0
-z: int[N] ~ Categorical(ones(K) / K)
-x ~ Normal(mu[z], 1)
-"""
-
 
 def _logistic_data(n=200, d=3, seed=0):
     rng = np.random.default_rng(seed)
@@ -136,3 +126,33 @@ def test_cli_and_api_give_the_same_subsampled_fit(tmp_path):
     api = ppl.load(ROOT / "models" / "mixture.ppl").fit(steps=300, seed=4, batch_size=50)
     cli = json.loads(out.read_text())
     np.testing.assert_array_equal(np.asarray(cli["guide"]["mu.loc"]), api.guide["mu.loc"])
+
+
+def test_an_interrupted_subsampled_fit_resumes_bit_for_bit(tmp_path):
+    model = ppl.load(ROOT / "models" / "mixture.ppl")
+    calls = []
+
+    def stop():
+        calls.append(1)
+        return len(calls) == 137
+
+    model.fit(steps=300, seed=2, batch_size=40, checkpoint=tmp_path / "c.npz", stop=stop)
+    resumed = model.fit(steps=300, seed=2, batch_size=40, resume=tmp_path / "c.npz")
+    whole = model.fit(steps=300, seed=2, batch_size=40)
+    for k in whole.guide:
+        np.testing.assert_array_equal(resumed.guide[k], whole.guide[k])
+
+
+def test_minibatch_rows_are_distinct_and_uniform():
+    from ppl.subsample import Batch
+    rng = np.random.default_rng(0)
+    for total, size in ((1000, 10), (40, 30)):           # the sparse draw, and choice without replacement
+        batch = Batch(size, total, "N", (), frozenset(), frozenset())
+        counts = np.zeros(total)
+        for _ in range(4000):
+            rows = batch.rows(rng)
+            assert len(np.unique(rows)) == size and np.all(np.diff(rows) > 0)
+            counts[rows] += 1
+        expected = 4000 * size / total                       # every row equally often
+        chi2 = np.sum((counts - expected) ** 2 / expected)
+        assert chi2 < total + 5 * np.sqrt(2 * total), chi2
