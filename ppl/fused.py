@@ -12,7 +12,9 @@ import math
 
 import numpy as onp
 from autograd.extend import defvjp, defvjp_argnums, primitive
-from scipy.special import betaln, digamma, expit, gammaln, logsumexp, xlog1py, xlogy
+from .special import plain_expit as expit
+from .special import plain_logsumexp as logsumexp
+from .special import sc
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -136,11 +138,11 @@ def _bernoulli_logits_one(i, x, logits):
 
 
 def _poisson(x, rate):
-    return x * onp.log(rate) - rate - gammaln(x + 1.0)
+    return x * onp.log(rate) - rate - sc.gammaln(x + 1.0)
 
 
 def _poisson_partials(x, rate):
-    return _full(onp.log(rate) - digamma(x + 1.0), x / rate - 1)
+    return _full(onp.log(rate) - sc.digamma(x + 1.0), x / rate - 1)
 
 
 def _gather(table, x):
@@ -171,49 +173,49 @@ categorical_logits = fused(_categorical_logits, _categorical_logits_partials)
 
 
 def _gamma(x, concentration, rate):
-    return concentration * onp.log(rate) + (concentration - 1) * onp.log(x) - rate * x - gammaln(concentration)
+    return concentration * onp.log(rate) + (concentration - 1) * onp.log(x) - rate * x - sc.gammaln(concentration)
 
 
 def _gamma_partials(x, concentration, rate):
-    return _full((concentration - 1) / x - rate, onp.log(rate) + onp.log(x) - digamma(concentration),
+    return _full((concentration - 1) / x - rate, onp.log(rate) + onp.log(x) - sc.digamma(concentration),
                  concentration / rate - x)
 
 
 def _beta(x, a, b):
-    return (a - 1) * onp.log(x) + (b - 1) * onp.log1p(-x) - betaln(a, b)
+    return (a - 1) * onp.log(x) + (b - 1) * onp.log1p(-x) - sc.betaln(a, b)
 
 
 def _beta_partials(x, a, b):
-    common = digamma(a + b)
-    return _full((a - 1) / x - (b - 1) / (1 - x), onp.log(x) - digamma(a) + common,
-                 onp.log1p(-x) - digamma(b) + common)
+    common = sc.digamma(a + b)
+    return _full((a - 1) / x - (b - 1) / (1 - x), onp.log(x) - sc.digamma(a) + common,
+                 onp.log1p(-x) - sc.digamma(b) + common)
 
 
 def _binomial_logits(x, n, logits):
-    return (gammaln(n + 1) - gammaln(x + 1) - gammaln(n - x + 1) + x * logits
+    return (sc.gammaln(n + 1) - sc.gammaln(x + 1) - sc.gammaln(n - x + 1) + x * logits
             - n * onp.logaddexp(0.0, logits))
 
 
 def _binomial_logits_partials(x, n, logits):
     # x is a count: no derivative in it
-    return _full(0 * x, digamma(n + 1) - digamma(n - x + 1) - onp.logaddexp(0.0, logits),
+    return _full(0 * x, sc.digamma(n + 1) - sc.digamma(n - x + 1) - onp.logaddexp(0.0, logits),
                  x - n * expit(logits))
 
 
 def _binomial_probs(x, n, probs):
-    return gammaln(n + 1) - gammaln(x + 1) - gammaln(n - x + 1) + xlogy(x, probs) + xlog1py(n - x, -probs)
+    return sc.gammaln(n + 1) - sc.gammaln(x + 1) - sc.gammaln(n - x + 1) + sc.xlogy(x, probs) + sc.xlog1py(n - x, -probs)
 
 
 def _binomial_probs_partials(x, n, probs):
     # 0 log 0 = 0: a count of zero contributes no slope even at probs = 0 or 1
     dp = onp.where(x == 0, 0.0, x / probs) - onp.where(n - x == 0, 0.0, (n - x) / (1 - probs))
-    dn = digamma(n + 1) - digamma(n - x + 1) + onp.where((n - x == 0) & (probs == 1), 0.0, onp.log1p(-probs))
+    dn = sc.digamma(n + 1) - sc.digamma(n - x + 1) + onp.where((n - x == 0) & (probs == 1), 0.0, onp.log1p(-probs))
     return _full(0 * x, dn, dp)
 
 
 def _student_t(x, df, loc, scale):
     z = (x - loc) / scale
-    return (gammaln((df + 1) / 2) - gammaln(df / 2) - 0.5 * onp.log(df * math.pi) - onp.log(scale)
+    return (sc.gammaln((df + 1) / 2) - sc.gammaln(df / 2) - 0.5 * onp.log(df * math.pi) - onp.log(scale)
             - (df + 1) / 2 * onp.log1p(z * z / df))
 
 
@@ -221,7 +223,7 @@ def _student_t_partials(x, df, loc, scale):
     z = (x - loc) / scale
     t = z * z / df
     dx = -(df + 1) * z / (scale * df * (1 + t))
-    ddf = 0.5 * (digamma((df + 1) / 2) - digamma(df / 2) - 1 / df - onp.log1p(t) + (df + 1) * t / (df * (1 + t)))
+    ddf = 0.5 * (sc.digamma((df + 1) / 2) - sc.digamma(df / 2) - 1 / df - onp.log1p(t) + (df + 1) * t / (df * (1 + t)))
     return _full(dx, ddf, -dx, ((df + 1) * t / (1 + t) - 1) / scale)
 
 

@@ -31,7 +31,8 @@ import numpy as onp
 import autograd.numpy as np
 from autograd.extend import defvjp_argnums, primitive
 from autograd.numpy.numpy_vjps import unbroadcast
-from scipy.special import betaincinv, betaln, digamma, gammaincinv, gammaln, ive, ndtri
+
+from .special import sc
 
 __all__ = ["uniform", "standard_gamma", "beta", "von_mises", "von_mises_cdf", "bessel_ratios"]
 
@@ -167,11 +168,11 @@ def _gamma_dz_da(z, a):
     # dP/da = -pre * (h (log z - psi(a)) + dh/da) with pre / p(z) = z (continued fraction).
     def series(z, a):
         s = _gamma_series(*_Dual.seed([a]), z)
-        return -(z / a) * (s.v * (onp.log(z) - digamma(a + 1)) + s.d[0])
+        return -(z / a) * (s.v * (onp.log(z) - sc.digamma(a + 1)) + s.d[0])
 
     def fraction(z, a):
         h = _gamma_fraction(*_Dual.seed([a]), z)
-        return z * (h.v * (onp.log(z) - digamma(a)) + h.d[0])
+        return z * (h.v * (onp.log(z) - sc.digamma(a)) + h.d[0])
 
     out = onp.zeros(onp.shape(z))
     _on((z > 0) & (z < a + 1), out, series, z, a)
@@ -180,11 +181,11 @@ def _gamma_dz_da(z, a):
 
 def _gamma_partials(z, a):
     with onp.errstate(divide="ignore", over="ignore"):
-        inv_pdf = onp.exp(gammaln(a) + z - (a - 1) * onp.log(z))
+        inv_pdf = onp.exp(sc.gammaln(a) + z - (a - 1) * onp.log(z))
     return _gamma_dz_da(z, a), onp.where(z > 0, inv_pdf, 0.0)
 
 
-standard_gamma = _implicit(lambda alpha, u: gammaincinv(alpha, u), _gamma_partials)
+standard_gamma = _implicit(lambda alpha, u: sc.gammaincinv(alpha, u), _gamma_partials)
 standard_gamma.__doc__ = "Gamma(alpha, 1) at quantile u; differentiable in alpha (implicitly) and u."
 
 
@@ -212,9 +213,9 @@ def _beta_fraction(a, b, x):
 def _beta_terms(p, q, t):
     """(g_p, g_q) with dI_t(p, q)/dp = pre * g_p, dI_t(p, q)/dq = pre * g_q, pre = t^p (1-t)^q / (p B)."""
     h = _beta_fraction(*_Dual.seed([p, q]), t)
-    common = digamma(p + q)
-    return (h.v * (onp.log(t) - 1 / p - digamma(p) + common) + h.d[0],
-            h.v * (onp.log1p(-t) - digamma(q) + common) + h.d[1])
+    common = sc.digamma(p + q)
+    return (h.v * (onp.log(t) - 1 / p - sc.digamma(p) + common) + h.d[0],
+            h.v * (onp.log1p(-t) - sc.digamma(q) + common) + h.d[1])
 
 
 def _beta_partials(x, a, b):
@@ -234,11 +235,11 @@ def _beta_partials(x, a, b):
         scale = x[swapped] * y[swapped] / b[swapped]
         da[swapped], db[swapped] = scale * ga, scale * gb
     with onp.errstate(divide="ignore", over="ignore"):
-        inv_pdf = onp.exp(betaln(a, b) - (a - 1) * onp.log(x) - (b - 1) * onp.log1p(-x))
+        inv_pdf = onp.exp(sc.betaln(a, b) - (a - 1) * onp.log(x) - (b - 1) * onp.log1p(-x))
     return da, db, onp.where(inside, inv_pdf, 0.0)
 
 
-beta = _implicit(lambda a, b, u: betaincinv(a, b, u), _beta_partials)
+beta = _implicit(lambda a, b, u: sc.betaincinv(a, b, u), _beta_partials)
 beta.__doc__ = "Beta(a, b) at quantile u; differentiable in a, b (implicitly) and u."
 
 
@@ -253,7 +254,7 @@ def _terms(kappa):
 def _ratios(kappa, n):
     """r[:, k] = I_k(kappa) / I_0(kappa) for k = 0..n+1, one row per kappa."""
     k = onp.arange(n + 2)
-    return ive(k, kappa[:, None]) / ive(0, kappa[:, None])
+    return sc.ive(k, kappa[:, None]) / sc.ive(0, kappa[:, None])
 
 
 def bessel_ratios(kappa):
@@ -288,7 +289,7 @@ def _von_mises_pieces(x, kappa, derivative=False):
 
 
 def _von_mises_pdf(x, kappa):
-    return onp.exp(kappa * (onp.cos(x) - 1)) / (2 * math.pi * ive(0, kappa))
+    return onp.exp(kappa * (onp.cos(x) - 1)) / (2 * math.pi * sc.ive(0, kappa))
 
 
 def von_mises_cdf(x, kappa):
@@ -303,7 +304,7 @@ def _von_mises_draw(kappa, u):
     shape = onp.broadcast_shapes(onp.shape(kappa), onp.shape(u))
     kappa, u = (onp.ravel(a).astype(float) for a in onp.broadcast_arrays(kappa, u))
     ok = onp.isfinite(kappa) & (kappa >= 0)
-    x = onp.where(ok, onp.clip(ndtri(u) / onp.sqrt(onp.maximum(kappa, 1.0)), -3.0, 3.0), onp.nan)
+    x = onp.where(ok, onp.clip(sc.ndtri(u) / onp.sqrt(onp.maximum(kappa, 1.0)), -3.0, 3.0), onp.nan)
     lo, hi = onp.full(x.shape, -math.pi), onp.full(x.shape, math.pi)
     active = onp.flatnonzero(ok)
     for _ in range(100):

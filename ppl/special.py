@@ -1,22 +1,52 @@
 """The special functions the models need, as autograd primitives with their derivatives.
 
 `autograd.scipy.special` has them too, but importing any of `autograd.scipy` loads scipy.stats and
-scipy.integrate: 0.7 s of every start of `ppl`. The rules below are autograd's (first order).
+scipy.integrate: 0.7 s of every start of `ppl`. Even `scipy.special` alone takes about 0.3 s to
+import (its array-API layer loads numpy.f2py and numpy.testing), so it is imported on first use
+(`sc`), and the two functions the common models need, expit and logsumexp, are plain NumPy here:
+a model of Normals, Bernoullis and Categoricals never imports scipy. The rules below are
+autograd's (first order).
 """
 from __future__ import annotations
 
 import numpy as onp
-import scipy.special as sc
 from autograd.extend import defvjp, primitive
 from autograd.numpy.numpy_vjps import repeat_to_match_shape, unbroadcast_f
 
-expit = primitive(sc.expit)
-logit = primitive(sc.logit)
-gammaln = primitive(sc.gammaln)
-betaln = primitive(sc.betaln)
-multigammaln = primitive(sc.multigammaln)
-ive = primitive(sc.ive)
-logsumexp = primitive(sc.logsumexp)
+
+class _Scipy:
+    """`scipy.special`, imported when a function of it is first asked for."""
+
+    def __getattr__(self, name):
+        import scipy.special
+        return getattr(scipy.special, name)
+
+
+sc = _Scipy()
+
+
+def plain_expit(x):
+    """1 / (1 + exp(-x)), without overflow for large |x|."""
+    return onp.exp(-onp.logaddexp(0.0, -onp.asarray(x, dtype=float)))
+
+
+def plain_logsumexp(x, axis=None, keepdims=False):
+    """log(sum(exp(x))) over `axis`, shifted by the maximum (all -inf gives -inf)."""
+    x = onp.asarray(x, dtype=float)
+    top = onp.max(x, axis=axis, keepdims=True)
+    top = onp.where(onp.isfinite(top), top, 0.0)
+    with onp.errstate(divide="ignore"):
+        out = onp.log(onp.sum(onp.exp(x - top), axis=axis, keepdims=True)) + top
+    return out if keepdims else onp.squeeze(out, axis=axis)
+
+
+expit = primitive(plain_expit)
+logit = primitive(lambda x: sc.logit(x))
+gammaln = primitive(lambda x: sc.gammaln(x))
+betaln = primitive(lambda a, b: sc.betaln(a, b))
+multigammaln = primitive(lambda a, d: sc.multigammaln(a, d))
+ive = primitive(lambda n, x: sc.ive(n, x))
+logsumexp = primitive(plain_logsumexp)
 
 defvjp(expit, lambda ans, x: lambda g: g * ans * (1 - ans))
 defvjp(logit, lambda ans, x: lambda g: g / (x * (1 - x)))
@@ -31,13 +61,13 @@ defvjp(ive, None,
        lambda ans, n, x: unbroadcast_f(x, lambda g: g * (ans * (n / x - onp.sign(x)) + sc.ive(n + 1, x))))
 
 
-def _logsumexp_vjp(ans, x, axis=None, b=1.0, keepdims=False):
+def _logsumexp_vjp(ans, x, axis=None, keepdims=False):
     shape, dtype = onp.shape(x), onp.result_type(x)
 
     def vjp(g):
         g_repeated, _ = repeat_to_match_shape(g, shape, dtype, axis, keepdims)
         ans_repeated, _ = repeat_to_match_shape(ans, shape, dtype, axis, keepdims)
-        return g_repeated * b * onp.exp(x - ans_repeated)
+        return g_repeated * onp.exp(x - ans_repeated)
     return vjp
 
 
