@@ -269,3 +269,25 @@ def _meanfield_vjp(ans, theta, eps, layout):
 
 
 defvjp(meanfield, _meanfield_vjp)
+
+
+# -- the loss: every cost term with its sign, one node ------------------------------------------
+
+@primitive
+def signed_sum(weights, *terms):
+    """sum(w * term) over the cost terms (each per particle, or one number for all)."""
+    total = weights[0] * terms[0]
+    for w, t in zip(weights[1:], terms[1:]):
+        total = total + w * t
+    return total
+
+
+def _signed_sum_vjp(argnums, ans, args, kwargs):
+    weights, terms = args[0], args[1:]
+
+    def vjp(g):
+        return [_unbroadcast(g * weights[i - 1], onp.shape(terms[i - 1])) for i in argnums]
+    return vjp
+
+
+defvjp_argnums(signed_sum, _signed_sum_vjp)

@@ -14,6 +14,7 @@ import autograd.numpy as np
 import numpy as onp
 from autograd.tracer import getval
 
+from . import fused
 from .baselines import Baselines
 from .functions import sum_rest
 from .ops import ZERO
@@ -134,21 +135,12 @@ class Program:
 
 
 def total_cost(terms, signs, K):
-    """sum(sign * term), with as few traced operations as possible (a sign is +-1, or +-N/B for
-    a subsampled statement's terms)."""
-    if not terms:
+    """sum(sign * term) as one traced node (a sign is +-1, or +-N/B for a subsampled statement's
+    terms); a term carried by another (a block's log q, `ZERO`) is left out."""
+    kept = [i for i, t in enumerate(terms) if t is not ZERO]
+    if not kept:
         return np.zeros(K)
-    order = sorted(range(len(terms)), key=lambda i: -signs[i])   # a positive term first, if any
-    total = None
-    for i in order:
-        if terms[i] is ZERO:              # a term carried by another (a block's log q)
-            continue
-        term = terms[i] if abs(signs[i]) == 1.0 else abs(signs[i]) * terms[i]
-        if total is None:
-            total = term if signs[i] > 0 else -term
-        else:
-            total = total + term if signs[i] > 0 else total - term
-    return np.zeros(K) if total is None else total
+    return fused.signed_sum(tuple(signs[i] for i in kept), *(terms[i] for i in kept))
 
 
 def _to_elements(values, shape):

@@ -122,3 +122,15 @@ def test_meanfield_block_changes_no_fit_beyond_rounding(monkeypatch):
             plain = model.fit(steps=200, particles=particles, seed=3).guide
         for k in blocked:
             onp.testing.assert_allclose(blocked[k], plain[k], rtol=1e-9, atol=1e-12)
+
+
+def test_signed_sum_matches_the_chain_of_additions():
+    from ppl.fused import signed_sum
+    a, b, c = rng.normal(size=K), rng.normal(size=1), rng.normal(size=K)
+    weights = (1.0, -1.0, -2.5)
+    onp.testing.assert_allclose(signed_sum(weights, a, b, c), a - b - 2.5 * c, rtol=1e-15)
+    fused_grads = grad(lambda ts: anp.sum(anp.arange(1.0, K + 1) * signed_sum(weights, *ts)))([a, b, c])
+    chain_grads = grad(lambda ts: anp.sum(anp.arange(1.0, K + 1) * (ts[0] - ts[1] - 2.5 * ts[2])))([a, b, c])
+    for x, y in zip(fused_grads, chain_grads):
+        onp.testing.assert_allclose(x, y, rtol=1e-12)
+    check_grads(lambda t: signed_sum(weights, t, b, c), modes=["rev"], order=1)(a)
