@@ -147,7 +147,8 @@ class Model:
         if batch_size is not None and sum(onp.size(v) for _, v in built.feed) <= FULL_SUMMARY_ELEMENTS:
             built = self._build(data, onp.random.default_rng(seed), stl)    # the summaries see every row
         return Fit(built, path, mode=self.mode, seed=seed, steps=steps, particles=particles,
-                   objective_name=name, sign=sign, baseline=baseline, rng=rng, model=self, data=data)
+                   objective_name=name, sign=sign, baseline=baseline, rng=rng, model=self, data=data,
+                   batch_size=batch_size)
 
     def sample(self, n: int = 1000, data=None, *, seed: int = 0, params: dict | None = None) -> dict:
         """`n` draws from the prior predictive: every latent from its prior, every deterministic,
@@ -195,7 +196,7 @@ class Model:
         traj = fitting.Trajectory(theta, trace, result.get("skipped_steps", 0), {}, result.get("convergence"))
         return Fit(built, traj, mode=self.mode, seed=result.get("seed", 0), steps=steps,
                    particles=result.get("particles", 1), objective_name=name, sign=sign, baseline="auto", rng=rng,
-                   model=self, data=data)
+                   model=self, data=data, batch_size=result.get("batch_size"))
 
     def _objective(self):
         sense = next((s.sense for s in self.ir.body if hasattr(s, "sense")), None)

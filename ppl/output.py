@@ -81,7 +81,8 @@ def trace_csv(trace) -> str:
 def table(fit) -> str:
     """The summary of a fit: objective, params, then a row per latent/deterministic element."""
     o = fit.objective
-    lines = [f"{fit.mode}: {fit.steps} steps, {fit.particles} particle{'s' * (fit.particles != 1)}, "
+    batch = f"minibatches of {fit.batch_size}, " if getattr(fit, "batch_size", None) else ""
+    lines = [f"{fit.mode}: {fit.steps} steps, {fit.particles} particle{'s' * (fit.particles != 1)}, {batch}"
              f"seed {fit.seed}; {o['name']} = {o['value']:.6g} ± {o['stderr']:.2g}"]
     if fit.convergence:
         lines.append(convergence_line(fit.convergence, o["name"]))

@@ -27,12 +27,12 @@ class Fit:
     """
 
     def __init__(self, built, path, *, mode, seed, steps, particles, objective_name, sign, baseline, rng,
-                 draws=EVAL_DRAWS, model=None, data=None):
+                 draws=EVAL_DRAWS, model=None, data=None, batch_size=None):
         self._built, self._theta, self._sign = built, path.theta, sign
         self._model, self._data = model, data
         self.convergence = getattr(path, "convergence", None)
         stopped = bool(self.convergence and self.convergence.get("stopped_early"))
-        self.mode, self.seed, self.particles = mode, seed, particles
+        self.mode, self.seed, self.particles, self.batch_size = mode, seed, particles, batch_size
         self.steps = len(path.trace) if stopped or path.interrupted else steps          # the steps run
         self.trace, self.skipped = path.trace, path.skipped
         self.interrupted = path.interrupted
@@ -150,6 +150,7 @@ class Fit:
     def to_json(self) -> dict:
         """The documented JSON form (see the README)."""
         return {"mode": self.mode, "seed": self.seed, "steps": self.steps, "particles": self.particles,
+                "batch_size": self.batch_size,
                 "objective": self.objective, "params": _lists(self.params), "guide": _lists(self.guide),
                 "latents": {k: _lists(v) for k, v in self.latents.items()}, "estimators": self.estimators,
                 "enumerated": _lists(self.enumerated), "statements": self.statements,

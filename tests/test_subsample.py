@@ -156,3 +156,10 @@ def test_minibatch_rows_are_distinct_and_uniform():
         expected = 4000 * size / total                       # every row equally often
         chi2 = np.sum((counts - expected) ** 2 / expected)
         assert chi2 < total + 5 * np.sqrt(2 * total), chi2
+
+
+def test_the_result_records_the_batch_size(tmp_path):
+    fit = ppl.load(ROOT / "models" / "eight_schools.ppl").fit(steps=50, batch_size=4)
+    assert fit.to_json()["batch_size"] == 4
+    from ppl.output import table
+    assert table(fit).splitlines()[0].startswith("vi: 50 steps, 1 particle, minibatches of 4, seed 0")
