@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as onp
 
-from . import ast, fullrank, ir, ops
+from . import ast, fullrank, fused, ir, ops
 from .constraints import positive, real
 from .dependence import ranks
 from .distributions import DISTRIBUTIONS
@@ -45,7 +45,7 @@ def build(rewritten, data: dict, rng, param_init: dict, stl: bool = False, batch
     rewritten = _limit_enumeration(rewritten, shapes)
     full = {k: ((batch.total,) + v[0][1:], v[1]) if batch and k in batch.local else v for k, v in shapes.items()}
     space = ParamSpace(_user_params(param_init) + _guide_params(rewritten, full, rng))
-    plan, score_sites = _plan(rewritten, shapes, data, stl, batch, space)
+    plan, score_sites = _plan(rewritten, shapes, data, stl, batch, space, scope)
     program_ops, finals, enumerated, signs = _compile_ops(rewritten, scope, slots, shapes, plan, batch)
     feed = batch and (batch, [(slots[name], data[name]) for name in batched])
     program = Program(rewritten, space, program_ops, finals, slots, shapes, signs, score_sites, enumerated, feed)
@@ -197,7 +197,7 @@ def _limit_enumeration(rewritten, shapes):
     return rewritten
 
 
-def _plan(rewritten, shapes, data, stl, batch, space):
+def _plan(rewritten, shapes, data, stl, batch, space, scope):
     enum_of = {i: s.name for s in rewritten.sites if s.estimator in ("enumerate", "expect") for i, _ in s.costs}
     marginal = frozenset(s.name for s in rewritten.sites
                          if s.estimator == "enumerate" and rewritten.module.mode == "vi")
@@ -219,9 +219,36 @@ def _plan(rewritten, shapes, data, stl, batch, space):
         raise SemanticError(f"'{sorted(local & set(blocks))[0]}' has one value per observation, which the "
                             "full-rank guide cannot subsample", hint="use the mean-field guide with --batch-size")
     members = _meanfield_members(rewritten, shapes, blocks, local, stl, elem_needed)
+    priors = _constant_priors(rewritten, members, shapes, scope, set(enum_of) | set(elem_needed))
     plan = ops.Plan(enum_of, marginal, frozenset(elem_needed), frozenset(elementwise), max(ranks_ + [0]) + 1,
-                    blocks, stl, local, *_meanfield_layout(members, shapes, space))
+                    blocks, stl, local, *_meanfield_layout(members, shapes, space, priors), frozenset(priors))
     return plan, score_sites
+
+
+def _constant_priors(rewritten, members, shapes, scope, kept):
+    """{latent: (fused density, arguments)} for block latents whose prior has constant arguments
+    and a fused density: the block adds their log-density itself (one node fewer each)."""
+    logp = {c.source: i for i, c in enumerate(rewritten.costs) if c.part == "logp"}
+    samples = {s.name: s for s in rewritten.module.body if isinstance(s, ir.Sample)}
+    out = {}
+    for name in members:
+        shape, prior = shapes[name]
+        density = FOLDABLE.get(type(prior).__name__)
+        codes = _arg_codes(samples[name], scope)
+        if density is None or len(shape) > 1 or logp.get(name) in kept or \
+                not all(isinstance(code, Const) for _, code in codes):
+            continue
+        dist = make_dist(DISTRIBUTIONS[samples[name].dist], codes, None, 1 + len(shape))
+        args = [onp.asarray(dist.args[k], dtype=float) for k in density[1]]
+        size = int(onp.prod(shape, dtype=int))
+        if all(_broadcasts_to(a.shape, (1, size)) for a in args):
+            out[name] = (density[0], tuple(a.reshape((1, -1)) if a.ndim > 1 else a for a in args))
+    return out
+
+
+FOLDABLE = {"Normal": (fused.normal, ("loc", "scale")), "HalfNormal": (fused.half_normal, ("scale",)),
+            "Cauchy": (fused.cauchy, ("loc", "scale")), "HalfCauchy": (fused.half_cauchy, ("scale",)),
+            "Exponential": (fused.exponential, ("rate",))}
 
 
 def _meanfield_members(rewritten, shapes, blocks, local, stl, elem_needed):
@@ -252,18 +279,21 @@ def _meanfield_members(rewritten, shapes, blocks, local, stl, elem_needed):
     return out
 
 
-def _meanfield_layout(members, shapes, space):
-    """({latent: (start, stop)} in the block's columns, (loc index, log-scale index, positive))."""
-    columns, loc, rho, pos, start = {}, [], [], [], 0
+def _meanfield_layout(members, shapes, space, priors):
+    """({latent: (start, stop)} in the block's columns, (loc index, log-scale index, positive,
+    constant priors))."""
+    columns, loc, rho, pos, start, folded = {}, [], [], [], 0, []
     for name in members:
         size = int(onp.prod(shapes[name][0], dtype=int))
         columns[name], start = (start, start + size), start + size
+        if name in priors:
+            folded.append((start - size, start) + priors[name])
         loc.append(onp.arange(*space.slices[f"{name}.loc"]))
         rho.append(onp.arange(*space.slices[f"{name}.scale"]))
         pos.append(onp.full(size, shapes[name][1].support is positive))
     if not members:
         return {}, None
-    return columns, (onp.concatenate(loc), onp.concatenate(rho), onp.concatenate(pos))
+    return columns, (onp.concatenate(loc), onp.concatenate(rho), onp.concatenate(pos), tuple(folded))
 
 
 def _compile_ops(rewritten, scope, slots, shapes, plan, batch):

@@ -39,6 +39,7 @@ class Plan:
     local: frozenset = frozenset()   # latents subsampled with the observations (`run.rows`)
     columns: dict = None    # mean-field latents drawn in one block: latent -> (start, stop)
     layout: tuple = None    # and where their parameters sit (`fused.meanfield`)
+    folded: frozenset = frozenset()   # block latents whose constant prior the block scores
 
 
 def value(code, env):
@@ -189,6 +190,7 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
             x = np.reshape(x, (run.K,) + shape)
         return x, run.mf[:, -1] if lo == 0 else ZERO, None
 
+    folded = stmt.name in plan.folded
     if plan.columns and stmt.name in plan.columns:
         (lo, hi), scalar = plan.columns[stmt.name], shape == ()
         draw = from_block
@@ -200,7 +202,9 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
         _check(stmt, prior, varying, run)
         x, logq, logq_values = draw(run, prior)
         env[slot] = x
-        if not _absorb(run, plan, cost, lambda: prior._log_prob(_beside(x, prior))):
+        if folded and run.mf is not None:
+            run.costs[cost] = ZERO           # in the block's last column
+        elif not _absorb(run, plan, cost, lambda: prior._log_prob(_beside(x, prior))):
             run.costs[cost] = prior.log_prob_sum(x)
         # a score site's log q enters the gradient only through its score term: differentiating
         # the cost itself would add -grad log q, which averages to zero but adds variance
@@ -225,7 +229,7 @@ def meanfield_op(layout, sizes):
     gradients taken by parameter name (no flat vector) skip the block."""
     def op(env, run):
         theta = getattr(run.params, "theta", None)
-        if theta is None:
+        if theta is None or run.checking:     # a replay checks each latent on its own
             run.mf = None
             return
         eps = [run.rng.standard_normal((run.K, n)) for n in sizes]

@@ -84,17 +84,23 @@ def test_gradients_in_the_value_and_in_all_arguments_at_once(cls, args, x):
 # -- the mean-field block ----------------------------------------------------------------------
 
 def _block_case():
+    from ppl import fused
     theta = rng.normal(size=9)
-    layout = (onp.array([0, 2, 4, 6]), onp.array([1, 3, 5, 7]), onp.array([False, True, False, True]))
+    # column 0 scored by a constant Normal(0.5, 2) prior, column 1 (positive) by HalfCauchy(2.5)
+    priors = ((0, 1, fused.normal, (onp.array([0.5]), onp.array([2.0]))),
+              (1, 2, fused.half_cauchy, (onp.array([2.5]),)))
+    layout = (onp.array([0, 2, 4, 6]), onp.array([1, 3, 5, 7]), onp.array([False, True, False, True]), priors)
     return theta, rng.normal(size=(K, 4)), layout
 
 
 def _block_traced(theta, eps, layout):
-    loc, rho, pos = layout
+    loc, rho, pos, priors = layout
     u = theta[loc] + anp.exp(theta[rho]) * eps
     x = anp.where(pos, anp.exp(u), u)
     logq = -anp.sum(0.5 * eps * eps + 0.5 * anp.log(2 * anp.pi), axis=1) - anp.sum(theta[rho]) \
         - anp.sum(anp.where(pos, u, 0.0), axis=1)
+    logq = logq - traced(D.Normal, {"loc": 0.5, "scale": 2.0}, x[:, 0:1]) \
+        - traced(D.HalfCauchy, {"scale": 2.5}, x[:, 1:2])
     return anp.concatenate([x, logq[:, None]], axis=1)
 
 
