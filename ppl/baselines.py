@@ -53,8 +53,8 @@ class Baselines:
         self.how, self.K = used(how, particles), particles
         self.steps = 0
         self.average = [0.0] * n_sites          # decaying mean cost (Pyro's: not bias-corrected)
-        self.spread = [0.0] * n_sites           # decaying variance across particles
-        self.error = [0.0] * n_sites            # decaying squared error of the average
+        self.spread = [0.0] * n_sites           # decaying variance across particles, summed over elements
+        self.error = [0.0] * n_sites            # decaying squared error of the average, summed likewise
 
     def __call__(self, i, C):
         K = self.K
@@ -71,11 +71,11 @@ class Baselines:
     def weight(self, i):
         """lam: the weight of the past average against leave-one-out, one per site. The errors
         are pooled over the site's elements: one element's few recent misses say little."""
-        s2 = onp.sum(self._corrected(self.spread[i]))
+        s2 = self._corrected(self.spread[i])
         # the average's own error: its observed squared miss, less the part the new mean's own
         # sampling noise (s^2 / K) explains; floored at what averaging ~(1+d)/(1-d) steps leaves
         floor = s2 * (1 - DECAY) / ((1 + DECAY) * self.K)
-        e2 = max(onp.sum(self._corrected(self.error[i], self.steps - 1)) - s2 / self.K, floor)
+        e2 = max(self._corrected(self.error[i], self.steps - 1) - s2 / self.K, floor)
         denominator = s2 + (self.K - 1) * e2
         return float(s2 / denominator) if denominator > 0 else 0.0
 
@@ -86,9 +86,9 @@ class Baselines:
             mean = onp.mean(C, axis=0)
             if self.how == "loo+average":
                 if self.steps > 1:           # the miss of the average of the steps before
-                    miss = (self._corrected(self.average[i], self.steps - 1) - mean) ** 2
-                    self.error[i] = DECAY * self.error[i] + (1 - DECAY) * miss
-                self.spread[i] = DECAY * self.spread[i] + (1 - DECAY) * onp.var(C, axis=0, ddof=1)
+                    miss = onp.sum((self._corrected(self.average[i], self.steps - 1) - mean) ** 2)
+                    self.error[i] = DECAY * self.error[i] + (1 - DECAY) * float(miss)
+                self.spread[i] = DECAY * self.spread[i] + (1 - DECAY) * float(onp.sum(onp.var(C, axis=0, ddof=1)))
             self.average[i] = DECAY * self.average[i] + (1 - DECAY) * mean
 
     def _corrected(self, value, steps=None):

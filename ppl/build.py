@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as onp
 
-from . import ast, fullrank, fused, ir, ops
+from . import ast, fullrank, ir, ops
 from .constraints import positive, real
 from .dependence import ranks
 from .distributions import DISTRIBUTIONS
@@ -48,10 +48,9 @@ def build(rewritten, data: dict, rng, param_init: dict, stl: bool = False, batch
     plan, score_sites = _plan(rewritten, shapes, data, stl, batch, space, scope)
     program_ops, finals, enumerated, signs = _compile_ops(rewritten, scope, slots, shapes, plan, batch)
     feed = batch and (batch, [(slots[name], data[name]) for name in batched])
-    program = Program(rewritten, space, program_ops, finals, slots, shapes, signs, score_sites, enumerated, feed)
-    observed = [onp.size(data[s.name]) for s in module.body if isinstance(s, ir.Observe)]
-    program.widest = max(observed + [0]) if not batch else max(observed + [0]) * batch.size // batch.total
-    return program
+    widest = max([onp.size(data[s.name]) for s in module.body if isinstance(s, ir.Observe)] + [0])
+    return Program(rewritten, space, program_ops, finals, slots, shapes, signs, score_sites, enumerated, feed,
+                   widest * batch.size // batch.total if batch else widest)
 
 
 def _arg_codes(stmt, scope):
@@ -216,8 +215,10 @@ def _plan(rewritten, shapes, data, stl, batch, space, scope):
     blocks = joint_blocks(rewritten, shapes)
     local = batch.local if batch else frozenset()
     if local & set(blocks):
-        raise SemanticError(f"'{sorted(local & set(blocks))[0]}' has one value per observation, which the "
-                            "full-rank guide cannot subsample", hint="use the mean-field guide with --batch-size")
+        name = sorted(local & set(blocks))[0]
+        span = next(s.span for s in rewritten.module.body if isinstance(s, ir.Sample) and s.name == name)
+        raise SemanticError(f"'{name}' has one value per observation, which the full-rank guide cannot subsample",
+                            span, hint="use the mean-field guide (--guide meanfield) with --batch-size")
     members = _meanfield_members(rewritten, shapes, blocks, local, stl, elem_needed)
     priors = _constant_priors(rewritten, members, shapes, scope, set(enum_of) | set(elem_needed))
     plan = ops.Plan(enum_of, marginal, frozenset(elem_needed), frozenset(elementwise), max(ranks_ + [0]) + 1,
@@ -227,13 +228,13 @@ def _plan(rewritten, shapes, data, stl, batch, space, scope):
 
 def _constant_priors(rewritten, members, shapes, scope, kept):
     """{latent: (fused density, arguments)} for block latents whose prior has constant arguments
-    and a fused density: the block adds their log-density itself (one node fewer each)."""
+    and a fused `density`: the block adds their log-density itself (one node fewer each)."""
     logp = {c.source: i for i, c in enumerate(rewritten.costs) if c.part == "logp"}
     samples = {s.name: s for s in rewritten.module.body if isinstance(s, ir.Sample)}
     out = {}
     for name in members:
         shape, prior = shapes[name]
-        density = FOLDABLE.get(type(prior).__name__)
+        density = type(prior).density
         codes = _arg_codes(samples[name], scope)
         if density is None or len(shape) > 1 or logp.get(name) in kept or \
                 not all(isinstance(code, Const) for _, code in codes):
@@ -245,10 +246,6 @@ def _constant_priors(rewritten, members, shapes, scope, kept):
             out[name] = (density[0], tuple(a.reshape((1, -1)) if a.ndim > 1 else a for a in args))
     return out
 
-
-FOLDABLE = {"Normal": (fused.normal, ("loc", "scale")), "HalfNormal": (fused.half_normal, ("scale",)),
-            "Cauchy": (fused.cauchy, ("loc", "scale")), "HalfCauchy": (fused.half_cauchy, ("scale",)),
-            "Exponential": (fused.exponential, ("rate",))}
 
 
 def _meanfield_members(rewritten, shapes, blocks, local, stl, elem_needed):

@@ -130,15 +130,8 @@ def _as_array(decl, raw):
         raise _not_numbers(decl, raw)
     with onp.errstate(over="ignore", invalid="ignore"):
         value = value.astype(float)
-    bad = ~onp.isfinite(value)
-    if bad.any():
-        raise DataError(f"{decl.name}{_where(bad)} is {value[bad].flat[0]}; data must be finite numbers",
-                        decl.span, hint=MISSING)
+    _check_numbers(decl, value)
     if decl.base == "int":
-        frac = value != onp.round(value)
-        if frac.any():
-            raise DataError(f"'{decl.name}' is declared int, but {decl.name}{_where(frac)} = {value[frac].flat[0]}",
-                            decl.span, hint=f"round the data, or declare '{decl.name}' real")
         if onp.any(onp.abs(value) > INT_MAX):
             raise DataError(f"'{decl.name}' holds an integer beyond 2^63 - 1", decl.span,
                             hint="integers go up to 9223372036854775807")
@@ -168,17 +161,24 @@ def _mapped(decl, raw):
     if raw.dtype.kind not in "iufb":
         raise DataError(f"'{decl.name}' holds {raw.dtype} values, not numbers", decl.span,
                         hint=f"save '{decl.name}' as an array of numbers")
-    for offset, block in blocks(raw):
-        bad = ~onp.isfinite(block) if block.dtype.kind == "f" else None
-        if bad is not None and bad.any():
+    _check_numbers(decl, raw)
+    return raw
+
+
+def _check_numbers(decl, value):
+    """Every number finite, and whole where the declaration says int (block by block)."""
+    if value.dtype.kind != "f":
+        return                                 # integers are both
+    for offset, block in blocks(value):
+        bad = ~onp.isfinite(block)
+        if bad.any():
             raise DataError(f"{decl.name}{_where(bad, offset)} is {block[bad].flat[0]}; data must be finite numbers",
                             decl.span, hint=MISSING)
-        if decl.base == "int" and block.dtype.kind == "f":
+        if decl.base == "int":
             frac = block != onp.round(block)
             if frac.any():
                 raise DataError(f"'{decl.name}' is declared int, but {decl.name}{_where(frac, offset)} = "
                                 f"{block[frac].flat[0]}", decl.span, hint=f"round the data, or declare '{decl.name}' real")
-    return raw
 
 
 def _as_floats(decl, value):
@@ -381,9 +381,11 @@ def load_npy(path) -> dict:
                         source=Source("", str(path)), hint="rename the file, such as X.npy for data X")
     try:
         return {name: onp.load(path, mmap_mode="r", allow_pickle=False)}
-    except (OSError, ValueError) as err:
-        raise DataError(f"cannot read data file: {err}", source=Source("", str(path)),
-                        hint="pass a .npy file written by numpy.save") from None
+    except OSError as err:
+        raise DataError(f"cannot read data file: {err.strerror or err}", source=Source("", str(path))) from None
+    except ValueError:           # not the .npy format, or Python objects, which are never unpickled
+        raise DataError("cannot read data file: it is not a .npy array of numbers", source=Source("", str(path)),
+                        hint="save the array with numpy.save") from None
 
 
 def _origin(source):

@@ -33,22 +33,28 @@ def _unbroadcast(g, shape):
     return g
 
 
-def fused(logp, partials, one=None):
+def fused(logp, partials=None, one=None):
     """The primitive x, *args -> sum_rest(logp(x, *args)), differentiable in every input.
-    `one(i, x, *args)`, when given, computes the partial in input i alone: an observation needs
-    only its arguments' partials, a latent's prior often only its value's."""
+    Its partial derivatives come either from `partials(x, *args)`, every input's at once (for
+    families whose partials share most of their work), or from `one(i, x, *args)`, input i's
+    alone: then an observation computes only its arguments' partials, a prior only its value's."""
+    if partials is None:
+        def partials(*inputs):
+            return [_full_as(one(i, *inputs), inputs) for i in range(len(inputs))]
+
+    def partial(i, *inputs):
+        """The partial in input i, over the shape of the log-density."""
+        return _full_as(one(i, *inputs), inputs) if one is not None else partials(*inputs)[i]
+
     @primitive
     def f(x, *args):
         with onp.errstate(divide="ignore", invalid="ignore"):
             return sum_rest(onp.asarray(logp(x, *args), dtype=float))
 
     def make(argnums, ans, inputs, kwargs):
-        def vjp(g):          # the partials once for every input that needs one
+        def vjp(g):          # the partials once, for the inputs that need one
             with onp.errstate(divide="ignore", invalid="ignore"):
-                if one is not None and len(argnums) == 1:
-                    p = {argnums[0]: _full_as(one(argnums[0], *inputs), inputs)}
-                else:
-                    p = partials(*inputs)
+                p = {argnums[0]: partial(argnums[0], *inputs)} if len(argnums) == 1 else partials(*inputs)
             out = []
             for i in argnums:
                 d = onp.asarray(p[i])
@@ -57,7 +63,7 @@ def fused(logp, partials, one=None):
         return vjp
 
     defvjp_argnums(f, make)
-    f.plain, f.partials = logp, partials        # for `meanfield`, which folds constant priors in
+    f.plain, f.partial = logp, partial          # for `meanfield`, which folds constant priors in
     return f
 
 
@@ -75,12 +81,6 @@ def _full_as(partial, inputs):
 def _normal(x, loc, scale):
     z = (x - loc) / scale
     return -0.5 * z * z - onp.log(scale) - HALF_LOG_2PI
-
-
-def _normal_partials(x, loc, scale):
-    z = (x - loc) / scale
-    dx = -z / scale
-    return _full(dx, -dx, (z * z - 1) / scale)
 
 
 def _normal_one(i, x, loc, scale):
@@ -130,10 +130,6 @@ def _bernoulli_logits(x, logits):
     return x * logits - onp.logaddexp(0.0, logits)
 
 
-def _bernoulli_logits_partials(x, logits):
-    return _full(logits + 0 * x, x - expit(logits))
-
-
 def _bernoulli_logits_one(i, x, logits):
     return logits if i == 0 else x - expit(logits)
 
@@ -163,12 +159,12 @@ def _categorical_logits_partials(x, logits):
     return onp.zeros(log_probs.shape), onehot - onp.exp(table)
 
 
-normal = fused(_normal, _normal_partials, _normal_one)
+normal = fused(_normal, one=_normal_one)
 half_normal = fused(_half_normal, _half_normal_partials)
 cauchy = fused(_cauchy, _cauchy_partials)
 half_cauchy = fused(_half_cauchy, _half_cauchy_partials)
 exponential = fused(_exponential, _exponential_partials)
-bernoulli_logits = fused(_bernoulli_logits, _bernoulli_logits_partials, _bernoulli_logits_one)
+bernoulli_logits = fused(_bernoulli_logits, one=_bernoulli_logits_one)
 poisson = fused(_poisson, _poisson_partials)
 categorical_logits = fused(_categorical_logits, _categorical_logits_partials)
 
@@ -269,7 +265,7 @@ def _meanfield_vjp(ans, theta, eps, layout):
             gx = gx.copy()
             for lo, hi, density, args in priors:
                 with onp.errstate(divide="ignore", invalid="ignore"):
-                    dx = onp.asarray(density.partials(x[:, lo:hi], *args)[0])
+                    dx = onp.asarray(density.partial(0, x[:, lo:hi], *args))
                 gx[:, lo:hi] -= glogq[:, None] * onp.broadcast_to(dx, (len(x), hi - lo))
         gu = gx * onp.where(positive, x, 1.0) - glogq[:, None] * positive
         out = onp.zeros_like(theta)          # every index appears once: plain assignment

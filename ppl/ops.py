@@ -144,7 +144,7 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
     free, loc_name, scale_name = f"{stmt.name}.{arg}", f"{stmt.name}.loc", f"{stmt.name}.scale"
 
     fixed_args = _fixed_args(cls, arg) if cls.discrete else ()
-    param = _rows_of if stmt.name in plan.local else (lambda run, name: run.params[name])
+    param = _reader(stmt.name, plan)
 
     def discrete(run, prior):
         q = cls(**{**{k: prior.args[k] for k in fixed_args}, arg: param(run, free)})
@@ -237,9 +237,12 @@ def meanfield_op(layout, sizes):
     return op
 
 
-def _rows_of(run, name):
-    """A local latent's guide parameter at this step's rows (particles first)."""
-    return run.params[name][:, run.rows]
+def _reader(latent, plan):
+    """How `latent`'s ops read a guide parameter: whole, or, for a latent subsampled with the
+    observations, at this step's rows (particles first)."""
+    if latent in plan.local:
+        return lambda run, name: run.params[name][:, run.rows]
+    return lambda run, name: run.params[name]
 
 
 def _jacobian(logq, support, u):
@@ -260,7 +263,7 @@ def enumerated_op(stmt, codes, slot, shape, cost, plan, support, mode, guide=Non
     values = onp.reshape(support, (1, len(support)) + (1,) * plan.enum_rank)
     marginal = stmt.name in plan.marginal
     free = guide and f"{stmt.name}.{guide.params[0][0]}"
-    param = _rows_of if stmt.name in plan.local else (lambda run, name: run.params[name])
+    param = _reader(stmt.name, plan)
 
     def op(env, run):
         fixed = stmt.name in run.fixed

@@ -50,10 +50,11 @@ class ScoreSite:
 class Program:
     """The result of the build pass; see the module docstring."""
 
-    def __init__(self, rewritten, space, ops, finals, slots, shapes, signs, score_sites, enumerated, feed=None):
+    def __init__(self, rewritten, space, ops, finals, slots, shapes, signs, score_sites, enumerated, feed=None,
+                 widest=0):
         self.rewritten, self.space, self.ops, self.finals = rewritten, space, ops, finals
         self.batch, self.feed = feed or (None, ())     # subsampling: the plan, (slot, full data) pairs
-        self.widest = 0         # the most elements of any observation in one pass (set by build)
+        self.widest = widest    # the most elements of any observation in one pass
         self.slots, self.shapes, self.signs = slots, shapes, signs
         self.score_sites, self.enumerated = score_sites, enumerated
         self.mode = rewritten.module.mode

@@ -66,8 +66,9 @@ def _distinct(rows):
 def plan(module, data: dict, batch_size) -> Batch:
     """The subsampling plan for `module` against validated `data`, or a `SemanticError`."""
     if module.mode not in ("vi", "mle"):
+        objective = next((s for s in module.body if isinstance(s, ir.Objective)), None)
         raise SemanticError("subsampling (batch size) needs observed data; this model has an objective instead",
-                            hint="drop --batch-size")
+                            objective.span if objective else None, hint="drop --batch-size")
     observed = [s for s in module.body if isinstance(s, ir.Observe)]
     decls = {d.name: d for d in module.decls}
     leading = {}
@@ -86,7 +87,7 @@ def plan(module, data: dict, batch_size) -> Batch:
     size = int(batch_size)
     if not 1 <= size <= total:
         raise SemanticError(f"the batch size must be between 1 and {total} (the {dim} observations), not {batch_size}",
-                            hint=f"pass --batch-size between 1 and {total}")
+                            observed[0].span, hint=f"pass --batch-size between 1 and {total}")
     batched = tuple(d.name for d in module.decls
                     if d.kind == "data" and d.shape and str(d.shape[0]) == dim)
     _size_only_in_shapes(module, dim)
@@ -99,8 +100,8 @@ def plan(module, data: dict, batch_size) -> Batch:
 def _size_only_in_shapes(module, dim):
     for stmt in module.body:
         for expr in _expressions(stmt):
-            for node in _walk(expr):
-                if isinstance(node, ast.Name) and node.id == dim:
+            for node in ast.names(expr):
+                if node.id == dim:
                     raise SemanticError(f"'{dim}' is the subsampled size, so it can appear only in declared shapes",
                                         node.span, hint=f"within a step there are batch-size rows, not {dim}; "
                                                          "drop --batch-size to use it here")
@@ -116,12 +117,6 @@ def _expressions(stmt):
     return []
 
 
-def _walk(expr):
-    yield expr
-    for child in ast.children(expr):
-        yield from _walk(child)
-
-
 def _propagate(module, rows, dim):
     """Follow the rows through the program: (local latents, statements whose costs scale)."""
     known = ranks(module)
@@ -132,11 +127,14 @@ def _propagate(module, rows, dim):
                 rows.add(stmt.name)
         elif isinstance(stmt, (ir.Sample, ir.Observe)):
             args = max([_rows(e, rows, known) for _, e in stmt.args], default=NONE)
-            declared = isinstance(stmt, ir.Sample) and stmt.shape and str(stmt.shape[0]) == dim
-            own = stmt.name in rows if isinstance(stmt, ir.Observe) else declared or args == ROWS
+            if isinstance(stmt, ir.Observe):
+                own = stmt.name in rows
+            else:                  # a declared shape says; else the shape follows the arguments
+                own = str(stmt.shape[0]) == dim if stmt.shape else args == ROWS
             if args == ROWS and not own:
-                raise SemanticError(f"'{stmt.name}' has one value, but its arguments have one per observation",
-                                    stmt.span, hint="subsampling cannot cut a statement whose rows mix")
+                raise SemanticError(f"'{stmt.name}' does not have one value per observation ({dim}), but its "
+                                    "arguments do", stmt.span,
+                                    hint=f"declare '{stmt.name}' with the leading size {dim}, or drop --batch-size")
             if own:
                 rows.add(stmt.name)
                 scaled.add(stmt.name)

@@ -7,6 +7,9 @@ the command line in a subprocess (starting one costs about a second): exit statu
 stderr equal to the golden text. Both run with tests/errors as the working directory, so messages
 begin with `NAME.ppl:`.
 
+Cases named `subsample_*` fit with a batch size of 2 (`--batch-size 2`), and `subsample_fullrank_*`
+with the full-rank guide too.
+
 To regenerate the golden files: `PPL_REGOLD=1 python -m pytest tests/test_errors.py`, then read
 every changed message: each must say where (file:line:col and a caret), what is wrong, and what
 to do. Cases marked xfail are not rewritten: their `.err` holds the message we want.
@@ -32,7 +35,17 @@ XFAIL = {}   # case -> reason, for a message known to be wrong
 # Run through the command line as well: one per kind of error, and the xfail that only a
 # subprocess sees (a warning printed on stderr).
 CLI_CASES = ["syntax_unclosed_paren", "unknown_name", "missing_data", "data_invalid_json", "data_null",
-             "fit_nonfinite", "nothing_to_fit", "fit_nonfinite_warning"]
+             "fit_nonfinite", "nothing_to_fit", "fit_nonfinite_warning", "subsample_mixes_rows"]
+BATCH = 2      # the batch size of the subsample_* cases
+
+
+def _options(name):
+    options = {"batch_size": BATCH} if name.startswith("subsample_") else {}
+    return {**options, "guide": "fullrank"} if name.startswith("subsample_fullrank_") else options
+
+
+def _flags(name):
+    return [f"--{k.replace('_', '-')}={v}" for k, v in _options(name).items()]
 
 
 def _cases(names):
@@ -51,7 +64,7 @@ def test_message(name, monkeypatch):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with pytest.raises(ppl.PPLError) as info:
-            ppl.load(f"{name}.ppl").fit(steps=int(STEPS))
+            ppl.load(f"{name}.ppl").fit(steps=int(STEPS), **_options(name))
     message = str(info.value) + "\n"
     if REGOLD and name not in XFAIL:
         (ERRORS / f"{name}.err").write_text(message)
@@ -67,7 +80,7 @@ def cli_runs():
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(ppl.__file__).resolve().parents[1]),
                                                       env.get("PYTHONPATH")]))
     procs = {name: subprocess.Popen([sys.executable, "-m", "ppl.cli", "fit", f"{name}.ppl", "--steps", STEPS,
-                                     "--quiet"], cwd=ERRORS, env=env, text=True,
+                                     "--quiet", *_flags(name)], cwd=ERRORS, env=env, text=True,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for name in CLI_CASES}
     return {name: (p.communicate(timeout=120), p.returncode) for name, p in procs.items()}

@@ -1,6 +1,7 @@
 """Data from `.npy` files: memory-mapped, checked block by block, never copied whole; a subsampled
 fit of mapped data reads only its minibatches."""
 import json
+import os
 import subprocess
 import sys
 
@@ -49,8 +50,9 @@ def test_mapped_data_are_checked_block_by_block_with_the_right_index(tmp_path, m
     values[57] = np.nan
     np.save(tmp_path / "y.npy", values)
     model = ppl.compile("data N: int\ndata y: real[N]\nmu ~ Normal(0, 1)\ny ~ Normal(mu, 1)")
-    with pytest.raises(ppl.DataError, match=r"y\[57\] is nan"):
+    with pytest.raises(ppl.DataError, match=r"y\[57\] is nan") as err:
         model.fit(load_data([tmp_path / "y.npy", {"N": 100}]), steps=5)
+    assert str(err.value).startswith("<model>:2:1:")              # the declaration's position
     values[57] = 2.5
     np.save(tmp_path / "y.npy", values)
     ints = ppl.compile("data N: int\ndata y: int[N]\nmu ~ Normal(0, 1)\ny ~ Poisson(exp(mu))")
@@ -66,10 +68,10 @@ def test_bad_npy_files_get_clear_errors(tmp_path):
     with pytest.raises(ppl.DataError, match="cannot name a data value"):
         load_data(tmp_path / "bad-name.npy")
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(ppl.DataError, match="cannot read data file"):          # no pickle, no code
+    with pytest.raises(ppl.DataError, match="not a .npy array of numbers"):    # no pickle, no code
         load_data(tmp_path / "objects.npy")
     (tmp_path / "junk.npy").write_bytes(b"not numpy")
-    with pytest.raises(ppl.DataError, match="cannot read data file"):
+    with pytest.raises(ppl.DataError, match="not a .npy array of numbers"):
         load_data(tmp_path / "junk.npy")
 
 
@@ -103,3 +105,20 @@ def test_cli_reads_npy_data(files, tmp_path):
     assert r.returncode == 0, r.stderr
     beta = json.loads(out.read_text())["latents"]["beta"]["mean"]
     np.testing.assert_allclose(beta, [1.0, -1.0, 0.5], atol=0.3)
+
+
+@pytest.mark.parametrize("file, content, message", [
+    ("junk.npy", b"not numpy", "junk.npy: data error: cannot read data file: it is not a .npy array of numbers\n"),
+    ("bad-name.npy", None, "bad-name.npy: data error: 'bad-name.npy' cannot name a data value: the file's name must "
+                           "be the value's name\n"),
+])
+def test_bad_npy_files_on_the_command_line(tmp_path, file, content, message):
+    if content is None:
+        np.save(tmp_path / file, np.zeros(3))
+    else:
+        (tmp_path / file).write_bytes(content)
+    r = subprocess.run([sys.executable, "-m", "ppl.cli", "fit", str(ROOT / "models" / "eight_schools.ppl"),
+                        "--data", file, "--quiet"], capture_output=True, text=True, cwd=tmp_path,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.startswith(message), r.stderr

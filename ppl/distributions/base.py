@@ -81,6 +81,7 @@ class Distribution:
     guide_arg = None      # discrete families: the argument a same-family guide learns
     transform = None      # reparameterizable families define transform(self, eps)
     enumerate_support = None   # finite discrete families define enumerate_support(self) -> values
+    density = None        # (fused primitive, its argument names): log_prob_sum as one node
 
     def __init__(self, **args):
         if not any(set(args) == set(sig) for sig in self.signatures):
@@ -118,7 +119,10 @@ class Distribution:
 
     def log_prob_sum(self, x):
         """log_prob summed over every axis but the first (the particle axis), for a value known
-        to lie in the support; families with a fused form override it with one primitive."""
+        to lie in the support: one primitive for a family with a fused `density`."""
+        if self.density is not None:
+            primitive, names = self.density
+            return primitive(x, *(self.args[k] for k in names))
         return sum_rest(self._log_prob(x))
 
     def sample(self, rng, shape=()):

@@ -41,8 +41,7 @@ class Normal(_LocScale):
         z = (x - self.loc) / self.scale
         return -0.5 * z**2 - np.log(self.scale) - 0.5 * LOG_2PI
 
-    def log_prob_sum(self, x):
-        return fused.normal(x, self.loc, self.scale)
+    density = (fused.normal, ("loc", "scale"))
 
 
 class HalfNormal(Distribution):
@@ -63,8 +62,7 @@ class HalfNormal(Distribution):
         z = x / self.scale
         return -0.5 * z**2 - np.log(self.scale) + 0.5 * math.log(2 / math.pi)
 
-    def log_prob_sum(self, x):
-        return fused.half_normal(x, self.scale)
+    density = (fused.half_normal, ("scale",))
 
 
 class LogNormal(_LocScale):
@@ -103,8 +101,7 @@ class Exponential(Distribution):
     def _log_prob(self, x):
         return np.log(self.rate) - self.rate * x
 
-    def log_prob_sum(self, x):
-        return fused.exponential(x, self.rate)
+    density = (fused.exponential, ("rate",))
 
 
 class Uniform(Distribution):
@@ -191,8 +188,7 @@ class Cauchy(_LocScale):
         z = (x - self.loc) / self.scale
         return -np.log1p(z**2) - np.log(math.pi * self.scale)
 
-    def log_prob_sum(self, x):
-        return fused.cauchy(x, self.loc, self.scale)
+    density = (fused.cauchy, ("loc", "scale"))
 
 
 class HalfCauchy(Distribution):
@@ -214,8 +210,7 @@ class HalfCauchy(Distribution):
         z = x / self.scale
         return -np.log1p(z**2) - np.log(math.pi / 2 * self.scale)
 
-    def log_prob_sum(self, x):
-        return fused.half_cauchy(x, self.scale)
+    density = (fused.half_cauchy, ("scale",))
 
 
 class Weibull(Distribution):

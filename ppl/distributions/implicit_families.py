@@ -37,8 +37,7 @@ class Gamma(Distribution):
         c, r = self.concentration, self.rate
         return c * np.log(r) + (c - 1) * np.log(x) - r * x - gammaln(c)
 
-    def log_prob_sum(self, x):
-        return fused.gamma(x, self.concentration, self.rate)
+    density = (fused.gamma, ("concentration", "rate"))
 
     def _sample(self, rng, shape):
         return rng.standard_gamma(onp.broadcast_to(self.concentration, shape)) / self.rate
@@ -114,8 +113,7 @@ class Beta(Distribution):
         a, b = self.concentration1, self.concentration0
         return (a - 1) * np.log(x) + (b - 1) * np.log1p(-x) - betaln(a, b)
 
-    def log_prob_sum(self, x):
-        return fused.beta(x, self.concentration1, self.concentration0)
+    density = (fused.beta, ("concentration1", "concentration0"))
 
     def _sample(self, rng, shape):
         return rng.beta(*(onp.broadcast_to(c, shape) for c in (self.concentration1, self.concentration0)))
@@ -153,8 +151,7 @@ class StudentT(Distribution):
         return (gammaln((df + 1) / 2) - gammaln(df / 2) - 0.5 * np.log(df * math.pi) - np.log(self.scale)
                 - (df + 1) / 2 * np.log1p(z**2 / df))
 
-    def log_prob_sum(self, x):
-        return fused.student_t(x, self.df, self.loc, self.scale)
+    density = (fused.student_t, ("df", "loc", "scale"))
 
     def _sample(self, rng, shape):
         return self.loc + self.scale * rng.standard_t(onp.broadcast_to(self.df, shape))
