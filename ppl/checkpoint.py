@@ -17,7 +17,7 @@ import numpy as onp
 from .errors import PPLError
 from .output import write_atomic
 
-FORMAT = 2
+FORMAT = 3
 
 
 def fingerprint(source: str, data, options: dict) -> str:

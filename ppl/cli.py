@@ -54,6 +54,9 @@ def _fit_parser(sub):
     f.add_argument("--steps", type=_positive, default=2000)
     f.add_argument("--lr", type=float, default=0.05, help="Adam's learning rate (default 0.05)")
     f.add_argument("--particles", type=_positive, default=1, help="draws per gradient estimate")
+    f.add_argument("--chunk", type=_positive, metavar="K",
+                   help="compute at most K particles in one vectorized pass, to bound memory "
+                        "(the result does not depend on it)")
     f.add_argument("--batch-size", type=_positive, metavar="B",
                    help="subsample: each step sees B of the observations (and their local latents), "
                         "its log-likelihood scaled up to the whole data set")
@@ -165,7 +168,7 @@ def _fit(args):
                             seed=args.seed, guide=args.guide, stl=args.stl, baseline=args.baseline, report=report,
                             tol=args.tol, checkpoint=saving,
                             checkpoint_every=args.checkpoint_every if args.checkpoint else 2 ** 62,
-                            resume=args.resume, stop=stop, batch_size=args.batch_size)
+                            resume=args.resume, stop=stop, batch_size=args.batch_size, chunk=args.chunk)
         finally:
             if report is not None:
                 report.close()

@@ -4,15 +4,17 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as onp
-from autograd.core import make_vjp
 
 from . import checkpoint as saved
 from .baselines import Baselines
 from .diagnostics import SNRMonitor
 from .errors import FitError
 from .optim import Adam
+from .program import PASS_ELEMENTS
+from .streams import Streams
 
 MAX_BAD_STEPS = 20            # consecutive non-finite steps before a fit gives up
 OBJECTIVES = {"vi": ("elbo", -1.0), "mle": ("log_likelihood", -1.0), "optimize": ("objective", 1.0)}
@@ -50,38 +52,38 @@ class Loop:
 
 
 def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=None, resume=None,
-        checkpoint=None, every=100, fingerprint="", stop=None) -> Trajectory:
+        checkpoint=None, every=100, fingerprint="", stop=None, chunk=None) -> Trajectory:
     """Fit `built` with Adam; the objective is `sign` times the loss being minimized; `report(t,
     objective)` is called after every step and, if it has one, `report.snr({group: ratio})` after
     every window of the gradient signal-to-noise monitor. With `tol`,
     stop as soon as the convergence rule (`Convergence`) holds at that tolerance. `checkpoint` is
     a path written every `every` steps (and when stopped); `resume` a path to continue from, which
     then ends bit for bit where the uninterrupted fit would. `stop()` is asked after every step:
-    when it says so, the fit ends there (marked interrupted)."""
+    when it says so, the fit ends there (marked interrupted). `chunk` particles run per pass
+    (default: as many as `PASS_ELEMENTS` allows); the result does not depend on it.
+
+    `rng` draws the particles' own streams (`Streams`) once, then each step's minibatch rows."""
     space = built.space
-
-    def loss(theta, rng):
-        return built.loss(space.lazy(theta), rng, particles, baselines)
-
-    def step_grad(theta, rng):
-        """(gradient, aux) of the loss; aux goes around the tape, not through it as a tuple."""
-        aux = []
-        vjp, _ = make_vjp(lambda t: _first(loss(t, rng), aux), theta)
-        return vjp(1.0), aux[0]
-
+    if chunk is None:
+        chunk = max(1, PASS_ELEMENTS // max(1, built.widest))
     loop = Loop(0, space.initial(), [])
+    streams = Streams.seeded(rng, particles)
     baselines = Baselines(baseline, n_sites=len(built.score_sites), particles=particles)
     parts = {"loop": loop, "baselines": baselines, "adam": Adam(lr=lr, steps=steps), "tail": TailAverage(steps),
-             "convergence": Convergence(steps, tol), "monitor": SNRMonitor(space)}
+             "convergence": Convergence(steps, tol), "monitor": SNRMonitor(space),
+             "streams": SimpleNamespace(states=streams.state)}
     adam, tail, convergence, monitor = parts["adam"], parts["tail"], parts["convergence"], parts["monitor"]
     if resume is not None:
         saved.load(resume, parts, rng, fingerprint)
+        streams.state = parts["streams"].states
         loop.interrupted = False
     while loop.t < steps:
-        t, state = loop.t, rng.bit_generator.state
+        t = loop.t
+        # the generators' states, to replay the step that would end the fit (only that one)
+        state = (rng.bit_generator.state, streams.state) if loop.bad_run == MAX_BAD_STEPS - 1 else None
         with onp.errstate(all="ignore"):      # a non-finite step is counted and skipped below
             try:
-                g, aux = step_grad(loop.theta, rng)
+                g, aux = built.gradient(loop.theta, rng, streams, particles, baselines, chunk)
             except FitError as err:
                 raise _at_step(err, t, space, loop.theta) from None
         loop.t += 1
@@ -106,6 +108,7 @@ def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=No
         if stop is not None and stop():
             loop.interrupted = True
         if checkpoint is not None and (loop.interrupted or loop.t % every == 0):
+            parts["streams"].states = streams.state
             saved.save(checkpoint, parts, rng, fingerprint)
         if loop.interrupted:
             break
@@ -113,12 +116,6 @@ def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=No
                       convergence.record(len(loop.trace)))
     path.interrupted = loop.interrupted
     return path
-
-
-def _first(pair, rest):
-    value, aux = pair
-    rest.append(aux)
-    return value
 
 
 class TailAverage:
@@ -148,12 +145,13 @@ def _at_step(err, t, space, theta):
 
 
 def _fail(built, theta, state, particles, t, value):
-    params = built.space.lazy(theta)
+    """Replay the failing step from its generators' states, checking each statement."""
     rng = onp.random.Generator(onp.random.PCG64())
-    rng.bit_generator.state = state
+    streams = Streams.seeded(rng, particles)
+    rng.bit_generator.state, streams.state = state
     with onp.errstate(all="ignore"):
         try:
-            built.diagnose(params, rng, particles)
+            built.diagnose(built.space.lazy(theta), rng, streams, particles)
         except FitError as err:
             raise _at_step(err, t, built.space, theta) from None
     what = "objective" if not math.isfinite(value) else "gradient"

@@ -10,8 +10,10 @@ import math
 
 import autograd.numpy as np
 import numpy as onp
-from .special import solve_triangular
 from autograd.tracer import getval
+
+from .functions import sum_rest
+from .special import solve_triangular
 
 LOC, SCALE = "guide.loc", "guide.scale_tril"
 
@@ -59,14 +61,17 @@ def joint_op(dim, stl):
     half_log_2pi = 0.5 * dim * math.log(2 * math.pi)
 
     def op(env, run):
-        loc, L = run.params[LOC], run.params[SCALE][0]
+        loc, L = run.params[LOC], run.params[SCALE]        # (1 or K, D), (1 or K, D, D)
         eps = run.rng.standard_normal((run.K, dim))
-        u = loc + np.dot(eps, np.transpose(L))
+        # L eps as elementwise products and a sum, not a BLAS call: each particle's value is then
+        # the same whether it is computed alone or beside others
+        u = loc + np.sum(L * eps[:, None, :], axis=-1)
         if stl:      # "sticking the landing": no gradient through the guide's own parameters here
-            L0 = getval(L)
-            z = solve_triangular(L0, np.transpose(u - getval(loc)), lower=True)
-            logq = -0.5 * np.sum(z * z, axis=0) - onp.sum(onp.log(onp.diagonal(L0))) - half_log_2pi
+            L0 = getval(L)[0]                              # every particle's copy is the same
+            inverse = solve_triangular(L0, onp.eye(dim), lower=True)
+            z = np.sum(inverse * (u - getval(loc))[:, None, :], axis=-1)
+            logq = -0.5 * np.sum(z * z, axis=1) - onp.sum(onp.log(onp.diagonal(L0))) - half_log_2pi
         else:
-            logq = -0.5 * onp.sum(eps * eps, axis=1) - np.sum(np.log(np.diagonal(L, 0, -1, -2))) - half_log_2pi
+            logq = -0.5 * onp.sum(eps * eps, axis=1) - sum_rest(np.log(np.diagonal(L, 0, -1, -2))) - half_log_2pi
         run.joint, run.joint_logq = u, logq
     return op

@@ -236,7 +236,7 @@ student_t = fused(_student_t, _student_t_partials)
 @primitive
 def meanfield(theta, eps, layout):
     """Every mean-field latent with a real or positive support, drawn at once from the flat
-    parameter vector: (particles, D + 1), the D values then log q of all of them less the log
+    parameter vector (P,) or one copy of it per particle (K, P): (particles, D + 1), the D values then log q of all of them less the log
     prior of those whose prior has constant arguments.
 
     `layout` = (loc_index, rho_index, positive, priors): where each unconstrained dimension's
@@ -246,9 +246,9 @@ def meanfield(theta, eps, layout):
     One node on the tape instead of about ten per latent (slices, exp, multiply, add, logs, sums).
     """
     loc_index, rho_index, positive, priors = layout
-    u = theta[loc_index] + onp.exp(theta[rho_index]) * eps
+    u = theta[..., loc_index] + onp.exp(theta[..., rho_index]) * eps
     x = onp.where(positive, onp.exp(u), u)
-    logq = -(0.5 * onp.sum(eps * eps, axis=1) + eps.shape[1] * HALF_LOG_2PI) - onp.sum(theta[rho_index]) \
+    logq = -(0.5 * onp.sum(eps * eps, axis=1) + eps.shape[1] * HALF_LOG_2PI) - onp.sum(theta[..., rho_index], axis=-1) \
         - onp.sum(onp.where(positive, u, 0.0), axis=1)
     for lo, hi, density, args in priors:        # constant priors: the last column is log q - log p
         logq = logq - sum_rest(onp.asarray(density.plain(x[:, lo:hi], *args), dtype=float))
@@ -268,9 +268,12 @@ def _meanfield_vjp(ans, theta, eps, layout):
                     dx = onp.asarray(density.partial(0, x[:, lo:hi], *args))
                 gx[:, lo:hi] -= glogq[:, None] * onp.broadcast_to(dx, (len(x), hi - lo))
         gu = gx * onp.where(positive, x, 1.0) - glogq[:, None] * positive
+        grho = gu * onp.exp(theta[..., rho_index]) * eps - glogq[:, None]
         out = onp.zeros_like(theta)          # every index appears once: plain assignment
-        out[loc_index] = gu.sum(axis=0)
-        out[rho_index] = (gu * onp.exp(theta[rho_index]) * eps).sum(axis=0) - glogq.sum()
+        if theta.ndim == 2:                  # a copy per particle: a gradient per particle
+            out[:, loc_index], out[:, rho_index] = gu, grho
+        else:
+            out[loc_index], out[rho_index] = gu.sum(axis=0), grho.sum(axis=0)
         return out
     return vjp
 

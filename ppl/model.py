@@ -100,7 +100,7 @@ class Model:
     def fit(self, data=None, *, steps: int = 2000, lr: float = 0.05, particles: int = 1, seed: int = 0,
             baseline: str = "auto", guide: str | None = None, stl: bool = False, report=None,
             tol: float | None = None, checkpoint=None, checkpoint_every: int = 100, resume=None,
-            stop=None, batch_size: int | None = None) -> Fit:
+            stop=None, batch_size: int | None = None, chunk: int | None = None) -> Fit:
         """Fit the model: variational inference, maximum likelihood or stochastic optimization,
         whichever its statements call for. `report(step, objective)` is called after each step.
         With `tol`, the fit stops early once its convergence rule holds at that tolerance (see
@@ -115,6 +115,10 @@ class Model:
         (see `ppl.subsample`). The summaries after the fit use all of the data when it holds at
         most FULL_SUMMARY_ELEMENTS numbers; beyond that they come from minibatches too, and
         leave out the values with one element per observation (read their guide parameters).
+        `chunk` bounds the particles computed in one vectorized pass (by default, as many as keep
+        a pass under `ppl.program.PASS_ELEMENTS` numbers per observation); the result is the same
+        bit for bit whatever it is, since each particle draws from a stream of its own and its
+        gradient is added in particle order (`Program.gradient`).
 
         >>> import ppl
         >>> fit = ppl.compile("param mu: real = 0\\ny ~ Normal(mu, 1)\\nminimize (y - 3)^2").fit(steps=500)
@@ -125,7 +129,7 @@ class Model:
             return self.with_options(guide=guide).fit(data, steps=steps, lr=lr, particles=particles, seed=seed,
                                                       baseline=baseline, stl=stl, report=report, tol=tol,
                                                       checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                                                      resume=resume, stop=stop, batch_size=batch_size)
+                                                      resume=resume, stop=stop, batch_size=batch_size, chunk=chunk)
         if self.mode == "prior":
             raise SemanticError("nothing to fit: the model has no observed data and no objective",
                                 hint="observe a data name with ~, or add minimize/maximize").at(self.source)
@@ -141,7 +145,7 @@ class Model:
         try:
             path = fitting.run(built, rng, steps=steps, lr=lr, particles=particles, baseline=baseline,
                                sign=sign, report=report, tol=tol, resume=resume, checkpoint=checkpoint,
-                               every=checkpoint_every, fingerprint=print_, stop=stop)
+                               every=checkpoint_every, fingerprint=print_, stop=stop, chunk=chunk)
         except PPLError as err:
             raise err.at(self.source) from None
         if batch_size is not None and sum(onp.size(v) for _, v in built.feed) <= FULL_SUMMARY_ELEMENTS:

@@ -169,7 +169,7 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
         else:
             # log Normal(u; loc, scale) with u - loc = scale * eps: the same function of
             # (loc, scale, eps), hence the same pathwise gradient, in fewer operations
-            logq = -fused.sum_rest(0.5 * eps * eps + fused.HALF_LOG_2PI) - np.sum(np.log(scale))
+            logq = -fused.sum_rest(0.5 * eps * eps + fused.HALF_LOG_2PI) - sum_rest(np.log(scale))
         return x, _jacobian(logq, support, u), None
 
     def block(run, prior):
@@ -225,15 +225,17 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
 
 def meanfield_op(layout, sizes):
     """Draw every block latent of the mean-field guide at once (`fused.meanfield`) from the flat
-    parameter vector, their noise drawn latent by latent as each would draw it (`sizes`);
-    gradients taken by parameter name (no flat vector) skip the block."""
+    parameter vector, the noise of all in one call: from each particle's own stream (`Streams`),
+    the very numbers the latents (`sizes`) would draw one by one. Gradients taken by parameter
+    name (no flat vector) skip the block."""
+    total = sum(sizes)
+
     def op(env, run):
         theta = getattr(run.params, "theta", None)
         if theta is None or run.checking:     # a replay checks each latent on its own
             run.mf = None
             return
-        eps = [run.rng.standard_normal((run.K, n)) for n in sizes]
-        run.mf = fused.meanfield(theta, eps[0] if len(eps) == 1 else onp.concatenate(eps, axis=1), layout)
+        run.mf = fused.meanfield(theta, run.rng.standard_normal((run.K, total)), layout)
     return op
 
 

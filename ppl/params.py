@@ -43,13 +43,19 @@ class ParamSpace:
 
     def lazy(self, theta) -> "Params":
         """Named constrained values computed from `theta` only when asked for (each one's
-        operations traced only if used), with the flat vector itself as `.theta`."""
+        operations traced only if used), with the flat vector itself as `.theta`: (P,), shared by
+        every particle, or (K, P), one copy per particle (see `ParamSpace.value`)."""
         return Params(self, theta)
 
     def value(self, name, theta):
+        """One named constrained value, particles first: from a flat vector (P,), one row for all
+        particles (1, *shape); from one copy per particle (K, P), (K, *shape)."""
         p = self.params[self.index[name]]
         lo, hi = self.slices[name]
-        u = theta[lo:hi] if p.init.ndim == 0 else np.reshape(theta[lo:hi], (1,) + p.init.shape)
+        if onp.ndim(theta) == 2:
+            u = theta[:, lo] if p.init.ndim == 0 else np.reshape(theta[:, lo:hi], (len(theta),) + p.init.shape)
+        else:
+            u = theta[lo:hi] if p.init.ndim == 0 else np.reshape(theta[lo:hi], (1,) + p.init.shape)
         return p.constraint.to_constrained(u)
 
     def unflatten(self, theta) -> dict:

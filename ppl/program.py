@@ -12,12 +12,15 @@ from dataclasses import dataclass, field
 
 import autograd.numpy as np
 import numpy as onp
+from autograd.core import make_vjp
 from autograd.tracer import getval
 
 from . import fused
 from .baselines import Baselines
 from .functions import sum_rest
 from .ops import ZERO
+
+PASS_ELEMENTS = 2_000_000    # bound on particles x elements in one vectorized pass
 
 
 @dataclass
@@ -60,13 +63,13 @@ class Program:
         self.mode = rewritten.module.mode
         self.param_slots = [(d.name, slots[d.name]) for d in rewritten.module.decls if d.kind == "param"]
 
-    def _run(self, params, rng, K, **options):
+    def _run(self, params, rng, K, rows=None, **options):
         run = Run(params, rng, K, [None] * len(self.signs), **options)
         env = [None] * len(self.slots)
         for name, slot in self.param_slots:
             env[slot] = params[name]
         if self.batch is not None:
-            run.rows = self.batch.rows(rng)
+            run.rows = self.batch.rows(rng) if rows is None else rows
             for slot, values in self.feed:
                 env[slot] = onp.take(values, run.rows, axis=0)[None]
         for op in self.ops:
@@ -80,19 +83,64 @@ class Program:
         the per-particle loss and each score site's downstream cost C. `baseline` is a running
         `Baselines` state or the name of one to start afresh."""
         run = self._run(params, rng, K, record=record)
-        total = total_cost(run.costs, self.signs, K)
-        if not self.score_sites:
-            return np.mean(total), {"total": getval(total), "downstream": []}
         if isinstance(baseline, str):
             baseline = Baselines(baseline, n_sites=len(self.score_sites), particles=K)
+        total, surrogate, downstream = self._surrogate(run, K, baseline)
+        mean, smean = np.mean(total), np.mean(surrogate)
+        return getval(mean) + smean - getval(smean), {"total": getval(total), "downstream": downstream}
+
+    def _surrogate(self, run, K, baselines, centred=None):
+        """(total, surrogate, downstream): the per-particle loss, the same plus every score
+        site's stop(C - b) * log q, and each site's C. b is `baselines(i, C)` unless given in
+        `centred` (one per site, these particles' rows)."""
+        total = total_cost(run.costs, self.signs, K)
         surrogate, downstream = total, []
         for i, site in enumerate(self.score_sites):
             C = self.downstream(site, run, K)
-            b = baseline(i, C)
+            b = baselines(i, C) if centred is None else centred[i]
             surrogate = surrogate + sum_rest((C - b) * run.scores[site.name])
             downstream.append(C)
-        mean, smean = np.mean(total), np.mean(surrogate)
-        return getval(mean) + smean - getval(smean), {"total": getval(total), "downstream": downstream}
+        return total, surrogate, downstream
+
+    def gradient(self, theta, rng, streams, K, baselines, chunk=None):
+        """(gradient, aux) of the mean loss over K particles at the flat parameters `theta`:
+        `rng` draws the step's rows (subsampling), `streams` (`Streams`) each particle's draws.
+
+        Every particle differentiates its own copy of theta, and the K gradients are summed in
+        particle order, so the result is the same bit for bit whether the particles run in one
+        pass or about `chunk` at a time (to bound memory; see `passes`). With score sites and
+        several passes, a first round without gradients finds every particle's downstream costs,
+        which the baselines need, and a second repeats its draws to differentiate."""
+        rows = None if self.batch is None else self.batch.rows(rng)
+        spans = passes(K, chunk)
+        centred = None
+        if self.score_sites and len(spans) > 1:
+            start = streams.state
+            parts = []
+            for lo, hi in spans:
+                run = self._run(self.space.lazy(_copies(theta, hi - lo)), streams.part(lo, hi), hi - lo, rows)
+                parts.append([self.downstream(site, run, hi - lo) for site in self.score_sites])
+            every = [onp.concatenate(C) for C in zip(*parts)]
+            centred = [onp.broadcast_to(baselines(i, C), C.shape) for i, C in enumerate(every)]
+            streams.state = start
+        grads, totals, downstream = [], [], []
+        for lo, hi in spans:
+            aux = []
+
+            def f(t):
+                run = self._run(self.space.lazy(t), streams.part(lo, hi), hi - lo, rows)
+                total, surrogate, C = self._surrogate(
+                    run, hi - lo, baselines, centred and [b[lo:hi] for b in centred])
+                aux.append((getval(total), C))
+                return np.sum(surrogate) / K
+
+            vjp, _ = make_vjp(f, _copies(theta, hi - lo))
+            grads.append(vjp(1.0))
+            totals.append(onp.broadcast_to(aux[0][0], (hi - lo,)))
+            downstream.append(aux[0][1])
+        g = grads[0] if len(grads) == 1 else onp.concatenate(grads)
+        return onp.sum(g, axis=0), {"total": onp.concatenate(totals),
+                                    "downstream": [onp.concatenate(C) for C in zip(*downstream)]}
 
     def downstream(self, site, run, K):
         """C for a score site: the signed costs it influences, per particle (and per element)."""
@@ -130,9 +178,32 @@ class Program:
         record["__probs__"] = probs
         return record
 
-    def diagnose(self, params, rng, K):
-        """Replay a step with run-time checks; raise `FitError` at the first faulty statement."""
-        self._run(params, rng, K, checking=True)
+    def diagnose(self, params, rng, streams, K):
+        """Replay a step (`gradient`'s, from the states its generators had) with run-time
+        checks; raise `FitError` at the first faulty statement."""
+        rows = None if self.batch is None else self.batch.rows(rng)
+        self._run(params, streams, K, rows, checking=True)
+
+
+def passes(K, chunk=None):
+    """The particles of each vectorized pass, [(lo, hi), ...]: as even as can be, at most `chunk`
+    in each, but never one alone when K >= 2. NumPy runs its vectorized math (exp, log, power,
+    ...) on a one-particle pass's contiguous values and on a wider pass's strided ones by
+    different code, whose results can differ in the last bit; passes of two or more see the same
+    layouts, so their particles compute exactly what one pass of all K would.
+
+    >>> passes(5, 2), passes(4, 1), passes(3, 2), passes(1)
+    ([(0, 3), (3, 5)], [(0, 2), (2, 4)], [(0, 3)], [(0, 1)])
+    """
+    n = 1 if chunk is None or K < 2 else max(1, min(-(-K // int(chunk)), K // 2))
+    sizes = [K // n + (i < K % n) for i in range(n)]
+    bounds = onp.cumsum([0] + sizes)
+    return [(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+def _copies(theta, K):
+    """theta (P,) as K rows, one per particle (read-only: nothing writes to them)."""
+    return onp.broadcast_to(theta, (K,) + onp.shape(theta))
 
 
 def total_cost(terms, signs, K):

@@ -11,10 +11,10 @@ from . import baselines
 from . import predictive as _predictive
 from .diagnostics import summarize
 from .diagnostics import warnings as snr_warnings
+from .program import PASS_ELEMENTS
 
 QUANTILES = {"q05": 0.05, "q50": 0.5, "q95": 0.95}
 EVAL_DRAWS = 1000             # draws for the final objective and the summaries
-CHUNK_ELEMENTS = 2_000_000    # bound on particles x elements per vectorized pass
 
 
 class Fit:
@@ -88,7 +88,7 @@ class Fit:
         # elements per particle: every latent and deterministic, or the largest observed data
         # (whose log-densities are computed per particle), whichever is more
         width = max(1, sum(int(onp.prod(s[0], dtype=int)) for s in built.shapes.values()), built.widest)
-        chunk = max(1, min(n, CHUNK_ELEMENTS // width))
+        chunk = max(1, min(n, PASS_ELEMENTS // width))
         with onp.errstate(all="ignore"):      # a draw may be non-finite; its summary says so
             parts = [built.simulate(params, rng, min(chunk, n - i)) for i in range(0, n, chunk)]
         out = {"__probs__": {k: onp.concatenate([p["__probs__"][k] for p in parts])

@@ -25,8 +25,10 @@ def check_args(stmt, dist, names=None, steady=False):
         constraint = type(dist).arg_constraints[name]
         value = onp.atleast_1d(getval(value))
         ok = constraint.check(value)
-        if steady:
-            ok = ok | ~onp.isfinite(value)
+        if steady:        # a non-finite value anywhere in an event (a simplex's row) passes it
+            bad = ~onp.isfinite(value)
+            extra = bad.ndim - onp.ndim(ok)
+            ok = ok | (bad.any(axis=tuple(range(bad.ndim - extra, bad.ndim))) if extra > 0 else bad)
         if not onp.all(ok):
             pos = _first_bad(ok)
             # axes of size 1 were only added to line the argument up with the value it scores
