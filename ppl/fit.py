@@ -59,13 +59,14 @@ def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=No
     stop as soon as the convergence rule (`Convergence`) holds at that tolerance. `checkpoint` is
     a path written every `every` steps (and when stopped); `resume` a path to continue from, which
     then ends bit for bit where the uninterrupted fit would. `stop()` is asked after every step:
-    when it says so, the fit ends there (marked interrupted). `chunk` particles run per pass
-    (default: as many as `PASS_ELEMENTS` allows); the result does not depend on it.
+    when it says so, the fit ends there (marked interrupted). About `chunk` particles run per
+    pass (`Program.gradient`; by default as many as keep a pass's widest observation, and its
+    per-particle gradient, under `PASS_ELEMENTS` numbers); the result does not depend on it.
 
     `rng` draws the particles' own streams (`Streams`) once, then each step's minibatch rows."""
     space = built.space
-    if chunk is None:
-        chunk = max(1, PASS_ELEMENTS // max(1, built.widest))
+    if chunk is None:       # a pass holds K x (observation elements, parameters) numbers at most
+        chunk = max(1, PASS_ELEMENTS // max(1, built.widest, space.size))
     loop = Loop(0, space.initial(), [])
     streams = Streams.seeded(rng, particles)
     baselines = Baselines(baseline, n_sites=len(built.score_sites), particles=particles)

@@ -116,9 +116,9 @@ class Model:
         most FULL_SUMMARY_ELEMENTS numbers; beyond that they come from minibatches too, and
         leave out the values with one element per observation (read their guide parameters).
         `chunk` bounds the particles computed in one vectorized pass (by default, as many as keep
-        a pass under `ppl.program.PASS_ELEMENTS` numbers per observation); the result is the same
-        bit for bit whatever it is, since each particle draws from a stream of its own and its
-        gradient is added in particle order (`Program.gradient`).
+        a pass's widest observation and per-particle gradient under `ppl.program.PASS_ELEMENTS`
+        numbers); the result is the same bit for bit whatever it is, since each particle draws
+        from a stream of its own and its gradient is added in particle order (`Program.gradient`).
 
         >>> import ppl
         >>> fit = ppl.compile("param mu: real = 0\\ny ~ Normal(mu, 1)\\nminimize (y - 3)^2").fit(steps=500)
