@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import functools
 import unicodedata
-from importlib import resources
-from pathlib import Path
 
 import lark
 from lark import Lark, Token, Transformer, v_args
 
-from . import ast
+from . import ast, tables
 from .errors import PPLSyntaxError, Source, Span
 
 # Limits: a model file describes a model in a few lines; anything far beyond these is refused with
@@ -30,14 +28,6 @@ _WORDS = {
 _PAIRS = {"(": ")", "[": "]"}
 _EXPRESSION_STARTS = {"NAME", "NUMBER", "LPAR", "LSQB", "MINUS"}
 _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "AT", "POW", "LSQB"}
-
-
-def grammar_path() -> Path:
-    """The grammar shipped inside the package, or the repository's copy when run from source."""
-    shipped = resources.files("ppl").joinpath("ppl.lark")
-    if shipped.is_file():
-        return Path(str(shipped))
-    return Path(__file__).resolve().parent.parent / "grammar" / "ppl.lark"
 
 
 class _Brackets:
@@ -81,8 +71,7 @@ def _check_token(tok):
 
 @functools.cache
 def _parser() -> Lark:
-    return Lark(grammar_path().read_text(), parser="lalr", propagate_positions=True,
-                postlex=_Brackets(), maybe_placeholders=True)
+    return tables.parser(_Brackets())
 
 
 class Keyword(str):

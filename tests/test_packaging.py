@@ -47,6 +47,7 @@ def test_wheel_contents(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "ppl/__init__.py" in names and "ppl/cli.py" in names
     assert "ppl/ppl.lark" in names                                      # the grammar ships inside
+    assert "ppl/parser_tables.json" in names                            # and its parser's tables
     assert not any(n.startswith(("tests/", "models/", "grammar/")) for n in names)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "ppl = ppl.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
@@ -57,7 +58,7 @@ SCRIPT = textwrap.dedent("""
     import ppl, ppl.parse
     model = ppl.compile("param mu: real = 0\\ny ~ Normal(mu, 1)\\nminimize (y - 2)^2")
     fit = model.fit(steps=300, seed=0)
-    print(json.dumps({"file": ppl.__file__, "grammar": str(ppl.parse.grammar_path()),
+    print(json.dumps({"file": ppl.__file__, "grammar": str(ppl.tables.grammar_path()), "tables": ppl.tables.fresh(),
                       "mu": float(fit.params["mu"]), "mode": fit.mode,
                       "path": sys.path}))
 """)
@@ -75,6 +76,7 @@ def test_unpacked_wheel_imports_and_fits(wheel, tmp_path):
     grammar = Path(info["grammar"]).resolve()
     assert grammar.is_relative_to(site.resolve()), grammar
     assert grammar.is_file()
+    assert info["tables"] is True                                       # the parser loads, not rebuilds
     assert not any(Path(p).resolve() == ROOT for p in info["path"] if p)
     assert info["mode"] == "optimize"
     assert abs(info["mu"] - 2) < 0.1                                    # E[(y - 2)^2] is minimized at mu = 2
@@ -93,3 +95,29 @@ def test_unpacked_wheel_cli(wheel, tmp_path):
                        timeout=120)
     assert r.returncode == 0, r.stderr
     assert abs(json.loads((tmp_path / "out.json").read_text())["params"]["mu"] - 2) < 0.1
+
+
+def test_parser_tables_are_those_of_the_grammar():
+    """The shipped tables were made from grammar/ppl.lark (else: python -c "from ppl.tables import
+    write; write()"), and the parser loaded from them parses every model and error case exactly as
+    one built from the grammar."""
+    import lark
+
+    from ppl import PPLError, parse, tables
+    stored = tables._read(tables.TABLES)
+    assert stored["grammar"] == tables._digest(tables.grammar_path().read_text()), \
+        'the grammar changed: python -c "from ppl.tables import write; write()"'
+    if stored["lark"] != lark.__version__:
+        pytest.skip(f"tables made by Lark {stored['lark']}, this is {lark.__version__}: the parser is built")
+    loaded, built = tables.parser(parse._Brackets()), tables.build(tables.grammar_path().read_text(), parse._Brackets())
+    assert isinstance(loaded, lark.Lark)
+    sources = sorted(ROOT.glob("models/*.ppl")) + sorted(ROOT.glob("tests/errors/*.ppl")) + sorted(ROOT.glob("bench/models/*.ppl"))
+    assert len(sources) > 50
+    for path in sources:
+        outcome = []
+        for p in (loaded, built):
+            try:
+                outcome.append(p.parse(path.read_text() + "\n"))
+            except (lark.exceptions.LarkError, PPLError) as err:
+                outcome.append((type(err).__name__, str(err)))
+        assert outcome[0] == outcome[1], path.name
