@@ -34,7 +34,8 @@ def _unbroadcast(g, shape):
 
 
 def fused(logp, partials=None, one=None):
-    """The primitive x, *args -> sum_rest(logp(x, *args)), differentiable in every input.
+    """The primitive x, *args -> sum_rest(logp(x, *args)), differentiable in every input, with
+    `.pointwise`, the same without the sum (one value per element, for per-element scores).
     Its partial derivatives come either from `partials(x, *args)`, every input's at once (for
     families whose partials share most of their work), or from `one(i, x, *args)`, input i's
     alone: then an observation computes only its arguments' partials, a prior only its value's."""
@@ -51,6 +52,11 @@ def fused(logp, partials=None, one=None):
         with onp.errstate(divide="ignore", invalid="ignore"):
             return sum_rest(onp.asarray(logp(x, *args), dtype=float))
 
+    @primitive
+    def pointwise(x, *args):
+        with onp.errstate(divide="ignore", invalid="ignore"):
+            return onp.asarray(logp(x, *args), dtype=float)
+
     def make(argnums, ans, inputs, kwargs):
         def vjp(g):          # the partials once, for the inputs that need one
             with onp.errstate(divide="ignore", invalid="ignore"):
@@ -63,7 +69,9 @@ def fused(logp, partials=None, one=None):
         return vjp
 
     defvjp_argnums(f, make)
+    defvjp_argnums(pointwise, make)      # g has the values' shape there: the same products
     f.plain, f.partial = logp, partial          # for `meanfield`, which folds constant priors in
+    f.pointwise = pointwise
     return f
 
 
@@ -281,23 +289,49 @@ def _meanfield_vjp(ans, theta, eps, layout):
 defvjp(meanfield, _meanfield_vjp)
 
 
-# -- the loss: every cost term with its sign, one node ------------------------------------------
+# -- the loss: every cost term with its sign, and every score term, one node -------------------
 
-@primitive
-def signed_sum(weights, *terms):
-    """sum(w * term) over the cost terms (each per particle, or one number for all)."""
+def signed_total(weights, terms):
+    """sum(w * term) over the cost terms (each per particle, or one number for all), in NumPy."""
     total = weights[0] * terms[0]
     for w, t in zip(weights[1:], terms[1:]):
         total = total + w * t
     return total
 
 
-def _signed_sum_vjp(argnums, ans, args, kwargs):
-    weights, terms = args[0], args[1:]
+@primitive
+def objective(weights, coefs, scale, *inputs):
+    """scale * sum over particles of [sum_i w_i term_i + sum_s sum_rest(coef_s * score_s)]: a
+    step's loss (or surrogate) as one node. `inputs` are the len(weights) cost terms, then one
+    score (log q) per coefficient array; the coefficients (C - b) carry no gradient."""
+    n = len(weights)
+    total = signed_total(weights, inputs[:n]) if n else 0.0
+    for coef, score in zip(coefs, inputs[n:]):
+        total = total + sum_rest(coef * score)
+    return scale * onp.sum(total)
+
+
+def _objective_vjp(argnums, ans, args, kwargs):
+    weights, coefs, scale, inputs = args[0], args[1], args[2], args[3:]
+    n = len(weights)
+    leads = [onp.broadcast_shapes(onp.shape(c), onp.shape(s))[:1] for c, s in zip(coefs, inputs[n:])]
+    shape = onp.broadcast_shapes(*(onp.shape(t) for t in inputs[:n]), *leads)    # the summed total's
 
     def vjp(g):
-        return [_unbroadcast(g * weights[i - 1], onp.shape(terms[i - 1])) for i in argnums]
+        out = []
+        for i in argnums:
+            j = i - 3
+            if j < n:
+                out.append(_unbroadcast(onp.broadcast_to(g * scale * weights[j], shape), onp.shape(inputs[j])))
+            else:
+                coef, score = coefs[j - n], inputs[j]
+                per = _unbroadcast(onp.broadcast_to(g * scale, shape), leads[j - n])    # per particle
+                rank = max(onp.ndim(coef), onp.ndim(score))
+                d = per.reshape(per.shape + (1,) * (rank - 1)) * coef
+                out.append(_unbroadcast(onp.broadcast_to(d, onp.broadcast_shapes(onp.shape(d), onp.shape(score))),
+                                        onp.shape(score)))
+        return out
     return vjp
 
 
-defvjp_argnums(signed_sum, _signed_sum_vjp)
+defvjp_argnums(objective, _objective_vjp)

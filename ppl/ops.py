@@ -150,20 +150,26 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
         q = cls(**{**{k: prior.args[k] for k in fixed_args}, arg: param(run, free)})
         x = q.sample(run.rng, (run.K,) + shape)
         if per_element:
-            return x, _broadcast(q._log_prob(x), (run.K,) + shape), _elementwise(q, x)
+            logq = _broadcast(q.log_prob_elements(x), (run.K,) + shape)
+            return x, logq, getval(logq)
         return x, q.log_prob_sum(x), None
 
     def continuous(run, prior):
         loc, scale = param(run, loc_name), param(run, scale_name)
         eps = run.rng.standard_normal((run.K,) + np.shape(loc)[1:])
-        u = loc + scale * eps
         support = prior.support
+        if score:            # the draw carries no gradient: only log q's parameters do
+            u = getval(loc) + getval(scale) * eps
+            x = support.to_constrained(u)
+            jacobian = 0.0 if support is real else support.log_abs_det_jacobian(u)     # no gradient
+            if per_element or cost + 1 in plan.elem_needed:
+                logq = fused.normal.pointwise(u, loc, scale)
+                logq = logq if support is real else logq - jacobian
+                return x, (logq if per_element else sum_rest(logq)), getval(logq)
+            logq = fused.normal(u, loc, scale)          # one node
+            return x, (logq if support is real else logq - sum_rest(jacobian)), None
+        u = loc + scale * eps
         x = support.to_constrained(u)
-        if score:
-            u = getval(u)
-            x = getval(x)
-            logq = Normal(loc=loc, scale=scale)._log_prob(u) - support.log_abs_det_jacobian(u)
-            return x, (logq if per_element else sum_rest(logq)), getval(logq)
         if plan.stl:     # sticking the landing: log q's parameters are constants here
             logq = fused.normal(u, getval(loc), getval(scale))
         else:
@@ -191,6 +197,7 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
         return x, run.mf[:, -1] if lo == 0 else ZERO, None
 
     folded = stmt.name in plan.folded
+    constant = not varying                   # the prior's arguments are constants
     if plan.columns and stmt.name in plan.columns:
         (lo, hi), scalar = plan.columns[stmt.name], shape == ()
         draw = from_block
@@ -202,16 +209,20 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
         _check(stmt, prior, varying, run)
         x, logq, logq_values = draw(run, prior)
         env[slot] = x
+        # a discrete draw under a prior without parameters: its log-density has no gradient, and
+        # the per-element values (for score terms) give the cost too
+        values = _elementwise(prior, x) if cost in plan.elem_needed and cls.discrete and constant else None
         if folded and run.mf is not None:
             run.costs[cost] = ZERO           # in the block's last column
         elif not _absorb(run, plan, cost, lambda: prior._log_prob(_beside(x, prior))):
-            run.costs[cost] = prior.log_prob_sum(x)
+            run.costs[cost] = prior.log_prob_sum(x) if values is None else sum_rest(values)
         # a score site's log q enters the gradient only through its score term: differentiating
         # the cost itself would add -grad log q, which averages to zero but adds variance
-        total_logq = logq if not per_element else sum_rest(logq)
+        # (a score site's is a constant: summed outside the tape)
+        total_logq = logq if not per_element else sum_rest(getval(logq) if score else logq)
         run.costs[cost + 1] = getval(total_logq) if score else total_logq
         if cost in plan.elem_needed:
-            run.elem[cost] = _elem_values(run, plan, cost, _elementwise(prior, x))
+            run.elem[cost] = _elem_values(run, plan, cost, _elementwise(prior, x) if values is None else values)
         if cost + 1 in plan.elem_needed:
             run.elem[cost + 1] = logq_values if logq_values is not None else getval(logq)
         if run.checking:

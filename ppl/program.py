@@ -85,22 +85,24 @@ class Program:
         run = self._run(params, rng, K, record=record)
         if isinstance(baseline, str):
             baseline = Baselines(baseline, n_sites=len(self.score_sites), particles=K)
-        total, surrogate, downstream = self._surrogate(run, K, baseline)
-        mean, smean = np.mean(total), np.mean(surrogate)
-        return getval(mean) + smean - getval(smean), {"total": getval(total), "downstream": downstream}
+        total, node, downstream = self._objective(run, K, 1.0 / K, baseline)
+        return onp.mean(total) + node - getval(node), {"total": total, "downstream": downstream}
 
-    def _surrogate(self, run, K, baselines, centred=None):
-        """(total, surrogate, downstream): the per-particle loss, the same plus every score
-        site's stop(C - b) * log q, and each site's C. b is `baselines(i, C)` unless given in
-        `centred` (one per site, these particles' rows)."""
-        total = total_cost(run.costs, self.signs, K)
-        surrogate, downstream = total, []
+    def _objective(self, run, K, scale, baselines, centred=None):
+        """(total, node, downstream): the per-particle loss (NumPy); one traced node, `scale` times
+        the sum over particles of the loss plus every score site's stop(C - b) * log q
+        (`fused.objective`); each site's C. b is `baselines(i, C)` unless given in `centred`
+        (one per site, these particles' rows)."""
+        kept = [i for i, t in enumerate(run.costs) if t is not ZERO]
+        weights, terms = tuple(self.signs[i] for i in kept), [run.costs[i] for i in kept]
+        coefs, scores, downstream = [], [], []
         for i, site in enumerate(self.score_sites):
             C = self.downstream(site, run, K)
-            b = baselines(i, C) if centred is None else centred[i]
-            surrogate = surrogate + sum_rest((C - b) * run.scores[site.name])
+            coefs.append(C - (baselines(i, C) if centred is None else centred[i]))
+            scores.append(run.scores[site.name])
             downstream.append(C)
-        return total, surrogate, downstream
+        node = fused.objective(weights, tuple(coefs), scale, *terms, *scores)
+        return total_cost(run.costs, self.signs, K), node, downstream
 
     def gradient(self, theta, rng, streams, K, baselines, chunk=None):
         """(gradient, aux) of the mean loss over K particles at the flat parameters `theta`:
@@ -129,10 +131,10 @@ class Program:
 
             def f(t):
                 run = self._run(self.space.lazy(t), streams.part(lo, hi), hi - lo, rows)
-                total, surrogate, C = self._surrogate(
-                    run, hi - lo, baselines, centred and [b[lo:hi] for b in centred])
-                aux.append((getval(total), C))
-                return np.sum(surrogate) / K
+                total, node, C = self._objective(run, hi - lo, 1.0 / K, baselines,
+                                                 centred and [b[lo:hi] for b in centred])
+                aux.append((total, C))
+                return node
 
             vjp, _ = make_vjp(f, _copies(theta, hi - lo))
             grads.append(vjp(1.0))
@@ -160,7 +162,7 @@ class Program:
         enumerated latent is drawn from its exact conditional distribution."""
         state = rng.bit_generator.state
         first = self._run(params, rng, K)
-        loss = onp.broadcast_to(getval(total_cost(first.costs, self.signs, K)), (K,))
+        loss = onp.broadcast_to(total_cost(first.costs, self.signs, K), (K,))
         record, probs = {}, {}
         if self.enumerated:
             fixed = {}
@@ -207,12 +209,12 @@ def _copies(theta, K):
 
 
 def total_cost(terms, signs, K):
-    """sum(sign * term) as one traced node (a sign is +-1, or +-N/B for a subsampled statement's
-    terms); a term carried by another (a block's log q, `ZERO`) is left out."""
+    """The per-particle loss in NumPy: sum(sign * term) (a sign is +-1, or +-N/B for a subsampled
+    statement's terms); a term carried by another (a block's log q, `ZERO`) is left out."""
     kept = [i for i, t in enumerate(terms) if t is not ZERO]
     if not kept:
-        return np.zeros(K)
-    return fused.signed_sum(tuple(signs[i] for i in kept), *(terms[i] for i in kept))
+        return onp.zeros(K)
+    return fused.signed_total(tuple(signs[i] for i in kept), [getval(terms[i]) for i in kept])
 
 
 def _to_elements(values, shape):

@@ -130,13 +130,24 @@ def test_meanfield_block_changes_no_fit_beyond_rounding(monkeypatch):
             onp.testing.assert_allclose(blocked[k], plain[k], rtol=1e-9, atol=1e-12)
 
 
-def test_signed_sum_matches_the_chain_of_additions():
-    from ppl.fused import signed_sum
+def test_objective_matches_the_chain_it_replaces():
+    """scale * sum_k [sum_i w_i t_i + sum_s sum_rest(coef_s * score_s)], with terms per particle or
+    shared, and scores per particle or per element, against the traced chain to 1e-12."""
+    from ppl.fused import objective
     a, b, c = rng.normal(size=K), rng.normal(size=1), rng.normal(size=K)
-    weights = (1.0, -1.0, -2.5)
-    onp.testing.assert_allclose(signed_sum(weights, a, b, c), a - b - 2.5 * c, rtol=1e-15)
-    fused_grads = grad(lambda ts: anp.sum(anp.arange(1.0, K + 1) * signed_sum(weights, *ts)))([a, b, c])
-    chain_grads = grad(lambda ts: anp.sum(anp.arange(1.0, K + 1) * (ts[0] - ts[1] - 2.5 * ts[2])))([a, b, c])
-    for x, y in zip(fused_grads, chain_grads):
+    s1, s2 = rng.normal(size=K), rng.normal(size=(K, N))
+    coefs = (rng.normal(size=K), rng.normal(size=(K, N)))
+    weights, scale = (1.0, -1.0, -2.5), 1 / 7
+
+    def chain(ts):
+        total = ts[0] - ts[1] - 2.5 * ts[2] + coefs[0] * ts[3] + anp.sum(coefs[1] * ts[4], axis=1)
+        return anp.sum(total) * scale
+
+    inputs = [a, b, c, s1, s2]
+    onp.testing.assert_allclose(objective(weights, coefs, scale, *inputs), chain(inputs), rtol=1e-13)
+    fused_grads = grad(lambda ts: objective(weights, coefs, scale, *ts))(inputs)
+    for x, y in zip(fused_grads, grad(chain)(inputs)):
         onp.testing.assert_allclose(x, y, rtol=1e-12)
-    check_grads(lambda t: signed_sum(weights, t, b, c), modes=["rev"], order=1)(a)
+    check_grads(lambda t: objective(weights, coefs, scale, t, b, c, s1, s2), modes=["rev"], order=1)(a)
+    check_grads(lambda t: objective(weights, coefs, scale, a, b, c, s1, t), modes=["rev"], order=1)(s2)
+    check_grads(lambda t: objective((), coefs[1:], scale, t), modes=["rev"], order=1)(s2)

@@ -117,6 +117,14 @@ class Distribution:
         with onp.errstate(divide="ignore", invalid="ignore"):
             return where(self.support.check(x), self._log_prob(x), -np.inf)
 
+    def log_prob_elements(self, x):
+        """`_log_prob` (one value per element, in the support), as one primitive for a family
+        with a fused `density`."""
+        if self.density is not None:
+            primitive, names = self.density
+            return primitive.pointwise(x, *(self.args[k] for k in names))
+        return self._log_prob(x)
+
     def log_prob_sum(self, x):
         """log_prob summed over every axis but the first (the particle axis), for a value known
         to lie in the support: one primitive for a family with a fused `density`."""

@@ -151,6 +151,11 @@ class Categorical(Distribution):
             return fused.categorical_logits(x, self.logits)
         return super().log_prob_sum(x)
 
+    def log_prob_elements(self, x):
+        if "logits" in self.args:
+            return fused.categorical_logits.pointwise(x, self.logits)
+        return super().log_prob_elements(x)
+
     def _sample(self, rng, shape):
         cdf = onp.cumsum(onp.exp(self.log_probs), axis=-1)
         u = rng.random(shape + (1,)) * cdf[..., -1:]
