@@ -77,7 +77,7 @@ class _Real(Constraint):
         return x
 
     def log_abs_det_jacobian(self, u):
-        return np.zeros(np.shape(u))
+        return np.zeros(onp.shape(u))
 
 
 class _RealVector(_Real):
@@ -90,7 +90,7 @@ class _RealVector(_Real):
         return onp.all(onp.isfinite(_plain(x)), axis=-1)
 
     def log_abs_det_jacobian(self, u):
-        return np.zeros(np.shape(u)[:-1])
+        return np.zeros(onp.shape(u)[:-1])
 
 
 class _GreaterThan(Constraint):
@@ -116,7 +116,7 @@ class _GreaterThan(Constraint):
         if self is positive:
             return u
         # Broadcast against low so the shape matches to_constrained's output.
-        return u + np.zeros(np.shape(self.low))
+        return u + np.zeros(onp.shape(self.low))
 
 
 class _LessThan(Constraint):
@@ -137,7 +137,7 @@ class _LessThan(Constraint):
         return np.log(self.high - x)
 
     def log_abs_det_jacobian(self, u):
-        return u + np.zeros(np.shape(self.high))
+        return u + np.zeros(onp.shape(self.high))
 
 
 class _Interval(Constraint):
@@ -182,8 +182,8 @@ class _Simplex(Constraint):
         return onp.log(onp.arange(k_minus_1, 0, -1, dtype=float))
 
     def _log_pieces(self, u):
-        x = u - self._offset(np.shape(u)[-1])
-        zero = np.zeros(np.shape(u)[:-1] + (1,))
+        x = u - self._offset(onp.shape(u)[-1])
+        zero = np.zeros(onp.shape(u)[:-1] + (1,))
         # Log of the stick left before each break; the last entry is what remains.
         log_rest = np.concatenate([zero, np.cumsum(_log_sigmoid(-x), axis=-1)], axis=-1)
         return x, zero, log_rest
@@ -196,7 +196,7 @@ class _Simplex(Constraint):
         # logit of each broken fraction = log(y_k) - log(sum_{j>k} y_j); the
         # tail sums avoid the cancellation in 1 - cumsum(y).
         tail = np.cumsum(y[..., ::-1], axis=-1)[..., ::-1]
-        return np.log(y[..., :-1]) - np.log(tail[..., 1:]) + self._offset(np.shape(y)[-1] - 1)
+        return np.log(y[..., :-1]) - np.log(tail[..., 1:]) + self._offset(onp.shape(y)[-1] - 1)
 
     def log_abs_det_jacobian(self, u):
         # The Jacobian of the first K-1 outputs is triangular, with diagonal
@@ -259,7 +259,7 @@ class _CorrCholesky(Constraint):
     def _rows(self, u):
         """Per row i: its strictly lower entries and the log of the squared length left after
         each (its last is the squared diagonal), plus the log-Jacobian of the row."""
-        k, batch = self.dimension(np.shape(u)[-1]), np.shape(u)[:-1]
+        k, batch = self.dimension(onp.shape(u)[-1]), onp.shape(u)[:-1]
         z, log1m = np.tanh(u), _log1m_tanh2(u)
         rows, pos = [], 0
         for i in range(k):
@@ -279,9 +279,9 @@ class _CorrCholesky(Constraint):
                          for i, (entries, log_left, _) in enumerate(rows)], axis=-2)
 
     def to_unconstrained(self, x):
-        k, out = np.shape(x)[-1], []
+        k, out = onp.shape(x)[-1], []
         for i in range(1, k):
-            left = np.ones(np.shape(x)[:-2])
+            left = np.ones(onp.shape(x)[:-2])
             for j in range(i):
                 z = x[..., i, j] / np.sqrt(left)
                 out.append(np.arctanh(z))

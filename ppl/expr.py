@@ -86,7 +86,7 @@ class _Scalars(ValueError):
 
 def _shape_error(node, values, err):
     text = brief(node)
-    shapes = " and ".join(str(tuple(np.shape(v))[1:]) for v in values)
+    shapes = " and ".join(str(tuple(onp.shape(v))[1:]) for v in values)
     if isinstance(err, TooLarge):
         return SemanticError(f"'{text}' {err}{_particles(values)}", node.span, hint=err.hint)
     if isinstance(err, Refused):
@@ -116,14 +116,14 @@ MAX_AXES = 32   # numpy's limit, the particle axis included
 
 
 def _particles(values):
-    k = max((np.shape(v)[0] for v in values if np.ndim(v)), default=1)
+    k = max((onp.shape(v)[0] for v in values if onp.ndim(v)), default=1)
     return f" with {k} particles" if k > 1 else ""
 
 
 def _fits(a, b):
     """Refuse to broadcast `a` with `b` into a value over the size limit."""
-    if np.size(a) * np.size(b) > MAX_ELEMENTS:   # else the result cannot be over the limit
-        check_size(np.broadcast_shapes(np.shape(a), np.shape(b)))
+    if onp.size(a) * onp.size(b) > MAX_ELEMENTS:   # else the result cannot be over the limit
+        check_size(np.broadcast_shapes(onp.shape(a), onp.shape(b)))
 
 
 def _float(x):
@@ -135,22 +135,22 @@ def _power(a, b):
 
 
 def _matmul(a, b):
-    ra, rb = np.ndim(a) - 1, np.ndim(b) - 1
+    ra, rb = onp.ndim(a) - 1, onp.ndim(b) - 1
     if ra < 1 or rb < 1:
         raise _Scalars()
-    _matmul_fits(np.shape(a), np.shape(b))
+    _matmul_fits(onp.shape(a), onp.shape(b))
     if ra == 1 and rb == 1:
         return np.sum(a * b, axis=-1)
     # vectors become one-row or one-column matrices by reshaping, not indexing: the gradient of an
     # index is a scatter (np.add.at), many times slower than the gradient of a reshape
     if ra == 1:
-        sa = np.shape(a)
+        sa = onp.shape(a)
         r = np.matmul(np.reshape(a, sa[:1] + (1,) * (rb - 2) + (1,) + sa[1:]), b)
-        return np.reshape(r, np.shape(r)[:-2] + np.shape(r)[-1:])
+        return np.reshape(r, onp.shape(r)[:-2] + onp.shape(r)[-1:])
     if rb == 1:
-        sb = np.shape(b)
+        sb = onp.shape(b)
         r = np.matmul(a, np.reshape(b, sb[:1] + (1,) * (ra - 2) + sb[1:] + (1,)))
-        return np.reshape(r, np.shape(r)[:-1])
+        return np.reshape(r, onp.shape(r)[:-1])
     return np.matmul(*align(a, b))
 
 
@@ -166,14 +166,14 @@ def _matmul_fits(sa, sb):
 def align(*xs):
     """Give values the same rank by inserting axes after the particle axis, so that broadcasting
     lines up their own (logical) axes from the right and never a particle axis with another."""
-    n = max(np.ndim(x) for x in xs)
-    return [x if np.ndim(x) == n else np.reshape(x, np.shape(x)[:1] + (1,) * (n - np.ndim(x)) + np.shape(x)[1:])
+    n = max(onp.ndim(x) for x in xs)
+    return [x if onp.ndim(x) == n else np.reshape(x, onp.shape(x)[:1] + (1,) * (n - onp.ndim(x)) + onp.shape(x)[1:])
             for x in xs]
 
 
 def _elementwise(op):
     def apply(a, b):
-        if np.ndim(a) != np.ndim(b):
+        if onp.ndim(a) != onp.ndim(b):
             a, b = align(a, b)
         _fits(a, b)
         return op(a, b)
@@ -199,11 +199,11 @@ def _call(node, scope):
 
 def _array(node, scope):
     def stack(*items):
-        if max(np.ndim(i) for i in items) >= MAX_AXES:
+        if max(onp.ndim(i) for i in items) >= MAX_AXES:
             raise Refused(f"an array of more than {MAX_AXES - 1} axes", hint="numpy allows no more")
         items = align(*items)
-        lead = max(np.shape(i)[0] for i in items)
-        shape = np.broadcast_shapes(*(np.shape(i)[1:] for i in items))
+        lead = max(onp.shape(i)[0] for i in items)
+        shape = np.broadcast_shapes(*(onp.shape(i)[1:] for i in items))
         check_size((lead, len(items)) + shape)
         return np.stack([np.broadcast_to(i, (lead,) + shape) for i in items], axis=1)
     if not node.items:
@@ -232,9 +232,9 @@ def _index(node, scope):
 
 def _slice_bound(expr, scope):
     value = evaluate(expr, scope)
-    if np.size(value) != 1:
+    if onp.size(value) != 1:
         raise SemanticError(f"a slice bound must be a single integer, but '{brief(expr)}' has shape "
-                            f"{np.shape(value)[1:]}", expr.span)
+                            f"{onp.shape(value)[1:]}", expr.span)
     return int(np.reshape(value, (-1,))[0])
 
 
@@ -246,18 +246,18 @@ def _indexer(layout):
     def gather(x, *values):
         _check_rank(x, layout)
         values = align(*values)
-        if np.ndim(values[0]) + np.ndim(x) - len(layout) > MAX_AXES:
+        if onp.ndim(values[0]) + onp.ndim(x) - len(layout) > MAX_AXES:
             raise Refused(f"a result of more than {MAX_AXES - 1} axes", hint="numpy allows no more")
-        _gather_fits(np.shape(x), layout, values)
+        _gather_fits(onp.shape(x), layout, values)
         it = iter(values)
         picks = [item if item is not None else next(it) for item in layout]
-        rank = max(np.ndim(v) for v in values) - 1
-        if np.shape(x)[0] == 1:
+        rank = max(onp.ndim(v) for v in values) - 1
+        if onp.shape(x)[0] == 1:
             try:
                 return x[0][tuple(picks)]
             except IndexError as err:   # numbered the axes of x[0]: count the particle axis too
                 raise IndexError(re.sub(r"axis (\d+)", lambda m: f"axis {int(m[1]) + 1}", str(err))) from None
-        lead = np.arange(np.shape(x)[0]).reshape((-1,) + (1,) * rank)
+        lead = np.arange(onp.shape(x)[0]).reshape((-1,) + (1,) * rank)
         return x[(lead, *picks)]
     return gather
 
@@ -265,14 +265,14 @@ def _indexer(layout):
 def _gather_fits(shape, layout, values):
     """Refuse an indexing whose result would be over the size limit: the index arrays' broadcast
     shape, then the sliced axes and the axes not indexed."""
-    picked = np.broadcast_shapes(*(np.shape(v) for v in values))
+    picked = np.broadcast_shapes(*(onp.shape(v) for v in values))
     kept = [len(range(*item.indices(n))) for item, n in zip(layout, shape[1:]) if isinstance(item, slice)]
     check_size(tuple(picked) + tuple(kept) + tuple(shape[1 + len(layout):]))
 
 
 def _check_rank(x, layout):
-    if np.ndim(x) - 1 < len(layout):
-        axes = np.ndim(x) - 1
+    if onp.ndim(x) - 1 < len(layout):
+        axes = onp.ndim(x) - 1
         raise Refused(f"{len(layout)} ind{'ices' if len(layout) > 1 else 'ex'} for a value with "
                       f"{axes} ax{'es' if axes != 1 else 'is'}",
                       hint="give at most one index per axis" if axes else "a single number cannot be indexed")
@@ -297,10 +297,10 @@ def _size(node, scope):
     dims = []
     for expr in node.shape:
         value = evaluate(expr, scope)
-        n = int(np.reshape(value, (-1,))[0]) if np.size(value) == 1 else None
+        n = int(np.reshape(value, (-1,))[0]) if onp.size(value) == 1 else None
         if n is None:
             raise SemanticError(f"the size '{brief(expr)}' of '{node.owner}' must be a single integer, but has shape "
-                                f"{np.shape(value)[1:]}", expr.span)
+                                f"{onp.shape(value)[1:]}", expr.span)
         if n < 0:
             raise DataError(f"the size '{brief(expr)}' of '{node.owner}' is {n}; sizes cannot be negative", expr.span,
                             hint="check the data it is computed from")

@@ -35,7 +35,7 @@ class LowerCholesky:
 
     def to_constrained(self, u):
         flat = np.dot(u, self._off) + np.dot(np.exp(u), self._on)
-        return np.reshape(flat, np.shape(u)[:-1] + (self.dim, self.dim))
+        return np.reshape(flat, onp.shape(u)[:-1] + (self.dim, self.dim))
 
     def to_unconstrained(self, L):
         L = onp.asarray(L, dtype=float)

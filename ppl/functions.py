@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import autograd.numpy as np
+import numpy as onp
 from . import special as sp
 
 
@@ -40,8 +41,8 @@ def check_size(shape):
 
 def size_value(d) -> int:
     """A size given as a value (an array of one element): a whole number, 0 or more."""
-    if np.size(d) != 1:
-        raise Refused(f"a size must be a single integer, but this one has shape {np.shape(d)[1:]}")
+    if onp.size(d) != 1:
+        raise Refused(f"a size must be a single integer, but this one has shape {onp.shape(d)[1:]}")
     n = np.reshape(d, (-1,))[0]
     if not float(n).is_integer():
         raise Refused(f"a size must be an integer, but this one is {n}")
@@ -61,25 +62,25 @@ class Function:
 
 
 def _rest_axes(x):
-    return tuple(range(1, np.ndim(x)))
+    return tuple(range(1, onp.ndim(x)))
 
 
 def sum_rest(x):
     """Sum over every axis but the first (the particle axis); differentiable."""
-    return np.sum(x, axis=_rest_axes(x)) if np.ndim(x) > 1 else x
+    return np.sum(x, axis=_rest_axes(x)) if onp.ndim(x) > 1 else x
 
 
 def _mean(x):
-    return np.mean(x, axis=_rest_axes(x)) if np.ndim(x) > 1 else x
+    return np.mean(x, axis=_rest_axes(x)) if onp.ndim(x) > 1 else x
 
 
 def _logsumexp(x):
-    return sp.logsumexp(x, axis=_rest_axes(x)) if np.ndim(x) > 1 else x
+    return sp.logsumexp(x, axis=_rest_axes(x)) if onp.ndim(x) > 1 else x
 
 
 def _last_axis(f):
     def apply(x):
-        if np.ndim(x) < 2:
+        if onp.ndim(x) < 2:
             raise ValueError("needs a vector argument")
         return f(x)
     return apply
@@ -94,7 +95,7 @@ def _log_softmax(x):
 
 
 def _dot(a, b):
-    if np.ndim(a) != 2 or np.ndim(b) != 2:
+    if onp.ndim(a) != 2 or onp.ndim(b) != 2:
         raise ValueError("dot takes two vectors")
     return np.sum(a * b, axis=-1)
 

@@ -322,10 +322,10 @@ def _objective_vjp(argnums, ans, args, kwargs):
         for i in argnums:
             j = i - 3
             if j < n:
-                out.append(_unbroadcast(onp.broadcast_to(g * scale * weights[j], shape), onp.shape(inputs[j])))
+                out.append(_unbroadcast(onp.full(shape, g * scale * weights[j]), onp.shape(inputs[j])))
             else:
                 coef, score = coefs[j - n], inputs[j]
-                per = _unbroadcast(onp.broadcast_to(g * scale, shape), leads[j - n])    # per particle
+                per = _unbroadcast(onp.full(shape, g * scale), leads[j - n])    # per particle
                 rank = max(onp.ndim(coef), onp.ndim(score))
                 d = per.reshape(per.shape + (1,) * (rank - 1)) * coef
                 out.append(_unbroadcast(onp.broadcast_to(d, onp.broadcast_shapes(onp.shape(d), onp.shape(score))),
@@ -335,3 +335,23 @@ def _objective_vjp(argnums, ans, args, kwargs):
 
 
 defvjp_argnums(objective, _objective_vjp)
+
+
+# -- columns of a (particles, columns) array: a slice whose gradient is an assignment ------------
+
+@primitive
+def columns(a, lo, hi):
+    """a[:, lo:hi] (hi None: the single column a[:, lo]), with a gradient written in place of
+    autograd's scatter-add (`np.add.at`), several times slower for a plain slice."""
+    return a[:, lo] if hi is None else a[:, lo:hi]
+
+
+def _columns_vjp(ans, a, lo, hi):
+    def vjp(g):
+        out = onp.zeros(onp.shape(a))
+        out[:, lo if hi is None else slice(lo, hi)] = g
+        return out
+    return vjp
+
+
+defvjp(columns, _columns_vjp)

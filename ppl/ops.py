@@ -51,11 +51,11 @@ def make_dist(cls, codes, env, rank=0):
     number of axes of the value it will score), so a particle axis never meets an element axis."""
     args = {name: value(code, env) for name, code in codes}
     events = cls.arg_event_dims
-    ranks = {k: np.ndim(v) - events.get(k, 0) for k, v in args.items()}
+    ranks = {k: onp.ndim(v) - events.get(k, 0) for k, v in args.items()}
     target = max(rank - cls.event_dim, *ranks.values())
     for k, v in args.items():
         if ranks[k] < target:
-            shape = np.shape(v)
+            shape = onp.shape(v)
             args[k] = np.reshape(v, shape[:1] + (1,) * (target - ranks[k]) + shape[1:])
     return cls(**args)
 
@@ -71,7 +71,7 @@ def _elementwise(dist, x):
 
 def _site_axes(t, rank):
     """Sum a (particles, enumeration, extra..., elements) array over its extra axes."""
-    extra = tuple(range(2, np.ndim(t) - rank))
+    extra = tuple(range(2, onp.ndim(t) - rank))
     return np.sum(t, axis=extra) if extra else t
 
 
@@ -82,20 +82,23 @@ def _varying(codes):
 
 def _check(stmt, dist, varying, run):
     """Arguments outside their constraints (a negative scale) stop the fit at once, naming the
-    statement; a full check when replaying a faulty step."""
+    statement; a full check when replaying a faulty step. A real argument is not checked at
+    every step: the steady check lets NaN and infinity through, and nothing else is outside."""
     if run.checking:
         check_args(stmt, dist)
     elif varying:
-        check_args(stmt, dist, varying, steady=True)
+        names = [n for n in varying if type(dist).arg_constraints.get(n) is not real]
+        if names:
+            check_args(stmt, dist, names, steady=True)
 
 
 def _beside(x, dist):
     """`x` (particles, elements...) with axes inserted after the particles to line up with
     arguments that carry an enumeration axis."""
     events = dist.arg_event_dims
-    batch = max(np.ndim(v) - events.get(k, 0) for k, v in dist.args.items())
-    extra = batch - np.ndim(x)
-    return np.reshape(x, np.shape(x)[:1] + (1,) * extra + np.shape(x)[1:]) if extra > 0 else x
+    batch = max(onp.ndim(v) - events.get(k, 0) for k, v in dist.args.items())
+    extra = batch - onp.ndim(x)
+    return np.reshape(x, onp.shape(x)[:1] + (1,) * extra + onp.shape(x)[1:]) if extra > 0 else x
 
 
 def _elem_values(run, plan, cost, values):
@@ -156,7 +159,7 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
 
     def continuous(run, prior):
         loc, scale = param(run, loc_name), param(run, scale_name)
-        eps = run.rng.standard_normal((run.K,) + np.shape(loc)[1:])
+        eps = run.rng.standard_normal((run.K,) + onp.shape(loc)[1:])
         support = prior.support
         if score:            # the draw carries no gradient: only log q's parameters do
             u = getval(loc) + getval(scale) * eps
@@ -191,10 +194,10 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
         Without the flat parameter vector (gradients by name), the latent draws on its own."""
         if run.mf is None:
             return continuous(run, prior)
-        x = run.mf[:, lo] if scalar else run.mf[:, lo:hi]
+        x = fused.columns(run.mf, lo, None if scalar else hi)
         if not scalar and len(shape) != 1:
             x = np.reshape(x, (run.K,) + shape)
-        return x, run.mf[:, -1] if lo == 0 else ZERO, None
+        return x, fused.columns(run.mf, -1, None) if lo == 0 else ZERO, None
 
     folded = stmt.name in plan.folded
     constant = not varying                   # the prior's arguments are constants
@@ -264,7 +267,7 @@ def _jacobian(logq, support, u):
 
 
 def _broadcast(x, shape):
-    return x + np.zeros(shape) if np.shape(x) != shape else x
+    return x + np.zeros(shape) if onp.shape(x) != shape else x
 
 
 def enumerated_op(stmt, codes, slot, shape, cost, plan, support, mode, guide=None):
@@ -318,7 +321,7 @@ def _fixed_args(cls, arg):
 
 def _enum_axis(arg, plan):
     """A guide argument (1, elements..., [categories]) lined up with the enumeration axis."""
-    shape = np.shape(arg)
+    shape = onp.shape(arg)
     return np.reshape(arg, shape[:1] + (1,) * (plan.enum_rank + 1 - (len(shape) - 1)) + shape[1:])
 
 
@@ -414,16 +417,16 @@ def term_op(stmt, code, reduce, cost, plan):
             weighted = run.enum[site] * x      # p(z = k) * E at z = k; both (particles, k, ...)
             value = sum_rest(weighted)
             if reduce == "mean":
-                value = value / _count(np.shape(weighted)[2:])
+                value = value / _count(onp.shape(weighted)[2:])
         else:
             value = x if reduce is None else sum_rest(x)
             if reduce == "mean":
-                value = value / _count(np.shape(x)[1:])
+                value = value / _count(onp.shape(x)[1:])
         if run.checking:
             check_finite(stmt, value, "the objective")
         run.costs[cost] = value
         if cost in plan.elem_needed:
-            scale = _count(np.shape(x)[2 if site in run.enum else 1:]) if reduce == "mean" else 1
+            scale = _count(onp.shape(x)[2 if site in run.enum else 1:]) if reduce == "mean" else 1
             run.elem[cost] = _elem_values(run, plan, cost, x) / scale
     return op
 

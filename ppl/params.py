@@ -7,6 +7,7 @@ import autograd.numpy as np
 import numpy as onp
 
 from . import constraints
+from .fused import columns
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ class ParamSpace:
         p = self.params[self.index[name]]
         lo, hi = self.slices[name]
         if onp.ndim(theta) == 2:
-            u = theta[:, lo] if p.init.ndim == 0 else np.reshape(theta[:, lo:hi], (len(theta),) + p.init.shape)
+            u = columns(theta, lo, None) if p.init.ndim == 0 else \
+                np.reshape(columns(theta, lo, hi), (len(theta),) + p.init.shape)
         else:
             u = theta[lo:hi] if p.init.ndim == 0 else np.reshape(theta[lo:hi], (1,) + p.init.shape)
         return p.constraint.to_constrained(u)

@@ -138,7 +138,8 @@ class Program:
 
             vjp, _ = make_vjp(f, _copies(theta, hi - lo))
             grads.append(vjp(1.0))
-            totals.append(onp.broadcast_to(aux[0][0], (hi - lo,)))
+            total = aux[0][0]
+            totals.append(total if len(total) == hi - lo else onp.broadcast_to(total, (hi - lo,)))
             downstream.append(aux[0][1])
         g = grads[0] if len(grads) == 1 else onp.concatenate(grads)
         return onp.sum(g, axis=0), {"total": onp.concatenate(totals),
@@ -205,7 +206,7 @@ def passes(K, chunk=None):
 
 def _copies(theta, K):
     """theta (P,) as K rows, one per particle (read-only: nothing writes to them)."""
-    return onp.broadcast_to(theta, (K,) + onp.shape(theta))
+    return theta[None] if K == 1 else onp.broadcast_to(theta, (K,) + onp.shape(theta))
 
 
 def total_cost(terms, signs, K):

@@ -37,7 +37,7 @@ def broadcast(a, shape):
 def where(cond, a, b):
     # autograd's where does not sum its gradient back over broadcast axes,
     # so both branches are broadcast to the result shape first.
-    shape = onp.broadcast_shapes(onp.shape(cond), np.shape(a), np.shape(b))
+    shape = onp.broadcast_shapes(onp.shape(cond), onp.shape(a), onp.shape(b))
     return np.where(cond, broadcast(a, shape), broadcast(b, shape))
 
 
@@ -105,7 +105,7 @@ class Distribution:
     @property
     def batch_shape(self):
         return onp.broadcast_shapes(*(
-            np.shape(v)[:np.ndim(v) - self.arg_event_dims.get(k, 0)] for k, v in self.args.items()))
+            onp.shape(v)[:onp.ndim(v) - self.arg_event_dims.get(k, 0)] for k, v in self.args.items()))
 
     @property
     def event_shape(self):

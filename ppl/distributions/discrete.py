@@ -112,7 +112,7 @@ class Categorical(Distribution):
 
     @property
     def num_categories(self):
-        return np.shape(next(iter(self.args.values())))[-1]
+        return onp.shape(next(iter(self.args.values())))[-1]
 
     @property
     def support(self):

@@ -19,7 +19,7 @@ class Dirichlet(Distribution):
     event_dim = 1
     support = constraints.simplex
     noise = staticmethod(implicit.uniform)
-    event_shape = property(lambda self: np.shape(self.concentration)[-1:])
+    event_shape = property(lambda self: onp.shape(self.concentration)[-1:])
 
     def transform(self, eps):
         """g / sum(g) with g = gamma_icdf(eps; concentration), eps ~ Uniform(0, 1) per component, implicit gradient"""
@@ -60,7 +60,7 @@ class MultivariateNormal(Distribution):
 
     @property
     def event_shape(self):
-        return onp.broadcast_shapes(np.shape(self.loc)[-1:], np.shape(self.scale_tril)[-1:])
+        return onp.broadcast_shapes(onp.shape(self.loc)[-1:], onp.shape(self.scale_tril)[-1:])
 
     @property
     def scale_tril(self):
@@ -81,7 +81,7 @@ class MultivariateNormal(Distribution):
 
     def _log_prob(self, x):
         k = self.event_shape[0]
-        batch = onp.broadcast_shapes(self.batch_shape, np.shape(x)[:-1])
+        batch = onp.broadcast_shapes(self.batch_shape, onp.shape(x)[:-1])
         # solve does not sum its gradient over broadcast axes: line everything up first
         L = broadcast(self.scale_tril, batch + (k, k))
         z = np.linalg.solve(L, broadcast(x - self.loc, batch + (k,))[..., None])[..., 0]
@@ -105,7 +105,7 @@ class Multinomial(Distribution):
 
     @property
     def event_shape(self):
-        return np.shape(self.args.get("probs", self.args.get("logits")))[-1:]
+        return onp.shape(self.args.get("probs", self.args.get("logits")))[-1:]
 
     @property
     def support(self):
@@ -174,7 +174,7 @@ class LKJCholesky(Distribution):
         w = eps[1][..., 1:, :] * onp.tril(onp.ones((k, k)), -1)[1:]
         w = w / np.sqrt(np.sum(w**2, axis=-1, keepdims=True))
         rows = np.sqrt(y)[..., None] * w + np.sqrt(1 - y)[..., None] * onp.eye(k)[1:]
-        first = np.zeros(np.shape(rows)[:-2] + (1, k)) + onp.eye(k)[:1]
+        first = np.zeros(onp.shape(rows)[:-2] + (1, k)) + onp.eye(k)[:1]
         return np.concatenate([first, rows], axis=-2)
 
     @property
@@ -183,7 +183,7 @@ class LKJCholesky(Distribution):
         a, b = self._row_betas()
         k = self.event_shape[0]
         diag = np.exp(betaln(a, b + 0.5) - betaln(a, b))
-        return self._full(np.concatenate([np.ones(np.shape(diag)[:-1] + (1,)), diag], -1)[..., None] * onp.eye(k))
+        return self._full(np.concatenate([np.ones(onp.shape(diag)[:-1] + (1,)), diag], -1)[..., None] * onp.eye(k))
 
     @property
     def variance(self):
@@ -191,7 +191,7 @@ class LKJCholesky(Distribution):
         a, b = self._row_betas()
         k = self.event_shape[0]
         diag = b / (a + b) - np.exp(2 * (betaln(a, b + 0.5) - betaln(a, b)))
-        diag = np.concatenate([np.zeros(np.shape(diag)[:-1] + (1,)), diag], -1)
+        diag = np.concatenate([np.zeros(onp.shape(diag)[:-1] + (1,)), diag], -1)
         off = 1 / (2 * np.expand_dims(self.concentration, (-1, -2)) + k - 1)
         return self._full(diag[..., None] * onp.eye(k) + off * onp.tril(onp.ones((k, k)), -1))
 
