@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from contextlib import nullcontext
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -12,6 +13,7 @@ from . import checkpoint as saved
 from .baselines import Baselines
 from .diagnostics import SNRMonitor
 from .errors import FitError
+from .minibatches import Minibatches
 from .optim import Adam
 from .program import PASS_ELEMENTS
 from .streams import Streams
@@ -63,7 +65,8 @@ def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=No
     pass (`Program.gradient`; by default as many as keep a pass's widest observation, and its
     per-particle gradient, under `PASS_ELEMENTS` numbers); the result does not depend on it.
 
-    `rng` draws the particles' own streams (`Streams`) once, then each step's minibatch rows."""
+    `rng` draws the particles' own streams (`Streams`) once, then each step's minibatch rows
+    (`Minibatches`: one step ahead, in a background thread; the generator ends as if drawn in step)."""
     space = built.space
     if chunk is None:       # a pass holds K x (observation elements, parameters) numbers at most
         chunk = max(1, PASS_ELEMENTS // max(1, built.widest, space.size))
@@ -78,41 +81,49 @@ def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=No
         saved.load(resume, parts, rng, fingerprint)
         streams.state = parts["streams"].states
         loop.interrupted = False
-    while loop.t < steps:
-        t = loop.t
-        # the generators' states, to replay the step that would end the fit (only that one)
-        state = (rng.bit_generator.state, streams.state) if loop.bad_run == MAX_BAD_STEPS - 1 else None
-        with onp.errstate(all="ignore"):      # a non-finite step is counted and skipped below
-            try:
-                g, aux = built.gradient(loop.theta, rng, streams, particles, baselines, chunk)
-            except FitError as err:
-                raise _at_step(err, t, space, loop.theta) from None
-        loop.t += 1
-        value = float(onp.mean(aux["total"]))
-        if not (math.isfinite(value) and onp.all(onp.isfinite(g))):
-            loop.skipped, loop.bad_run = loop.skipped + 1, loop.bad_run + 1
-            if loop.bad_run >= MAX_BAD_STEPS:
-                _fail(built, loop.theta, state, particles, t, value)
-            loop.trace.append(float("nan"))
-        else:
-            loop.bad_run = 0
-            if monitor.update(g) and hasattr(report, "snr"):
-                report.snr(monitor.latest())
-            loop.theta = adam.step(loop.theta, g)
-            tail.add(t, loop.theta)
-            baselines.update(aux["downstream"])
-            loop.trace.append(sign * value)
-            if report is not None:
-                report(t, sign * value)
-            if convergence.update(sign * value) and tol is not None:
+    # a subsampled fit's next minibatch is drawn and gathered while each step runs
+    minibatches = Minibatches(built, rng) if built.batch is not None else None
+    try:
+        while loop.t < steps:
+            t = loop.t
+            batch = minibatches() if minibatches is not None else None
+            # the step's draws, to replay it if it is the one that ends the fit (only that one)
+            state = (batch, streams.state) if loop.bad_run == MAX_BAD_STEPS - 1 else None
+            with onp.errstate(all="ignore"):      # a non-finite step is counted and skipped below
+                try:
+                    g, aux = built.gradient(loop.theta, batch, streams, particles, baselines, chunk)
+                except FitError as err:
+                    raise _at_step(err, t, space, loop.theta) from None
+            loop.t += 1
+            value = float(onp.mean(aux["total"]))
+            if not (math.isfinite(value) and onp.all(onp.isfinite(g))):
+                loop.skipped, loop.bad_run = loop.skipped + 1, loop.bad_run + 1
+                if loop.bad_run >= MAX_BAD_STEPS:
+                    _fail(built, loop.theta, state, particles, t, value)
+                loop.trace.append(float("nan"))
+            else:
+                loop.bad_run = 0
+                if monitor.update(g) and hasattr(report, "snr"):
+                    report.snr(monitor.latest())
+                loop.theta = adam.step(loop.theta, g)
+                tail.add(t, loop.theta)
+                baselines.update(aux["downstream"])
+                loop.trace.append(sign * value)
+                if report is not None:
+                    report(t, sign * value)
+                if convergence.update(sign * value) and tol is not None:
+                    break
+            if stop is not None and stop():
+                loop.interrupted = True
+            if checkpoint is not None and (loop.interrupted or loop.t % every == 0):
+                parts["streams"].states = streams.state
+                with minibatches.settled() if minibatches is not None else nullcontext():
+                    saved.save(checkpoint, parts, rng, fingerprint)
+            if loop.interrupted:
                 break
-        if stop is not None and stop():
-            loop.interrupted = True
-        if checkpoint is not None and (loop.interrupted or loop.t % every == 0):
-            parts["streams"].states = streams.state
-            saved.save(checkpoint, parts, rng, fingerprint)
-        if loop.interrupted:
-            break
+    finally:
+        if minibatches is not None:
+            minibatches.close()
     path = Trajectory(tail.value(loop.theta), loop.trace, loop.skipped, monitor.history,
                       convergence.record(len(loop.trace)))
     path.interrupted = loop.interrupted
@@ -146,13 +157,13 @@ def _at_step(err, t, space, theta):
 
 
 def _fail(built, theta, state, particles, t, value):
-    """Replay the failing step from its generators' states, checking each statement."""
-    rng = onp.random.Generator(onp.random.PCG64())
-    streams = Streams.seeded(rng, particles)
-    rng.bit_generator.state, streams.state = state
+    """Replay the failing step (its minibatch, its streams' states), checking each statement."""
+    batch, states = state
+    streams = Streams.seeded(onp.random.default_rng(0), particles)
+    streams.state = states
     with onp.errstate(all="ignore"):
         try:
-            built.diagnose(built.space.lazy(theta), rng, streams, particles)
+            built.diagnose(built.space.lazy(theta), batch, streams, particles)
         except FitError as err:
             raise _at_step(err, t, built.space, theta) from None
     what = "objective" if not math.isfinite(value) else "gradient"

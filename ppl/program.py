@@ -63,15 +63,20 @@ class Program:
         self.mode = rewritten.module.mode
         self.param_slots = [(d.name, slots[d.name]) for d in rewritten.module.decls if d.kind == "param"]
 
-    def _run(self, params, rng, K, rows=None, **options):
+    def minibatch(self, rng):
+        """(rows, the subsampled data cut to them): one step's minibatch, drawn from `rng`."""
+        rows = self.batch.rows(rng)
+        return rows, [onp.take(values, rows, axis=0)[None] for _, values in self.feed]
+
+    def _run(self, params, rng, K, minibatch=None, **options):
         run = Run(params, rng, K, [None] * len(self.signs), **options)
         env = [None] * len(self.slots)
         for name, slot in self.param_slots:
             env[slot] = params[name]
         if self.batch is not None:
-            run.rows = self.batch.rows(rng) if rows is None else rows
-            for slot, values in self.feed:
-                env[slot] = onp.take(values, run.rows, axis=0)[None]
+            run.rows, cut = self.minibatch(rng) if minibatch is None else minibatch
+            for (slot, _), values in zip(self.feed, cut):
+                env[slot] = values
         for op in self.ops:
             op(env, run)
         for final in self.finals:
@@ -104,23 +109,23 @@ class Program:
         node = fused.objective(weights, tuple(coefs), scale, *terms, *scores)
         return total_cost(run.costs, self.signs, K), node, downstream
 
-    def gradient(self, theta, rng, streams, K, baselines, chunk=None):
+    def gradient(self, theta, minibatch, streams, K, baselines, chunk=None):
         """(gradient, aux) of the mean loss over K particles at the flat parameters `theta`:
-        `rng` draws the step's rows (subsampling), `streams` (`Streams`) each particle's draws.
+        `minibatch` is the step's (`Program.minibatch`, None without subsampling), `streams`
+        (`Streams`) draw each particle's values.
 
         Every particle differentiates its own copy of theta, and the K gradients are summed in
         particle order, so the result is the same bit for bit whether the particles run in one
         pass or about `chunk` at a time (to bound memory; see `passes`). With score sites and
         several passes, a first round without gradients finds every particle's downstream costs,
         which the baselines need, and a second repeats its draws to differentiate."""
-        rows = None if self.batch is None else self.batch.rows(rng)
         spans = passes(K, chunk)
         centred = None
         if self.score_sites and len(spans) > 1:
             start = streams.state
             parts = []
             for lo, hi in spans:
-                run = self._run(self.space.lazy(_copies(theta, hi - lo)), streams.part(lo, hi), hi - lo, rows)
+                run = self._run(self.space.lazy(_copies(theta, hi - lo)), streams.part(lo, hi), hi - lo, minibatch)
                 parts.append([self.downstream(site, run, hi - lo) for site in self.score_sites])
             every = [onp.concatenate(C) for C in zip(*parts)]
             centred = [onp.broadcast_to(baselines(i, C), C.shape) for i, C in enumerate(every)]
@@ -130,7 +135,7 @@ class Program:
             aux = []
 
             def f(t):
-                run = self._run(self.space.lazy(t), streams.part(lo, hi), hi - lo, rows)
+                run = self._run(self.space.lazy(t), streams.part(lo, hi), hi - lo, minibatch)
                 total, node, C = self._objective(run, hi - lo, 1.0 / K, baselines,
                                                  centred and [b[lo:hi] for b in centred])
                 aux.append((total, C))
@@ -181,11 +186,10 @@ class Program:
         record["__probs__"] = probs
         return record
 
-    def diagnose(self, params, rng, streams, K):
-        """Replay a step (`gradient`'s, from the states its generators had) with run-time
-        checks; raise `FitError` at the first faulty statement."""
-        rows = None if self.batch is None else self.batch.rows(rng)
-        self._run(params, streams, K, rows, checking=True)
+    def diagnose(self, params, minibatch, streams, K):
+        """Replay a step (`gradient`'s: its minibatch, its streams' states) with run-time checks;
+        raise `FitError` at the first faulty statement."""
+        self._run(params, streams, K, minibatch, checking=True)
 
 
 def passes(K, chunk=None):

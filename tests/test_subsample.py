@@ -1,6 +1,7 @@
 """Subsampling (`batch_size`): minibatch gradients are unbiased for the full-data gradient, local
 latents go with their rows, a program that mixes rows is refused with the position, and a
 subsampled fit lands where the full one does."""
+import contextlib
 import json
 import subprocess
 import sys
@@ -141,6 +142,31 @@ def test_an_interrupted_subsampled_fit_resumes_bit_for_bit(tmp_path):
     whole = model.fit(steps=300, seed=2, batch_size=40)
     for k in whole.guide:
         np.testing.assert_array_equal(resumed.guide[k], whole.guide[k])
+
+
+def test_minibatches_drawn_ahead_give_the_fit_drawn_in_step(monkeypatch):
+    """The background thread only moves the work: the same rows, the same generator after the fit
+    (its summaries), the same result as minibatches drawn at their own steps."""
+    from ppl import fit as fitting
+
+    class InStep:
+        def __init__(self, program, rng):
+            self.program, self.rng = program, rng
+
+        def __call__(self):
+            return self.program.minibatch(self.rng)
+
+        def settled(self):
+            return contextlib.nullcontext()
+
+        def close(self):
+            pass
+
+    model = ppl.load(ROOT / "models" / "mixture.ppl")
+    ahead = model.fit(steps=120, seed=6, batch_size=30, particles=3).to_json()
+    monkeypatch.setattr(fitting, "Minibatches", InStep)
+    in_step = model.fit(steps=120, seed=6, batch_size=30, particles=3).to_json()
+    assert ahead == in_step
 
 
 def test_minibatch_rows_are_distinct_and_uniform():
