@@ -76,7 +76,6 @@ def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=No
     parts = {"loop": loop, "baselines": baselines, "adam": Adam(lr=lr, steps=steps), "tail": TailAverage(steps),
              "convergence": Convergence(steps, tol), "monitor": SNRMonitor(space),
              "streams": SimpleNamespace(states=streams.state)}
-    adam, tail, convergence, monitor = parts["adam"], parts["tail"], parts["convergence"], parts["monitor"]
     if resume is not None:
         saved.load(resume, parts, rng, fingerprint)
         streams.state = parts["streams"].states
@@ -85,34 +84,9 @@ def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=No
     minibatches = Minibatches(built, rng) if built.batch is not None else None
     try:
         while loop.t < steps:
-            t = loop.t
             batch = minibatches() if minibatches is not None else None
-            # the step's draws, to replay it if it is the one that ends the fit (only that one)
-            state = (batch, streams.state) if loop.bad_run == MAX_BAD_STEPS - 1 else None
-            with onp.errstate(all="ignore"):      # a non-finite step is counted and skipped below
-                try:
-                    g, aux = built.gradient(loop.theta, batch, streams, particles, baselines, chunk)
-                except FitError as err:
-                    raise _at_step(err, t, space, loop.theta) from None
-            loop.t += 1
-            value = float(onp.mean(aux["total"]))
-            if not (math.isfinite(value) and onp.all(onp.isfinite(g))):
-                loop.skipped, loop.bad_run = loop.skipped + 1, loop.bad_run + 1
-                if loop.bad_run >= MAX_BAD_STEPS:
-                    _fail(built, loop.theta, state, particles, t, value)
-                loop.trace.append(float("nan"))
-            else:
-                loop.bad_run = 0
-                if monitor.update(g) and hasattr(report, "snr"):
-                    report.snr(monitor.latest())
-                loop.theta = adam.step(loop.theta, g)
-                tail.add(t, loop.theta)
-                baselines.update(aux["downstream"])
-                loop.trace.append(sign * value)
-                if report is not None:
-                    report(t, sign * value)
-                if convergence.update(sign * value) and tol is not None:
-                    break
+            if _step(built, parts, streams, batch, particles, chunk, sign, report) and tol is not None:
+                break
             if stop is not None and stop():
                 loop.interrupted = True
             if checkpoint is not None and (loop.interrupted or loop.t % every == 0):
@@ -124,10 +98,42 @@ def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=No
     finally:
         if minibatches is not None:
             minibatches.close()
-    path = Trajectory(tail.value(loop.theta), loop.trace, loop.skipped, monitor.history,
-                      convergence.record(len(loop.trace)))
+    path = Trajectory(parts["tail"].value(loop.theta), loop.trace, loop.skipped, parts["monitor"].history,
+                      parts["convergence"].record(len(loop.trace)))
     path.interrupted = loop.interrupted
     return path
+
+
+def _step(built, parts, streams, batch, particles, chunk, sign, report) -> bool:
+    """One step: the gradient, then Adam's update, or a skip when the objective or the gradient
+    is not finite; True when the convergence rule holds at the end of this step's window."""
+    loop, adam, baselines, monitor = parts["loop"], parts["adam"], parts["baselines"], parts["monitor"]
+    t = loop.t
+    # the step's draws, to replay it if it is the one that ends the fit (only that one)
+    state = (batch, streams.state) if loop.bad_run == MAX_BAD_STEPS - 1 else None
+    with onp.errstate(all="ignore"):      # a non-finite step is counted and skipped below
+        try:
+            g, aux = built.gradient(loop.theta, batch, streams, particles, baselines, chunk)
+        except FitError as err:
+            raise _at_step(err, t, built.space, loop.theta) from None
+    loop.t += 1
+    value = float(onp.mean(aux["total"]))
+    if not (math.isfinite(value) and onp.all(onp.isfinite(g))):
+        loop.skipped, loop.bad_run = loop.skipped + 1, loop.bad_run + 1
+        if loop.bad_run >= MAX_BAD_STEPS:
+            _fail(built, loop.theta, state, particles, t, value)
+        loop.trace.append(float("nan"))
+        return False
+    loop.bad_run = 0
+    if monitor.update(g) and hasattr(report, "snr"):
+        report.snr(monitor.latest())
+    loop.theta = adam.step(loop.theta, g)
+    parts["tail"].add(t, loop.theta)
+    baselines.update(aux["downstream"])
+    loop.trace.append(sign * value)
+    if report is not None:
+        report(t, sign * value)
+    return parts["convergence"].update(sign * value)
 
 
 class TailAverage:
