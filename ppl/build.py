@@ -290,7 +290,16 @@ def _meanfield_layout(members, shapes, space, priors):
         pos.append(onp.full(size, shapes[name][1].support is positive))
     if not members:
         return {}, None
-    return columns, (onp.concatenate(loc), onp.concatenate(rho), onp.concatenate(pos), tuple(folded))
+    pos = onp.concatenate(pos)
+    return columns, (_slice(onp.concatenate(loc)), _slice(onp.concatenate(rho)), pos if pos.any() else None,
+                     tuple(folded))
+
+
+def _slice(index):
+    """A run of consecutive indices as a slice (a view, not a copy, when it reads), else as it is."""
+    if len(index) and onp.array_equal(index, onp.arange(index[0], index[0] + len(index))):
+        return slice(int(index[0]), int(index[0]) + len(index))
+    return index
 
 
 def _compile_ops(rewritten, scope, slots, shapes, plan, batch):

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import autograd.numpy as np
 import numpy as onp
+from autograd.tracer import getval
 
-from . import ast
+from . import ast, lined
 from .errors import DataError, SemanticError, Span, brief
 from .functions import CONSTANTS, FUNCTIONS, MAX_ELEMENTS, Refused, TooLarge, check_size
 
@@ -123,7 +124,7 @@ def _particles(values):
 def _fits(a, b):
     """Refuse to broadcast `a` with `b` into a value over the size limit."""
     if onp.size(a) * onp.size(b) > MAX_ELEMENTS:   # else the result cannot be over the limit
-        check_size(np.broadcast_shapes(onp.shape(a), onp.shape(b)))
+        check_size(np.broadcast_shapes(*(onp.shape(x) for x in align(getval(a), getval(b)))))
 
 
 def _float(x):
@@ -143,6 +144,10 @@ def _matmul(a, b):
         return np.sum(a * b, axis=-1)
     # vectors become one-row or one-column matrices by reshaping, not indexing: the gradient of an
     # index is a scatter (np.add.at), many times slower than the gradient of a reshape
+    if ra == 1 and rb == 2:
+        return lined.vecmat(a, b)
+    if rb == 1 and ra == 2:
+        return lined.matvec(a, b)
     if ra == 1:
         sa = onp.shape(a)
         r = np.matmul(np.reshape(a, sa[:1] + (1,) * (rb - 2) + (1,) + sa[1:]), b)
@@ -171,17 +176,18 @@ def align(*xs):
             for x in xs]
 
 
-def _elementwise(op):
+def _elementwise(op, lined_op):
+    """`op` on operands of one rank; `lined_op` (`lined`) lines up operands of different ranks
+    inside one node."""
     def apply(a, b):
-        if onp.ndim(a) != onp.ndim(b):
-            a, b = align(a, b)
         _fits(a, b)
-        return op(a, b)
+        return op(a, b) if onp.ndim(a) == onp.ndim(b) else lined_op(a, b)
     return apply
 
 
-_BINARY = {"+": _elementwise(np.add), "-": _elementwise(np.subtract), "*": _elementwise(np.multiply),
-           "/": _elementwise(np.true_divide), "^": _elementwise(_power), "@": _matmul}
+_BINARY = {"+": _elementwise(np.add, lined.add), "-": _elementwise(np.subtract, lined.subtract),
+           "*": _elementwise(np.multiply, lined.multiply), "/": _elementwise(np.true_divide, lined.true_divide),
+           "^": _elementwise(_power, lambda a, b: lined.power(_float(a), b)), "@": _matmul}
 
 
 def _binary(node, scope):

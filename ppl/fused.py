@@ -33,12 +33,16 @@ def _unbroadcast(g, shape):
     return g
 
 
-def fused(logp, partials=None, one=None):
+def fused(logp, partials=None, one=None, aligned=True):
     """The primitive x, *args -> sum_rest(logp(x, *args)), differentiable in every input, with
     `.pointwise`, the same without the sum (one value per element, for per-element scores).
     Its partial derivatives come either from `partials(x, *args)`, every input's at once (for
     families whose partials share most of their work), or from `one(i, x, *args)`, input i's
-    alone: then an observation computes only its arguments' partials, a prior only its value's."""
+    alone: then an observation computes only its arguments' partials, a prior only its value's.
+
+    With `aligned` (families without event axes), the inputs are lined up inside the primitive
+    (`align`: axes inserted after the particle axis), so a caller passes them as they are and
+    no reshape goes on the tape."""
     if partials is None:
         def partials(*inputs):
             return [_full_as(one(i, *inputs), inputs) for i in range(len(inputs))]
@@ -47,24 +51,29 @@ def fused(logp, partials=None, one=None):
         """The partial in input i, over the shape of the log-density."""
         return _full_as(one(i, *inputs), inputs) if one is not None else partials(*inputs)[i]
 
+    line_up = align if aligned else (lambda inputs: inputs)
+
     @primitive
     def f(x, *args):
         with onp.errstate(divide="ignore", invalid="ignore"):
-            return sum_rest(onp.asarray(logp(x, *args), dtype=float))
+            return sum_rest(onp.asarray(logp(*line_up((x,) + args)), dtype=float))
 
     @primitive
     def pointwise(x, *args):
         with onp.errstate(divide="ignore", invalid="ignore"):
-            return onp.asarray(logp(x, *args), dtype=float)
+            return onp.asarray(logp(*line_up((x,) + args)), dtype=float)
 
     def make(argnums, ans, inputs, kwargs):
+        lined = line_up(inputs)
+
         def vjp(g):          # the partials once, for the inputs that need one
             with onp.errstate(divide="ignore", invalid="ignore"):
-                p = {argnums[0]: partial(argnums[0], *inputs)} if len(argnums) == 1 else partials(*inputs)
+                p = {argnums[0]: partial(argnums[0], *lined)} if len(argnums) == 1 else partials(*lined)
             out = []
             for i in argnums:
                 d = onp.asarray(p[i])
-                out.append(_unbroadcast(g.reshape(g.shape + (1,) * (d.ndim - g.ndim)) * d, onp.shape(inputs[i])))
+                d = _unbroadcast(g.reshape(g.shape + (1,) * (d.ndim - g.ndim)) * d, onp.shape(lined[i]))
+                out.append(d if d.shape == onp.shape(inputs[i]) else d.reshape(onp.shape(inputs[i])))
             return out
         return vjp
 
@@ -73,6 +82,15 @@ def fused(logp, partials=None, one=None):
     f.plain, f.partial = logp, partial          # for `meanfield`, which folds constant priors in
     f.pointwise = pointwise
     return f
+
+
+def align(inputs):
+    """Arrays of one rank: axes inserted after the first (the particle axis) of the lower-ranked,
+    so broadcasting lines up their own axes from the right and never particles with elements. A
+    plain number stays as it is."""
+    n = max(onp.ndim(a) for a in inputs)
+    return [a if onp.ndim(a) in (0, n) else onp.reshape(a, onp.shape(a)[:1] + (1,) * (n - onp.ndim(a)) + onp.shape(a)[1:])
+            for a in inputs]
 
 
 def _full(*arrays):
@@ -174,7 +192,7 @@ half_cauchy = fused(_half_cauchy, _half_cauchy_partials)
 exponential = fused(_exponential, _exponential_partials)
 bernoulli_logits = fused(_bernoulli_logits, one=_bernoulli_logits_one)
 poisson = fused(_poisson, _poisson_partials)
-categorical_logits = fused(_categorical_logits, _categorical_logits_partials)
+categorical_logits = fused(_categorical_logits, _categorical_logits_partials, aligned=False)
 
 
 def _gamma(x, concentration, rate):
@@ -248,16 +266,21 @@ def meanfield(theta, eps, layout):
     prior of those whose prior has constant arguments.
 
     `layout` = (loc_index, rho_index, positive, priors): where each unconstrained dimension's
-    location and log-scale sit in `theta`, which dimensions are exp-transformed, and the constant
+    location and log-scale sit in `theta` (index arrays or slices), which dimensions are
+    exp-transformed (a boolean array, or None for none), and the constant
     priors as (start, stop, fused density, arguments). u = loc + exp(rho) * eps; x = exp(u) where
     positive, else u; log q(x) = sum(log N(u; loc, exp(rho))) - sum_positive(u).
     One node on the tape instead of about ten per latent (slices, exp, multiply, add, logs, sums).
     """
     loc_index, rho_index, positive, priors = layout
-    u = theta[..., loc_index] + onp.exp(theta[..., rho_index]) * eps
-    x = onp.where(positive, onp.exp(u), u)
-    logq = -(0.5 * onp.sum(eps * eps, axis=1) + eps.shape[1] * HALF_LOG_2PI) - onp.sum(theta[..., rho_index], axis=-1) \
-        - onp.sum(onp.where(positive, u, 0.0), axis=1)
+    rho = theta[..., rho_index]
+    u = theta[..., loc_index] + onp.exp(rho) * eps
+    logq = -(0.5 * onp.einsum("kd,kd->k", eps, eps) + eps.shape[1] * HALF_LOG_2PI) - rho.sum(axis=-1)
+    if positive is None:
+        x = u
+    else:
+        x = onp.where(positive, onp.exp(u), u)
+        logq = logq - onp.where(positive, u, 0.0).sum(axis=1)
     for lo, hi, density, args in priors:        # constant priors: the last column is log q - log p
         logq = logq - sum_rest(onp.asarray(density.plain(x[:, lo:hi], *args), dtype=float))
     return onp.concatenate([x, logq[:, None]], axis=1)
@@ -268,15 +291,15 @@ def _meanfield_vjp(ans, theta, eps, layout):
     x = ans[:, :-1]
 
     def vjp(g):
-        gx, glogq = g[:, :-1], g[:, -1]
+        gx, glogq = g[:, :-1], g[:, -1:]
         if priors:
             gx = gx.copy()
             for lo, hi, density, args in priors:
                 with onp.errstate(divide="ignore", invalid="ignore"):
                     dx = onp.asarray(density.partial(0, x[:, lo:hi], *args))
-                gx[:, lo:hi] -= glogq[:, None] * onp.broadcast_to(dx, (len(x), hi - lo))
-        gu = gx * onp.where(positive, x, 1.0) - glogq[:, None] * positive
-        grho = gu * onp.exp(theta[..., rho_index]) * eps - glogq[:, None]
+                gx[:, lo:hi] -= glogq * dx
+        gu = gx if positive is None else gx * onp.where(positive, x, 1.0) - glogq * positive
+        grho = gu * onp.exp(theta[..., rho_index]) * eps - glogq
         out = onp.zeros_like(theta)          # every index appears once: plain assignment
         if theta.ndim == 2:                  # a copy per particle: a gradient per particle
             out[:, loc_index], out[:, rho_index] = gu, grho
@@ -287,6 +310,51 @@ def _meanfield_vjp(ans, theta, eps, layout):
 
 
 defvjp(meanfield, _meanfield_vjp)
+
+
+# -- an enumerated latent summed out: log-sum-exp over its values, one node ------------------
+
+def site_sum(t, rank):
+    """t (particles, values, extra..., `rank` element axes) summed over its extra axes."""
+    extra = tuple(range(2, onp.ndim(t) - rank))
+    return t.sum(axis=extra) if extra else t
+
+
+@primitive
+def marginal(rank, base, *terms):
+    """sum_rest(log sum_k exp(L)) with L = base + the `terms` (each summed over its extra axes,
+    `site_sum`): every element's log-likelihood with an enumerated latent summed out, per
+    particle. `base` (no gradient) gives L its full shape."""
+    L = base
+    for t in terms:
+        L = L + site_sum(onp.asarray(t, dtype=float), rank)
+    return sum_rest(logsumexp(L, axis=1))
+
+
+def _marginal_vjp(argnums, ans, args, kwargs):
+    rank, base, terms = args[0], args[1], args[2:]
+    L = base
+    for t in terms:
+        L = L + site_sum(onp.asarray(t, dtype=float), rank)
+    with onp.errstate(invalid="ignore"):
+        p = onp.exp(L - logsumexp(L, axis=1, keepdims=True))     # each value's posterior weight
+
+    def vjp(g):
+        d = onp.reshape(g, onp.shape(g) + (1,) * (p.ndim - onp.ndim(g))) * p
+        out = []
+        for i in argnums:
+            t = terms[i - 2]
+            shape = onp.shape(t)
+            extra = onp.ndim(t) - rank - 2
+            dt = _unbroadcast(d, shape[:2] + shape[2 + max(extra, 0):])
+            if extra > 0:
+                dt = onp.broadcast_to(dt.reshape(shape[:2] + (1,) * extra + shape[2 + extra:]), shape)
+            out.append(dt)
+        return out
+    return vjp
+
+
+defvjp_argnums(marginal, _marginal_vjp)
 
 
 # -- the loss: every cost term with its sign, and every score term, one node -------------------

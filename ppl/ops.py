@@ -21,7 +21,6 @@ from .distributions import DISTRIBUTIONS, Normal
 from .expr import Const
 from .functions import sum_rest
 from .runtime_checks import check_args, check_finite, check_observed
-from .special import logsumexp
 
 ZERO = onp.zeros(1)
 
@@ -69,12 +68,6 @@ def _elementwise(dist, x):
         return _plain(dist)._log_prob(getval(x))
 
 
-def _site_axes(t, rank):
-    """Sum a (particles, enumeration, extra..., elements) array over its extra axes."""
-    extra = tuple(range(2, onp.ndim(t) - rank))
-    return np.sum(t, axis=extra) if extra else t
-
-
 def _varying(codes):
     """The arguments that can change from step to step (constants were checked before the fit)."""
     return frozenset(name for name, code in codes if not isinstance(code, Const))
@@ -87,9 +80,14 @@ def _check(stmt, dist, varying, run):
     if run.checking:
         check_args(stmt, dist)
     elif varying:
-        names = [n for n in varying if type(dist).arg_constraints.get(n) is not real]
+        names = _steady(type(dist), varying)
         if names:
             check_args(stmt, dist, names, steady=True)
+
+
+def _steady(cls, varying):
+    """The varying arguments the steady check looks at: those with a constraint beyond real."""
+    return [n for n in varying if cls.arg_constraints.get(n) is not real]
 
 
 def _beside(x, dist):
@@ -207,8 +205,10 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
     else:
         draw = discrete if cls.discrete else block if plan.blocks and stmt.name in plan.blocks else continuous
 
+    fixed_prior = make_dist(cls, codes, None, rank) if constant else None    # built once
+
     def op(env, run):
-        prior = make_dist(cls, codes, env, rank)
+        prior = fixed_prior if fixed_prior is not None else make_dist(cls, codes, env, rank)
         _check(stmt, prior, varying, run)
         x, logq, logq_values = draw(run, prior)
         env[slot] = x
@@ -217,7 +217,7 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
         values = _elementwise(prior, x) if cost in plan.elem_needed and cls.discrete and constant else None
         if folded and run.mf is not None:
             run.costs[cost] = ZERO           # in the block's last column
-        elif not _absorb(run, plan, cost, lambda: prior._log_prob(_beside(x, prior))):
+        elif not _absorb(run, plan, cost, lambda: prior.log_prob_elements(_beside(x, prior))):
             run.costs[cost] = prior.log_prob_sum(x) if values is None else sum_rest(values)
         # a score site's log q enters the gradient only through its score term: differentiating
         # the cost itself would add -grad log q, which averages to zero but adds variance
@@ -332,11 +332,12 @@ def marginal_final(name, shape, cost):
     def final(run):
         if name in run.fixed:
             return
+        terms = run.enum[name]
+        run.costs[cost] = fused.marginal(len(shape), zeros, *terms)
         L = zeros
-        for t in run.enum[name]:
-            L = L + _site_axes(t, len(shape))
-        run.enum[name] = L
-        run.costs[cost] = sum_rest(logsumexp(L, axis=1))
+        for t in terms:
+            L = L + fused.site_sum(onp.asarray(getval(t), dtype=float), len(shape))
+        run.enum[name] = L          # for the latent's conditional distribution (`conditional`)
     return final
 
 
@@ -349,7 +350,7 @@ def conditional(name, shape, marginal):
             p = onp.exp(L)
             p = p / p.sum(axis=1, keepdims=True)
         else:
-            p = onp.asarray(getval(_site_axes(run.enum[name], len(shape))))
+            p = fused.site_sum(onp.asarray(getval(run.enum[name]), dtype=float), len(shape))
         return onp.broadcast_to(p, (run.K,) + p.shape[1:2] + shape)
     return probs
 
@@ -391,13 +392,23 @@ def observe_op(stmt, codes, data, cost, plan):
     # arguments (Uniform's bounds) is checked at every step
     moving = not cls.discrete and isinstance(cls.__dict__.get("support"), property)
 
+    # the common case as one call: a fused density of arguments that need no check at each step
+    density = cls.fused_density([name for name, _ in codes])
+    if density is None or moving or cost in plan.enum_of or cost in plan.elem_needed or _steady(cls, varying):
+        density = None
+    else:
+        primitive, order = density[0], [dict(codes)[name] for name in density[1]]
+
     def op(env, run):
         y = data.value if fixed else data(env)
+        if density is not None and not run.checking:
+            run.costs[cost] = primitive(y, *[value(code, env) for code in order])
+            return
         dist = make_dist(cls, codes, env, rank if fixed else onp.ndim(y))
         _check(stmt, dist, varying, run)
         if run.checking:
             check_observed(stmt, dist, y)
-        if not _absorb(run, plan, cost, lambda: dist._log_prob(y)):
+        if not _absorb(run, plan, cost, lambda: dist.log_prob_elements(y)):
             run.costs[cost] = sum_rest(dist.log_prob(y)) if moving else dist.log_prob_sum(y)
         if cost in plan.elem_needed:
             run.elem[cost] = _elem_values(run, plan, cost, _elementwise(dist, y))

@@ -133,6 +133,19 @@ class Distribution:
             return primitive(x, *(self.args[k] for k in names))
         return sum_rest(self._log_prob(x))
 
+    @classmethod
+    def fused_density(cls, names):
+        """(primitive, argument order) when `log_prob_sum` with arguments `names` is one fused
+        primitive that lines its inputs up itself (`fused.align`), else None.
+
+        >>> from ppl.distributions import Normal
+        >>> Normal.fused_density({"loc", "scale"})[1]
+        ('loc', 'scale')
+        """
+        if cls.density is not None and not cls.arg_event_dims and set(cls.density[1]) == set(names):
+            return cls.density
+        return None
+
     def sample(self, rng, shape=()):
         """Draws of the given shape (batch and event axes included), without gradient: by the
         family's own sampler `_sample` if it has one, else through `transform`."""

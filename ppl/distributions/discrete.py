@@ -59,6 +59,10 @@ class Bernoulli(_ProbsOrLogits):
             return fused.bernoulli_logits(x, self.logits)
         return super().log_prob_sum(x)
 
+    @classmethod
+    def fused_density(cls, names):
+        return (fused.bernoulli_logits, ("logits",)) if set(names) == {"logits"} else None
+
     def _sample(self, rng, shape):
         return (rng.random(shape) < self.probs).astype(onp.int64)
 
@@ -96,6 +100,12 @@ class Binomial(_ProbsOrLogits):
         if "logits" in self.args:
             return fused.binomial_logits(x, self.total_count, self.logits)
         return fused.binomial_probs(x, self.total_count, self.probs)
+
+    @classmethod
+    def fused_density(cls, names):
+        if set(names) == {"total_count", "logits"}:
+            return fused.binomial_logits, ("total_count", "logits")
+        return (fused.binomial_probs, ("total_count", "probs")) if set(names) == {"total_count", "probs"} else None
 
     def _sample(self, rng, shape):
         return rng.binomial(onp.broadcast_to(self.total_count, shape).astype(onp.int64), self.probs).astype(onp.int64)
@@ -188,6 +198,10 @@ class Poisson(Distribution):
 
     def log_prob_sum(self, x):
         return fused.poisson(x, self.rate)
+
+    @classmethod
+    def fused_density(cls, names):
+        return (fused.poisson, ("rate",)) if set(names) == {"rate"} else None
 
     def _sample(self, rng, shape):
         return rng.poisson(self.rate, size=shape).astype(onp.int64)
