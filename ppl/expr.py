@@ -258,11 +258,8 @@ def _indexer(layout):
         it = iter(values)
         picks = [item if item is not None else next(it) for item in layout]
         rank = max(onp.ndim(v) for v in values) - 1
-        if onp.shape(x)[0] == 1:
-            try:
-                return x[0][tuple(picks)]
-            except IndexError as err:   # numbered the axes of x[0]: count the particle axis too
-                raise IndexError(re.sub(r"axis (\d+)", lambda m: f"axis {int(m[1]) + 1}", str(err))) from None
+        if onp.shape(x)[0] == 1:        # one index (one node): the array indices follow the 0
+            return x[(0, *picks)]
         lead = np.arange(onp.shape(x)[0]).reshape((-1,) + (1,) * rank)
         return x[(lead, *picks)]
     return gather

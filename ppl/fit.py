@@ -117,8 +117,8 @@ def _step(built, parts, streams, batch, particles, chunk, sign, report) -> bool:
         except FitError as err:
             raise _at_step(err, t, built.space, loop.theta) from None
     loop.t += 1
-    value = float(onp.mean(aux["total"]))
-    if not (math.isfinite(value) and onp.all(onp.isfinite(g))):
+    value = float(aux["total"].mean())
+    if not (math.isfinite(value) and onp.isfinite(g).all()):
         loop.skipped, loop.bad_run = loop.skipped + 1, loop.bad_run + 1
         if loop.bad_run >= MAX_BAD_STEPS:
             _fail(built, loop.theta, state, particles, t, value)

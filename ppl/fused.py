@@ -88,9 +88,12 @@ def align(inputs):
     """Arrays of one rank: axes inserted after the first (the particle axis) of the lower-ranked,
     so broadcasting lines up their own axes from the right and never particles with elements. A
     plain number stays as it is."""
-    n = max(onp.ndim(a) for a in inputs)
-    return [a if onp.ndim(a) in (0, n) else onp.reshape(a, onp.shape(a)[:1] + (1,) * (n - onp.ndim(a)) + onp.shape(a)[1:])
-            for a in inputs]
+    ranks = [getattr(a, "ndim", 0) for a in inputs]
+    n = max(ranks)
+    if all(r == n or r == 0 for r in ranks):
+        return inputs
+    return [a if r == n or r == 0 else a.reshape(a.shape[:1] + (1,) * (n - r) + a.shape[1:])
+            for a, r in zip(inputs, ranks)]
 
 
 def _full(*arrays):
@@ -152,8 +155,19 @@ def _exponential_partials(x, rate):
     return _full(-rate + 0 * x, 1 / rate - x)
 
 
+def softplus(a):
+    """log(1 + exp(a)) = max(a, 0) + log1p(exp(-|a|)): several times quicker than
+    `numpy.logaddexp(0, a)`, and as accurate."""
+    t = onp.array(a, dtype=float)
+    onp.abs(t, out=t)
+    onp.negative(t, out=t)
+    onp.exp(t, out=t)
+    onp.log1p(t, out=t)
+    return onp.maximum(a, 0.0) + t
+
+
 def _bernoulli_logits(x, logits):
-    return x * logits - onp.logaddexp(0.0, logits)
+    return x * logits - softplus(logits)
 
 
 def _bernoulli_logits_one(i, x, logits):
@@ -216,12 +230,12 @@ def _beta_partials(x, a, b):
 
 def _binomial_logits(x, n, logits):
     return (sc.gammaln(n + 1) - sc.gammaln(x + 1) - sc.gammaln(n - x + 1) + x * logits
-            - n * onp.logaddexp(0.0, logits))
+            - n * softplus(logits))
 
 
 def _binomial_logits_partials(x, n, logits):
     # x is a count: no derivative in it
-    return _full(0 * x, sc.digamma(n + 1) - sc.digamma(n - x + 1) - onp.logaddexp(0.0, logits),
+    return _full(0 * x, sc.digamma(n + 1) - sc.digamma(n - x + 1) - softplus(logits),
                  x - n * expit(logits))
 
 
@@ -359,19 +373,27 @@ defvjp_argnums(marginal, _marginal_vjp)
 
 # -- the loss: every cost term with its sign, and every score term, one node -------------------
 
+def term(t):
+    """A cost term's value per particle: a term given as (particles, columns) is its last column
+    (the mean-field block's log q, `meanfield`, read without a slice on the tape)."""
+    return t[:, -1] if onp.ndim(t) == 2 else t
+
+
 def signed_total(weights, terms):
-    """sum(w * term) over the cost terms (each per particle, or one number for all), in NumPy."""
-    total = weights[0] * terms[0]
+    """sum(w * term) over the cost terms (each per particle, or one number for all; see `term`),
+    in NumPy."""
+    total = weights[0] * term(terms[0])
     for w, t in zip(weights[1:], terms[1:]):
-        total = total + w * t
+        total = total + w * term(t)
     return total
 
 
 @primitive
 def objective(weights, coefs, scale, *inputs):
     """scale * sum over particles of [sum_i w_i term_i + sum_s sum_rest(coef_s * score_s)]: a
-    step's loss (or surrogate) as one node. `inputs` are the len(weights) cost terms, then one
-    score (log q) per coefficient array; the coefficients (C - b) carry no gradient."""
+    step's loss (or surrogate) as one node. `inputs` are the len(weights) cost terms (see
+    `term`), then one score (log q) per coefficient array; the coefficients (C - b) carry no
+    gradient."""
     n = len(weights)
     total = signed_total(weights, inputs[:n]) if n else 0.0
     for coef, score in zip(coefs, inputs[n:]):
@@ -383,13 +405,17 @@ def _objective_vjp(argnums, ans, args, kwargs):
     weights, coefs, scale, inputs = args[0], args[1], args[2], args[3:]
     n = len(weights)
     leads = [onp.broadcast_shapes(onp.shape(c), onp.shape(s))[:1] for c, s in zip(coefs, inputs[n:])]
-    shape = onp.broadcast_shapes(*(onp.shape(t) for t in inputs[:n]), *leads)    # the summed total's
+    shape = onp.broadcast_shapes(*(onp.shape(term(t)) for t in inputs[:n]), *leads)    # the summed total's
 
     def vjp(g):
         out = []
         for i in argnums:
             j = i - 3
-            if j < n:
+            if j < n and onp.ndim(inputs[j]) == 2:        # a last column
+                d = onp.zeros(onp.shape(inputs[j]))
+                d[:, -1] = _unbroadcast(onp.full(shape, g * scale * weights[j]), d.shape[:1])
+                out.append(d)
+            elif j < n:
                 out.append(_unbroadcast(onp.full(shape, g * scale * weights[j]), onp.shape(inputs[j])))
             else:
                 coef, score = coefs[j - n], inputs[j]
@@ -408,16 +434,18 @@ defvjp_argnums(objective, _objective_vjp)
 # -- columns of a (particles, columns) array: a slice whose gradient is an assignment ------------
 
 @primitive
-def columns(a, lo, hi):
-    """a[:, lo:hi] (hi None: the single column a[:, lo]), with a gradient written in place of
-    autograd's scatter-add (`np.add.at`), several times slower for a plain slice."""
-    return a[:, lo] if hi is None else a[:, lo:hi]
+def columns(a, lo, hi, shape=None):
+    """a[:, lo:hi] (hi None: the single column a[:, lo]), reshaped to `shape` if given, with a
+    gradient written in place of autograd's scatter-add (`np.add.at`), several times slower for
+    a plain slice."""
+    out = a[:, lo] if hi is None else a[:, lo:hi]
+    return out if shape is None else out.reshape(shape)
 
 
-def _columns_vjp(ans, a, lo, hi):
+def _columns_vjp(ans, a, lo, hi, shape=None):
     def vjp(g):
         out = onp.zeros(onp.shape(a))
-        out[:, lo if hi is None else slice(lo, hi)] = g
+        out[:, lo if hi is None else slice(lo, hi)] = g if shape is None else g.reshape(len(g), -1)
         return out
     return vjp
 

@@ -192,10 +192,8 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
         Without the flat parameter vector (gradients by name), the latent draws on its own."""
         if run.mf is None:
             return continuous(run, prior)
-        x = fused.columns(run.mf, lo, None if scalar else hi)
-        if not scalar and len(shape) != 1:
-            x = np.reshape(x, (run.K,) + shape)
-        return x, fused.columns(run.mf, -1, None) if lo == 0 else ZERO, None
+        x = fused.columns(run.mf, lo, None if scalar else hi, None if len(shape) < 2 else (run.K,) + shape)
+        return x, run.mf if lo == 0 else ZERO, None      # the block: its last column (`fused.term`)
 
     folded = stmt.name in plan.folded
     constant = not varying                   # the prior's arguments are constants

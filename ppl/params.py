@@ -55,7 +55,7 @@ class ParamSpace:
         lo, hi = self.slices[name]
         if onp.ndim(theta) == 2:
             u = columns(theta, lo, None) if p.init.ndim == 0 else \
-                np.reshape(columns(theta, lo, hi), (len(theta),) + p.init.shape)
+                columns(theta, lo, hi, None if p.init.ndim == 1 else (len(theta),) + p.init.shape)
         else:
             u = theta[lo:hi] if p.init.ndim == 0 else np.reshape(theta[lo:hi], (1,) + p.init.shape)
         return p.constraint.to_constrained(u)

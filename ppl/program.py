@@ -8,6 +8,7 @@ out so the reported value is unchanged.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import autograd.numpy as np
@@ -159,7 +160,7 @@ class Program:
             if site.elementwise and grain == "element" and i in run.elem:
                 C = C + sign * _to_elements(run.elem[i], shape)
             else:
-                whole = onp.asarray(getval(run.costs[i]), dtype=float)
+                whole = onp.asarray(fused.term(getval(run.costs[i])), dtype=float)
                 C = C + sign * whole.reshape(whole.shape + (1,) * (len(shape) - whole.ndim))
         return C
 
@@ -192,6 +193,7 @@ class Program:
         self._run(params, streams, K, minibatch, checking=True)
 
 
+@functools.lru_cache(maxsize=64)
 def passes(K, chunk=None):
     """The particles of each vectorized pass, [(lo, hi), ...]: as even as can be, at most `chunk`
     in each, but never one alone when K >= 2. NumPy runs its vectorized math (exp, log, power,
@@ -209,8 +211,12 @@ def passes(K, chunk=None):
 
 
 def _copies(theta, K):
-    """theta (P,) as K rows, one per particle (read-only: nothing writes to them)."""
-    return theta[None] if K == 1 else onp.broadcast_to(theta, (K,) + onp.shape(theta))
+    """theta (P,) as K rows, one per particle (read-only: nothing writes to them); copied when
+    short (quicker than a broadcast view), else a view. The choice depends on P alone: every
+    pass of a step then computes on the same memory layout (see `passes`)."""
+    if K == 1:
+        return theta[None]
+    return theta[None].repeat(K, axis=0) if theta.size <= 10_000 else onp.broadcast_to(theta, (K,) + theta.shape)
 
 
 def total_cost(terms, signs, K):

@@ -38,6 +38,22 @@ def _per_particle(method):
     return draw
 
 
+def _filled(method):
+    """`method` (`standard_normal`, `random`: a size and nothing else) writing each particle's
+    rows in place, generator k filling row k (the numbers `_per_particle` would draw)."""
+    general = _per_particle(method)
+
+    def draw(self, size=None, **kwargs):
+        if kwargs or not isinstance(size, tuple) or not size:
+            return general(self, size, **kwargs)
+        out = onp.empty(size)
+        for k, g in enumerate(self.generators):
+            method(g, out=out[k:k + 1])
+        return out
+    draw.__name__ = draw.__qualname__ = method.__name__
+    return draw
+
+
 class Streams:
     """K generators, one per particle, answering the samplers' `Generator` methods."""
 
@@ -69,8 +85,8 @@ class Streams:
     geometric, gumbel, integers = _per_particle(_G.geometric), _per_particle(_G.gumbel), _per_particle(_G.integers)
     laplace, logistic = _per_particle(_G.laplace), _per_particle(_G.logistic)
     multinomial, negative_binomial = _per_particle(_G.multinomial), _per_particle(_G.negative_binomial)
-    poisson, random, uniform = _per_particle(_G.poisson), _per_particle(_G.random), _per_particle(_G.uniform)
+    poisson, random, uniform = _per_particle(_G.poisson), _filled(_G.random), _per_particle(_G.uniform)
     standard_cauchy, standard_exponential = _per_particle(_G.standard_cauchy), _per_particle(_G.standard_exponential)
-    standard_gamma, standard_normal = _per_particle(_G.standard_gamma), _per_particle(_G.standard_normal)
+    standard_gamma, standard_normal = _per_particle(_G.standard_gamma), _filled(_G.standard_normal)
     standard_t, vonmises = _per_particle(_G.standard_t), _per_particle(_G.vonmises)
     del _G

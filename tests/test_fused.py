@@ -151,3 +151,170 @@ def test_objective_matches_the_chain_it_replaces():
     check_grads(lambda t: objective(weights, coefs, scale, t, b, c, s1, s2), modes=["rev"], order=1)(a)
     check_grads(lambda t: objective(weights, coefs, scale, a, b, c, s1, t), modes=["rev"], order=1)(s2)
     check_grads(lambda t: objective((), coefs[1:], scale, t), modes=["rev"], order=1)(s2)
+
+
+# -- fused densities line up their own inputs -----------------------------------------------------
+
+# the tests below draw from a generator of their own: the data of those above stay as they were
+rng2 = onp.random.default_rng(1)
+
+
+def line_up(x, rank):
+    """x with size-1 axes inserted after its first up to `rank` axes (a plain number as it is), traced."""
+    if onp.ndim(x) in (0, rank):
+        return x
+    return anp.reshape(x, x.shape[:1] + (1,) * (rank - x.ndim) + x.shape[1:])
+
+
+def lined_up(inputs):
+    rank = max(onp.ndim(a) for a in inputs)
+    return [line_up(a, rank) for a in inputs]
+
+
+def sum_all_but_first(a):
+    return a.sum(axis=tuple(range(1, a.ndim)))
+
+
+def _scipy_logpdf(name, x, *args):
+    from scipy import special, stats
+    if name == "normal":
+        return stats.norm.logpdf(x, *args)
+    if name == "bernoulli_logits":
+        return stats.bernoulli.logpmf(x, special.expit(args[0]))
+    return stats.poisson.logpmf(x, *args)
+
+
+UNALIGNED = [   # (density, (x, *args)): the inputs of different ranks, as a caller passes them
+    ("normal", (rng2.normal(size=(1, N)), rng2.normal(size=K), 1.3)),
+    ("normal", (rng2.normal(size=(K, 2, N)), rng2.normal(size=(K, N)), rng2.uniform(0.5, 2, size=(1, N)))),
+    ("normal", (rng2.normal(size=(K, N)), rng2.normal(size=K), rng2.uniform(0.5, 2, size=K))),
+    ("bernoulli_logits", (rng2.integers(0, 2, size=(1, N)), rng2.normal(size=K))),
+    ("bernoulli_logits", (rng2.integers(0, 2, size=(1, 2, N)), rng2.normal(size=(K, N)))),
+    ("poisson", (rng2.integers(0, 6, size=(1, N)), rng2.uniform(0.5, 4, size=K))),
+    ("poisson", (rng2.integers(0, 6, size=(K, 2, N)), rng2.uniform(0.5, 4, size=(1, N)))),
+    ("poisson", (rng2.integers(0, 6, size=(K, N)), 2.5)),
+]
+UNALIGNED_IDS = [f"{name}-" + "-".join(str(onp.shape(a)) for a in inputs) for name, inputs in UNALIGNED]
+POINTWISE = [c for c in UNALIGNED if c[0] == "normal"]
+POINTWISE_IDS = [i for i, c in zip(UNALIGNED_IDS, UNALIGNED) if c[0] == "normal"]
+
+
+def _density(name, pointwise):
+    from ppl import fused
+    f = getattr(fused, name)
+    return f.pointwise if pointwise else f
+
+
+def _differentiable(inputs):
+    """The indices of the float inputs (counts carry no gradient)."""
+    return [i for i, a in enumerate(inputs) if onp.asarray(a).dtype.kind == "f"]
+
+
+def _check_unaligned(name, inputs, pointwise):
+    f = _density(name, pointwise)
+    lined = lined_up(inputs)
+    value = f(*inputs)
+    onp.testing.assert_allclose(value, f(*lined), rtol=1e-12, atol=0)
+    expected = _scipy_logpdf(name, *lined)
+    onp.testing.assert_allclose(value, expected if pointwise else sum_all_but_first(expected), rtol=1e-10)
+    w = rng2.normal(size=onp.shape(value))
+    for i in _differentiable(inputs):
+        def with_input(a, line, i=i):
+            return anp.sum(w * f(*line(inputs[:i] + (a,) + inputs[i + 1:])))
+        mine = grad(lambda a: with_input(a, lambda xs: xs))(inputs[i])
+        theirs = grad(lambda a: with_input(a, lined_up))(inputs[i])
+        assert onp.shape(mine) == onp.shape(inputs[i])
+        onp.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-14)
+        if onp.ndim(inputs[i]):
+            check_grads(lambda a: with_input(a, lambda xs: xs), modes=["rev"], order=1)(inputs[i])
+
+
+@pytest.mark.parametrize("name, inputs", UNALIGNED, ids=UNALIGNED_IDS)
+def test_fused_density_lines_up_its_inputs(name, inputs):
+    """Inputs of different ranks give the value and gradients of the same call with the inputs
+    explicitly lined up, and scipy.stats' log-density; each gradient in its input's own shape."""
+    _check_unaligned(name, inputs, pointwise=False)
+
+
+@pytest.mark.parametrize("name, inputs", POINTWISE, ids=POINTWISE_IDS)
+def test_pointwise_density_lines_up_its_inputs(name, inputs):
+    _check_unaligned(name, inputs, pointwise=True)
+
+
+# -- an enumerated latent summed out ------------------------------------------------------------
+
+# the tests below draw from a generator of their own: the data of those above stay as they were
+rng2 = onp.random.default_rng(1)
+
+
+def _marginal_traced(rank, base, *terms):
+    """sum over axes 1.. of logsumexp(base + each term summed over its extra axes, axis=1)."""
+    from autograd.scipy.special import logsumexp
+    L = base
+    for t in terms:
+        while anp.ndim(t) > rank + 2:
+            t = anp.sum(t, axis=2)
+        L = L + t
+    return sum_all_but_first(logsumexp(L, axis=1))
+
+
+def _marginal_case(rank):
+    """base and terms (particles, 3 values, extra..., `rank` element axes), some extra axes, some shared."""
+    elements = (N,) if rank == 1 else (N, 2)
+    base = onp.zeros((1, 1) + elements)
+    terms = [rng2.normal(size=(K, 3) + elements), rng2.normal(size=(1, 3) + elements),
+             rng2.normal(size=(K, 3, 2) + elements), rng2.normal(size=(K, 3) + (1,) * rank)]
+    return base, terms
+
+
+def _check_marginal(rank, base, terms):
+    from ppl.fused import marginal
+    value = marginal(rank, base, *terms)
+    assert onp.isfinite(value).all()
+    onp.testing.assert_allclose(value, _marginal_traced(rank, base, *terms), rtol=1e-12)
+    w = rng2.normal(size=K)
+    for i, t in enumerate(terms):
+        def with_term(a, f, i=i):
+            return anp.dot(w, f(rank, base, *terms[:i], a, *terms[i + 1:]))
+        mine = grad(lambda a: with_term(a, marginal))(t)
+        assert mine.shape == t.shape and onp.isfinite(mine).all()
+        onp.testing.assert_allclose(mine, grad(lambda a: with_term(a, _marginal_traced))(t), rtol=1e-10, atol=1e-14)
+        check_grads(lambda a: with_term(a, marginal), modes=["rev"], order=1)(t)
+
+
+@pytest.mark.parametrize("rank", [1, 2])
+def test_marginal_matches_the_traced_log_sum_exp(rank):
+    _check_marginal(rank, *_marginal_case(rank))
+
+
+def test_marginal_with_a_value_impossible_for_some_elements():
+    """-inf in one term for one value at some elements: that value gets no weight there, the
+    result and every gradient stay finite."""
+    base, terms = _marginal_case(1)
+    terms[0][:, 1, :2] = -onp.inf
+    _check_marginal(1, base, terms)
+
+
+# -- a cost term given as a block: its last column; columns reshaped --------------------------
+
+def test_objective_reads_the_last_column_of_a_two_dimensional_cost_term():
+    from ppl.fused import objective
+    block, b, s = rng2.normal(size=(K, 5)), rng2.normal(size=1), rng2.normal(size=(K, N))
+    weights, coefs, scale = (-1.0, 2.0), (rng2.normal(size=(K, N)),), 1 / 7
+    f = lambda t: objective(weights, coefs, scale, t, b, s)     # noqa: E731
+    onp.testing.assert_allclose(f(block), f(block[:, -1]), rtol=1e-13)
+    block_grad, column_grad = grad(f)(block), grad(f)(block[:, -1].copy())
+    assert block_grad.shape == block.shape
+    assert (block_grad[:, :-1] == 0).all()
+    onp.testing.assert_allclose(block_grad[:, -1], column_grad, rtol=1e-13)
+    check_grads(f, modes=["rev"], order=1)(block)
+
+
+def test_columns_reshaped():
+    from ppl.fused import columns
+    a, lo, hi, shape = rng2.normal(size=(K, 9)), 2, 8, (K, 2, 3)
+    onp.testing.assert_array_equal(columns(a, lo, hi, shape), a[:, lo:hi].reshape(shape))
+    w = rng2.normal(size=shape)
+    mine = grad(lambda x: anp.sum(w * columns(x, lo, hi, shape)))(a)
+    onp.testing.assert_array_equal(mine, grad(lambda x: anp.sum(w * anp.reshape(x[:, lo:hi], shape)))(a))
+    check_grads(lambda x: columns(x, lo, hi, shape), modes=["rev"], order=1)(a)

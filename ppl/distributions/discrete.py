@@ -167,10 +167,17 @@ class Categorical(Distribution):
         return super().log_prob_elements(x)
 
     def _sample(self, rng, shape):
-        cdf = onp.cumsum(onp.exp(self.log_probs), axis=-1)
-        u = rng.random(shape + (1,)) * cdf[..., -1:]
+        p = onp.exp(plain(self.log_probs))
+        # the cdf a category at a time (NumPy's cumsum over a short last axis is slow)
+        cdf = [p[..., 0]]
+        for j in range(1, p.shape[-1]):
+            cdf.append(cdf[-1] + p[..., j])
+        u = rng.random(shape) * cdf[-1]
         # The number of cdf steps at or below u is the category, never above K-1.
-        return onp.sum(cdf[..., :-1] <= u, axis=-1).astype(onp.int64)
+        count = onp.zeros(onp.broadcast_shapes(onp.shape(u), cdf[0].shape), dtype=onp.int64)
+        for step in cdf[:-1]:
+            count += step <= u
+        return count
 
     @property
     def mean(self):
