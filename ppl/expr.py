@@ -249,12 +249,18 @@ def _indexer(layout):
         key = (slice(None),) + layout
         return lambda x: _check_rank(x, layout)[key]
 
+    checked = set()      # the shapes already checked (they are the same at every step)
+
     def gather(x, *values):
-        _check_rank(x, layout)
         values = align(*values)
-        if onp.ndim(values[0]) + onp.ndim(x) - len(layout) > MAX_AXES:
-            raise Refused(f"a result of more than {MAX_AXES - 1} axes", hint="numpy allows no more")
-        _gather_fits(onp.shape(x), layout, values)
+        shapes = (onp.shape(x),) + tuple(onp.shape(v) for v in values)
+        if shapes not in checked:
+            _check_rank(x, layout)
+            if onp.ndim(values[0]) + onp.ndim(x) - len(layout) > MAX_AXES:
+                raise Refused(f"a result of more than {MAX_AXES - 1} axes", hint="numpy allows no more")
+            _gather_fits(onp.shape(x), layout, values)
+            if len(checked) < 64:
+                checked.add(shapes)
         it = iter(values)
         picks = [item if item is not None else next(it) for item in layout]
         rank = max(onp.ndim(v) for v in values) - 1

@@ -334,30 +334,35 @@ def site_sum(t, rank):
     return t.sum(axis=extra) if extra else t
 
 
-@primitive
-def marginal(rank, base, *terms):
-    """sum_rest(log sum_k exp(L)) with L = base + the `terms` (each summed over its extra axes,
-    `site_sum`): every element's log-likelihood with an enumerated latent summed out, per
-    particle. `base` (no gradient) gives L its full shape."""
+def marginal_parts(base, terms, rank):
+    """(L, lse): L = base + the `terms` (plain arrays, each summed over its extra axes,
+    `site_sum`), every element's log-joint at each value of an enumerated latent (axis 1), and
+    lse = log sum_k exp(L). `base` gives L its full shape."""
     L = base
     for t in terms:
         L = L + site_sum(onp.asarray(t, dtype=float), rank)
-    return sum_rest(logsumexp(L, axis=1))
+    return L, logsumexp(L, axis=1)
+
+
+@primitive
+def marginal(rank, L, lse, *terms):
+    """sum_rest(lse), per particle: every element's log-likelihood with an enumerated latent
+    summed out, as one node. L and lse come from `marginal_parts` on these `terms`, computed
+    once by the caller (which keeps L for the latent's conditional distribution); the gradient
+    in each term is each value's posterior weight exp(L - lse)."""
+    return sum_rest(lse)
 
 
 def _marginal_vjp(argnums, ans, args, kwargs):
-    rank, base, terms = args[0], args[1], args[2:]
-    L = base
-    for t in terms:
-        L = L + site_sum(onp.asarray(t, dtype=float), rank)
+    rank, L, lse, terms = args[0], args[1], args[2], args[3:]
     with onp.errstate(invalid="ignore"):
-        p = onp.exp(L - logsumexp(L, axis=1, keepdims=True))     # each value's posterior weight
+        p = onp.exp(L - onp.expand_dims(lse, 1))     # each value's posterior weight
 
     def vjp(g):
         d = onp.reshape(g, onp.shape(g) + (1,) * (p.ndim - onp.ndim(g))) * p
         out = []
         for i in argnums:
-            t = terms[i - 2]
+            t = terms[i - 3]
             shape = onp.shape(t)
             extra = onp.ndim(t) - rank - 2
             dt = _unbroadcast(d, shape[:2] + shape[2 + max(extra, 0):])

@@ -278,11 +278,14 @@ def enumerated_op(stmt, codes, slot, shape, cost, plan, support, mode, guide=Non
     marginal = stmt.name in plan.marginal
     free = guide and f"{stmt.name}.{guide.params[0][0]}"
     param = _reader(stmt.name, plan)
+    # constant arguments: the distribution at the values, and its log-density there, once
+    steady = (make_dist(cls, codes, None, values.ndim),) if not varying else None
+    steady_log_p = steady and getval(steady[0]._log_prob(values))
 
     def op(env, run):
         fixed = stmt.name in run.fixed
         # arguments line up with the values: particles first, then the enumeration axis
-        dist = make_dist(cls, codes, env, rank if fixed else values.ndim)
+        dist = steady[0] if steady and not fixed else make_dist(cls, codes, env, rank if fixed else values.ndim)
         _check(stmt, dist, varying, run)
         if fixed:
             env[slot] = run.fixed[stmt.name]
@@ -290,7 +293,7 @@ def enumerated_op(stmt, codes, slot, shape, cost, plan, support, mode, guide=Non
                 run.costs[cost] = run.costs[cost + 1] = ZERO
         else:
             env[slot] = values
-            log_p = dist._log_prob(values)
+            log_p = steady_log_p if steady else dist._log_prob(values)
             if marginal:
                 run.enum[stmt.name] = [log_p]
                 run.costs[cost] = run.costs[cost + 1] = ZERO
@@ -331,10 +334,8 @@ def marginal_final(name, shape, cost):
         if name in run.fixed:
             return
         terms = run.enum[name]
-        run.costs[cost] = fused.marginal(len(shape), zeros, *terms)
-        L = zeros
-        for t in terms:
-            L = L + fused.site_sum(onp.asarray(getval(t), dtype=float), len(shape))
+        L, lse = fused.marginal_parts(zeros, [getval(t) for t in terms], len(shape))
+        run.costs[cost] = fused.marginal(len(shape), L, lse, *terms)
         run.enum[name] = L          # for the latent's conditional distribution (`conditional`)
     return final
 

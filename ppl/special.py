@@ -32,21 +32,21 @@ def plain_expit(x):
         return 1.0 / (1.0 + onp.exp(-onp.asarray(x, dtype=float)))
 
 
-SHORT_AXIS = 8      # a last axis this short is reduced slice by slice (`plain_logsumexp`)
+SHORT_AXIS = 8      # an axis this short is reduced slice by slice (`plain_logsumexp`)
 
 
 def plain_logsumexp(x, axis=None, keepdims=False):
     """log(sum(exp(x))) over `axis`, shifted by the maximum (all -inf gives -inf).
 
-    NumPy reduces a short last axis (a few categories) element by element, several times slower
-    than adding its few slices, which is done here instead.
+    NumPy reduces a short axis (a few categories) element by element when it is the last, and
+    with some overhead elsewhere, several times slower than adding its few slices, as done here.
 
     >>> plain_logsumexp(onp.log([[1.0, 3.0]]), axis=-1)
     array([1.38629436])
     """
     x = onp.asarray(x, dtype=float)
-    if x.ndim > 1 and axis in (-1, x.ndim - 1) and x.shape[-1] <= SHORT_AXIS:
-        return _last_axis_logsumexp(x, keepdims)
+    if isinstance(axis, int) and x.ndim > 1 and x.shape[axis] <= SHORT_AXIS:
+        return _short_axis_logsumexp(x, axis % x.ndim, keepdims)
     top = onp.max(x, axis=axis, keepdims=True)
     top = onp.where(onp.isfinite(top), top, 0.0)
     with onp.errstate(divide="ignore"):
@@ -54,17 +54,18 @@ def plain_logsumexp(x, axis=None, keepdims=False):
     return out if keepdims else onp.squeeze(out, axis=axis)
 
 
-def _last_axis_logsumexp(x, keepdims):
-    top = x[..., 0]
-    for j in range(1, x.shape[-1]):
-        top = onp.maximum(top, x[..., j])
+def _short_axis_logsumexp(x, axis, keepdims):
+    slices = [x[(slice(None),) * axis + (j,)] for j in range(x.shape[axis])]
+    top = slices[0]
+    for s in slices[1:]:
+        top = onp.maximum(top, s)
     top = onp.where(onp.isfinite(top), top, 0.0)
-    total = onp.exp(x[..., 0] - top)
-    for j in range(1, x.shape[-1]):
-        total += onp.exp(x[..., j] - top)
+    total = onp.exp(slices[0] - top)
+    for s in slices[1:]:
+        total += onp.exp(s - top)
     with onp.errstate(divide="ignore"):
         out = onp.log(total) + top
-    return out[..., None] if keepdims else out
+    return onp.expand_dims(out, axis) if keepdims else out
 
 
 expit = primitive(plain_expit)
