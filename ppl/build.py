@@ -292,7 +292,23 @@ def _meanfield_layout(members, shapes, space, priors):
         return {}, None
     pos = onp.concatenate(pos)
     return columns, (_slice(onp.concatenate(loc)), _slice(onp.concatenate(rho)), pos if pos.any() else None,
-                     tuple(folded))
+                     _merged(folded))
+
+
+def _merged(folded):
+    """Constant priors of one family on adjacent columns as one entry, their arguments side by
+    side: the block evaluates them in one call."""
+    out = []
+    for lo, hi, density, args in folded:
+        if out and out[-1][1] == lo and out[-1][2] is density:
+            plo, phi, _, pargs = out[-1]
+            args = tuple(onp.concatenate([onp.broadcast_to(onp.reshape(a, (1, -1)), (1, phi - plo)),
+                                          onp.broadcast_to(onp.reshape(b, (1, -1)), (1, hi - lo))], axis=1)
+                         for a, b in zip(pargs, args))
+            lo = plo
+            out.pop()
+        out.append((lo, hi, density, args))
+    return tuple(out)
 
 
 def _slice(index):

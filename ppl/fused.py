@@ -287,17 +287,19 @@ def meanfield(theta, eps, layout):
     One node on the tape instead of about ten per latent (slices, exp, multiply, add, logs, sums).
     """
     loc_index, rho_index, positive, priors = layout
+    K, D = eps.shape
+    out = onp.empty((K, D + 1))
+    x, logq = out[:, :D], out[:, D]
     rho = theta[..., rho_index]
-    u = theta[..., loc_index] + onp.exp(rho) * eps
-    logq = -(0.5 * onp.einsum("kd,kd->k", eps, eps) + eps.shape[1] * HALF_LOG_2PI) - rho.sum(axis=-1)
-    if positive is None:
-        x = u
-    else:
-        x = onp.where(positive, onp.exp(u), u)
-        logq = logq - onp.where(positive, u, 0.0).sum(axis=1)
+    onp.multiply(onp.exp(rho), eps, out=x)
+    x += theta[..., loc_index]                   # u = loc + exp(rho) * eps
+    logq[:] = -(0.5 * (eps * eps).sum(axis=1) + D * HALF_LOG_2PI) - rho.sum(axis=-1)
+    if positive is not None:
+        logq -= onp.where(positive, x, 0.0).sum(axis=1)
+        x[:] = onp.where(positive, onp.exp(x), x)
     for lo, hi, density, args in priors:        # constant priors: the last column is log q - log p
-        logq = logq - sum_rest(onp.asarray(density.plain(x[:, lo:hi], *args), dtype=float))
-    return onp.concatenate([x, logq[:, None]], axis=1)
+        logq -= sum_rest(onp.asarray(density.plain(x[:, lo:hi], *args), dtype=float))
+    return out
 
 
 def _meanfield_vjp(ans, theta, eps, layout):
