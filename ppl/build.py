@@ -249,7 +249,7 @@ def _constant_priors(rewritten, members, shapes, scope, kept):
 
 
 def _meanfield_members(rewritten, shapes, blocks, local, stl, elem_needed):
-    """The latents the mean-field guide draws in one block (`fused.meanfield`): pathwise, with a
+    """The latents the mean-field guide draws in one block (`nodes.meanfield`): pathwise, with a
     fixed real or positive support, not subsampled, and with no per-element use of their log q."""
     if stl or rewritten.family != "meanfield":
         return []

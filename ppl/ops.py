@@ -15,9 +15,9 @@ import autograd.numpy as np
 import numpy as onp
 from autograd.tracer import getval
 
-from . import fused
+from . import fused, nodes
 from .constraints import real
-from .distributions import DISTRIBUTIONS, Normal
+from .distributions import DISTRIBUTIONS
 from .expr import Const
 from .functions import sum_rest
 from .runtime_checks import check_args, check_finite, check_observed
@@ -37,7 +37,7 @@ class Plan:
     stl: bool = False       # sticking the landing: no direct gradient through log q's parameters
     local: frozenset = frozenset()   # latents subsampled with the observations (`run.rows`)
     columns: dict = None    # mean-field latents drawn in one block: latent -> (start, stop)
-    layout: tuple = None    # and where their parameters sit (`fused.meanfield`)
+    layout: tuple = None    # and where their parameters sit (`nodes.meanfield`)
     folded: frozenset = frozenset()   # block latents whose constant prior the block scores
 
 
@@ -192,8 +192,8 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
         Without the flat parameter vector (gradients by name), the latent draws on its own."""
         if run.mf is None:
             return continuous(run, prior)
-        x = fused.columns(run.mf, lo, None if scalar else hi, None if len(shape) < 2 else (run.K,) + shape)
-        return x, run.mf if lo == 0 else ZERO, None      # the block: its last column (`fused.term`)
+        x = nodes.columns(run.mf, lo, None if scalar else hi, None if len(shape) < 2 else (run.K,) + shape)
+        return x, run.mf if lo == 0 else ZERO, None      # the block: its last column (`nodes.term`)
 
     folded = stmt.name in plan.folded
     constant = not varying                   # the prior's arguments are constants
@@ -236,7 +236,7 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
 
 
 def meanfield_op(layout, sizes):
-    """Draw every block latent of the mean-field guide at once (`fused.meanfield`) from the flat
+    """Draw every block latent of the mean-field guide at once (`nodes.meanfield`) from the flat
     parameter vector, the noise of all in one call: from each particle's own stream (`Streams`),
     the very numbers the latents (`sizes`) would draw one by one. Gradients taken by parameter
     name (no flat vector) skip the block."""
@@ -247,7 +247,7 @@ def meanfield_op(layout, sizes):
         if theta is None or run.checking:     # a replay checks each latent on its own
             run.mf = None
             return
-        run.mf = fused.meanfield(theta, run.rng.standard_normal((run.K, total)), layout)
+        run.mf = nodes.meanfield(theta, run.rng.standard_normal((run.K, total)), layout)
     return op
 
 
@@ -334,8 +334,8 @@ def marginal_final(name, shape, cost):
         if name in run.fixed:
             return
         terms = run.enum[name]
-        L, lse = fused.marginal_parts(zeros, [getval(t) for t in terms], len(shape))
-        run.costs[cost] = fused.marginal(len(shape), L, lse, *terms)
+        L, lse = nodes.marginal_parts(zeros, [getval(t) for t in terms], len(shape))
+        run.costs[cost] = nodes.marginal(len(shape), L, lse, *terms)
         run.enum[name] = L          # for the latent's conditional distribution (`conditional`)
     return final
 
@@ -349,7 +349,7 @@ def conditional(name, shape, marginal):
             p = onp.exp(L)
             p = p / p.sum(axis=1, keepdims=True)
         else:
-            p = fused.site_sum(onp.asarray(getval(run.enum[name]), dtype=float), len(shape))
+            p = nodes.site_sum(onp.asarray(getval(run.enum[name]), dtype=float), len(shape))
         return onp.broadcast_to(p, (run.K,) + p.shape[1:2] + shape)
     return probs
 

@@ -7,7 +7,7 @@ import autograd.numpy as np
 import numpy as onp
 
 from . import constraints
-from .fused import columns
+from .nodes import columns
 
 
 @dataclass(frozen=True)

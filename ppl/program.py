@@ -11,12 +11,11 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
-import autograd.numpy as np
 import numpy as onp
 from autograd.core import make_vjp
 from autograd.tracer import getval
 
-from . import fused
+from . import nodes
 from .baselines import Baselines
 from .functions import sum_rest
 from .ops import ZERO
@@ -97,7 +96,7 @@ class Program:
     def _objective(self, run, K, scale, baselines, centred=None):
         """(total, node, downstream): the per-particle loss (NumPy); one traced node, `scale` times
         the sum over particles of the loss plus every score site's stop(C - b) * log q
-        (`fused.objective`); each site's C. b is `baselines(i, C)` unless given in `centred`
+        (`nodes.objective`); each site's C. b is `baselines(i, C)` unless given in `centred`
         (one per site, these particles' rows)."""
         kept = [i for i, t in enumerate(run.costs) if t is not ZERO]
         weights, terms = tuple(self.signs[i] for i in kept), [run.costs[i] for i in kept]
@@ -107,7 +106,7 @@ class Program:
             coefs.append(C - (baselines(i, C) if centred is None else centred[i]))
             scores.append(run.scores[site.name])
             downstream.append(C)
-        node = fused.objective(weights, tuple(coefs), scale, *terms, *scores)
+        node = nodes.objective(weights, tuple(coefs), scale, *terms, *scores)
         return total_cost(run.costs, self.signs, K), node, downstream
 
     def gradient(self, theta, minibatch, streams, K, baselines, chunk=None):
@@ -160,7 +159,7 @@ class Program:
             if site.elementwise and grain == "element" and i in run.elem:
                 C = C + sign * _to_elements(run.elem[i], shape)
             else:
-                whole = onp.asarray(fused.term(getval(run.costs[i])), dtype=float)
+                whole = onp.asarray(nodes.term(getval(run.costs[i])), dtype=float)
                 C = C + sign * whole.reshape(whole.shape + (1,) * (len(shape) - whole.ndim))
         return C
 
@@ -225,7 +224,7 @@ def total_cost(terms, signs, K):
     kept = [i for i, t in enumerate(terms) if t is not ZERO]
     if not kept:
         return onp.zeros(K)
-    return fused.signed_total(tuple(signs[i] for i in kept), [getval(terms[i]) for i in kept])
+    return nodes.signed_total(tuple(signs[i] for i in kept), [getval(terms[i]) for i in kept])
 
 
 def _to_elements(values, shape):

@@ -105,7 +105,7 @@ def _block_traced(theta, eps, layout):
 
 
 def test_meanfield_block_matches_the_traced_form_to_1e_10():
-    from ppl.fused import meanfield
+    from ppl.nodes import meanfield
     theta, eps, layout = _block_case()
     onp.testing.assert_allclose(meanfield(theta, eps, layout), _block_traced(theta, eps, layout), rtol=1e-10, atol=1e-10)
     weights = rng.normal(size=(K, 5))
@@ -133,7 +133,7 @@ def test_meanfield_block_changes_no_fit_beyond_rounding(monkeypatch):
 def test_objective_matches_the_chain_it_replaces():
     """scale * sum_k [sum_i w_i t_i + sum_s sum_rest(coef_s * score_s)], with terms per particle or
     shared, and scores per particle or per element, against the traced chain to 1e-12."""
-    from ppl.fused import objective
+    from ppl.nodes import objective
     a, b, c = rng.normal(size=K), rng.normal(size=1), rng.normal(size=K)
     s1, s2 = rng.normal(size=K), rng.normal(size=(K, N))
     coefs = (rng.normal(size=K), rng.normal(size=(K, N)))
@@ -270,7 +270,7 @@ def _marginal_case(rank):
 def _marginal_fused(rank, base, *terms):
     """The node as the program uses it: L and its log-sum-exp first, in NumPy, then the node."""
     from autograd.tracer import getval
-    from ppl.fused import marginal, marginal_parts
+    from ppl.nodes import marginal, marginal_parts
     L, lse = marginal_parts(base, [getval(t) for t in terms], rank)
     return marginal(rank, L, lse, *terms)
 
@@ -306,7 +306,7 @@ def test_marginal_with_a_value_impossible_for_some_elements():
 # -- a cost term given as a block: its last column; columns reshaped --------------------------
 
 def test_objective_reads_the_last_column_of_a_two_dimensional_cost_term():
-    from ppl.fused import objective
+    from ppl.nodes import objective
     block, b, s = rng2.normal(size=(K, 5)), rng2.normal(size=1), rng2.normal(size=(K, N))
     weights, coefs, scale = (-1.0, 2.0), (rng2.normal(size=(K, N)),), 1 / 7
     f = lambda t: objective(weights, coefs, scale, t, b, s)     # noqa: E731
@@ -319,7 +319,7 @@ def test_objective_reads_the_last_column_of_a_two_dimensional_cost_term():
 
 
 def test_columns_reshaped():
-    from ppl.fused import columns
+    from ppl.nodes import columns
     a, lo, hi, shape = rng2.normal(size=(K, 9)), 2, 8, (K, 2, 3)
     onp.testing.assert_array_equal(columns(a, lo, hi, shape), a[:, lo:hi].reshape(shape))
     w = rng2.normal(size=shape)
