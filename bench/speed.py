@@ -438,7 +438,7 @@ def report_import(res):
     return table(["model", "import ppl ms", "load + bind ms", "import + compile ms", "whole process ms"], rows)
 
 
-def targets(step, e2e, imp, scaling, have, clock, scaling_d=SCALING_D, e2e_steps=2000):
+def targets(step, e2e, imp, scaling, have, clock, scaling_d=SCALING_D, e2e_steps=2000, scaling_raw=None):
     """One line per target, from the same medians as the tables (per step on `clock`)."""
     out = []
 
@@ -479,6 +479,14 @@ def targets(step, e2e, imp, scaling, have, clock, scaling_d=SCALING_D, e2e_steps
                  and isinstance(wide.get("numpy"), float) else "")
         line(x <= 1.5, f"within 1.5x of the hand-written NumPy gradient on logistic regression at N = 10^5 "
              f"(D = {scaling_d}: {x:.2f}x{extra})")
+    sub, full = (scaling_raw or {}).get("sub", {}), (scaling_raw or {}).get(10 ** 4, {})
+    if isinstance(sub.get("ppl"), dict) and isinstance(full.get("ppl"), dict):
+        x = {c: sub["ppl"][c] / full["ppl"][c] for c in ("wall", "cpu")}
+        hand = (f"; hand-written NumPy: {sub['numpy']['wall'] / full['numpy']['wall']:.2f}x"
+                if isinstance(sub.get("numpy"), dict) and isinstance(full.get("numpy"), dict) else "")
+        line(x["wall"] <= 1, f"a subsampled step at N = {SUBSAMPLED_N:,} (batch {BATCH:,}) costs no more than a step at "
+             f"N = 10^4 (subsampled / full, wall: {x['wall']:.2f}x; CPU, the minibatch thread included: "
+             f"{x['cpu']:.2f}x{hand})")
     if step and ("eight schools", 1) in step and ("eight schools", 10) in step:
         x = step[("eight schools", 10)]["ppl"] / step[("eight schools", 1)]["ppl"]
         line(x <= 2, f"10 particles cost at most 2x one particle on eight schools ({x:.2f}x)")
@@ -631,7 +639,8 @@ def main(argv=None):
         print(report_scaling(scaling) + "\n")
         raw["scaling"] = {str(k): v for k, v in scaling_all.items()}
     print("## targets\n")
-    print(targets(step, e2e, imp, scaling, have, clock, args.scaling_d, e2e_steps) + "\n")
+    print(targets(step, e2e, imp, scaling, have, clock, args.scaling_d, e2e_steps,
+                  scaling_all if scaling else None) + "\n")
     print(f"total benchmark time: {time.perf_counter() - start:.0f} s; load average at the end "
           f"{os.getloadavg()[0]:.1f} (1 min), {os.getloadavg()[1]:.1f} (5 min)")
     if args.json:
