@@ -280,7 +280,8 @@ def enumerated_op(stmt, codes, slot, shape, cost, plan, support, mode, guide=Non
     param = _reader(stmt.name, plan)
     # constant arguments: the distribution at the values, and its log-density there, once
     steady = (make_dist(cls, codes, None, values.ndim),) if not varying else None
-    steady_log_p = steady and getval(steady[0]._log_prob(values))
+    with onp.errstate(divide="ignore", invalid="ignore"):      # an impossible value: -inf
+        steady_log_p = steady and getval(steady[0]._log_prob(values))
 
     def op(env, run):
         fixed = stmt.name in run.fixed
