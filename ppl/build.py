@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as onp
 
-from . import ast, fullrank, ir, ops
+from . import ast, enumeration, fullrank, ir, ops
 from .constraints import positive, real
 from .dependence import ranks
 from .distributions import DISTRIBUTIONS
@@ -336,11 +336,11 @@ def _compile_ops(rewritten, scope, slots, shapes, plan, batch):
             shape, prior = shapes[stmt.name]
             if site is not None and site.estimator in ("enumerate", "expect"):
                 support, guide = prior.enumerate_support(), rewritten.guide.get(stmt.name)
-                program_ops.append(ops.enumerated_op(stmt, codes, slot, shape, len(signs), plan, support,
+                program_ops.append(enumeration.enumerated_op(stmt, codes, slot, shape, len(signs), plan, support,
                                                      module.mode, guide))
-                enumerated[stmt.name] = ops.conditional(stmt.name, shape, stmt.name in plan.marginal)
+                enumerated[stmt.name] = enumeration.conditional(stmt.name, shape, stmt.name in plan.marginal)
                 if stmt.name in plan.marginal:
-                    finals.append(ops.marginal_final(stmt.name, shape, len(signs)))
+                    finals.append(enumeration.marginal_final(stmt.name, shape, len(signs)))
             elif module.mode == "vi":
                 guide = rewritten.guide[stmt.name]
                 if stmt.name == first:

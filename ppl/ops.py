@@ -4,7 +4,7 @@ A cost term is stored as one number per particle (`run.costs`); when a score sit
 element, its elementwise values go to `run.elem` too (no gradient needed there). A cost influenced
 by an enumerated latent z is evaluated at every value k of z at once (an axis after the particles)
 and then either summed out of the model (inference mode, "enumerate": added to log p(z = k) and
-reduced by log-sum-exp, see `marginal_final`) or averaged with weights w_k ("expect": w = p(z = k)
+reduced by log-sum-exp, see `enumeration.marginal_final`) or averaged with weights w_k ("expect": w = p(z = k)
 for the program's own draws, q(z = k) for a guide).
 """
 from __future__ import annotations
@@ -268,50 +268,6 @@ def _broadcast(x, shape):
     return x + np.zeros(shape) if onp.shape(x) != shape else x
 
 
-def enumerated_op(stmt, codes, slot, shape, cost, plan, support, mode, guide=None):
-    """A latent evaluated at every value of its support at once, on an axis after the particles:
-    summed out of the model, or weighted by the program's or the guide's probabilities."""
-    varying = _varying(codes)
-    cls = DISTRIBUTIONS[stmt.dist]
-    rank = 1 + len(shape)
-    values = onp.reshape(support, (1, len(support)) + (1,) * plan.enum_rank)
-    marginal = stmt.name in plan.marginal
-    free = guide and f"{stmt.name}.{guide.params[0][0]}"
-    param = _reader(stmt.name, plan)
-    # constant arguments: the distribution at the values, and its log-density there, once
-    steady = (make_dist(cls, codes, None, values.ndim),) if not varying else None
-    with onp.errstate(divide="ignore", invalid="ignore"):      # an impossible value: -inf
-        steady_log_p = steady and getval(steady[0]._log_prob(values))
-
-    def op(env, run):
-        fixed = stmt.name in run.fixed
-        # arguments line up with the values: particles first, then the enumeration axis
-        dist = steady[0] if steady and not fixed else make_dist(cls, codes, env, rank if fixed else values.ndim)
-        _check(stmt, dist, varying, run)
-        if fixed:
-            env[slot] = run.fixed[stmt.name]
-            if mode == "vi":
-                run.costs[cost] = run.costs[cost + 1] = ZERO
-        else:
-            env[slot] = values
-            log_p = steady_log_p if steady else dist._log_prob(values)
-            if marginal:
-                run.enum[stmt.name] = [log_p]
-                run.costs[cost] = run.costs[cost + 1] = ZERO
-            elif free is None:
-                run.enum[stmt.name] = np.exp(log_p)
-            else:
-                arg = guide.params[0][0]
-                q = cls(**{**{k: dist.args[k] for k in _fixed_args(cls, arg)}, arg: _enum_axis(param(run, free), plan)})
-                log_q = q._log_prob(values)
-                w = run.enum[stmt.name] = np.exp(log_q)
-                run.costs[cost] = sum_rest(w * log_p)
-                run.costs[cost + 1] = sum_rest(w * log_q)
-        if run.record is not None:
-            run.record[stmt.name] = getval(env[slot])
-    return op
-
-
 def _fixed_args(cls, arg):
     """A same-family guide learns `arg`; it takes the other arguments of that signature (a
     Binomial's total_count) from the prior."""
@@ -319,40 +275,6 @@ def _fixed_args(cls, arg):
         return ()
     signature = next(s for s in cls.signatures if arg in s)
     return tuple(k for k in signature if k != arg)
-
-
-def _enum_axis(arg, plan):
-    """A guide argument (1, elements..., [categories]) lined up with the enumeration axis."""
-    shape = onp.shape(arg)
-    return np.reshape(arg, shape[:1] + (1,) * (plan.enum_rank + 1 - (len(shape) - 1)) + shape[1:])
-
-
-def marginal_final(name, shape, cost):
-    """Inference mode: log sum_k exp(log p(z = k) + costs it influences), element by element."""
-    zeros = onp.zeros((1, 1) + shape)
-
-    def final(run):
-        if name in run.fixed:
-            return
-        terms = run.enum[name]
-        L, lse = nodes.marginal_parts(zeros, [getval(t) for t in terms], len(shape))
-        run.costs[cost] = nodes.marginal(len(shape), L, lse, *terms)
-        run.enum[name] = L          # for the latent's conditional distribution (`conditional`)
-    return final
-
-
-def conditional(name, shape, marginal):
-    """The exact conditional probabilities of an enumerated latent, (particles, k, elements...)."""
-    def probs(run):
-        if marginal:
-            L = onp.asarray(getval(run.enum[name]))
-            L = L - L.max(axis=1, keepdims=True)
-            p = onp.exp(L)
-            p = p / p.sum(axis=1, keepdims=True)
-        else:
-            p = nodes.site_sum(onp.asarray(getval(run.enum[name]), dtype=float), len(shape))
-        return onp.broadcast_to(p, (run.K,) + p.shape[1:2] + shape)
-    return probs
 
 
 def sample_op(stmt, codes, slot, shape, site, plan):
