@@ -121,7 +121,7 @@ class Model:
         from a stream of its own and its gradient is added in particle order (`Program.gradient`).
 
         >>> import ppl
-        >>> fit = ppl.compile("param mu: real = 0\\ny ~ Normal(mu, 1)\\nminimize (y - 3)^2").fit(steps=500)
+        >>> fit = ppl.compile("param mu: real = 0\\ny ~ Normal(mu, 1)\\nminimize (y - 3)^2").fit(steps=500, particles=10)
         >>> abs(float(fit.params["mu"]) - 3) < 0.1
         True
         """

@@ -21,7 +21,7 @@ class Fit:
     """A fitted model.
 
     >>> import ppl
-    >>> fit = ppl.compile("param m: real = 0\\ny ~ Normal(m, 1)\\nminimize (y - 2)^2").fit(steps=300, seed=0)
+    >>> fit = ppl.compile("param m: real = 0\\ny ~ Normal(m, 1)\\nminimize (y - 2)^2").fit(steps=300, seed=0, particles=10)
     >>> round(float(fit.params["m"]), 1)
     2.0
     """
