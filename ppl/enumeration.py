@@ -11,36 +11,38 @@ from autograd.tracer import getval
 from . import nodes
 from .distributions import DISTRIBUTIONS
 from .functions import sum_rest
-from .ops import ZERO, _check, _fixed_args, _reader, _varying, make_dist
+from .ops import ZERO, check_step, fixed_args, make_dist, param_reader, steady_args, varying_args
 
 
 def enumerated_op(stmt, codes, slot, shape, cost, plan, support, mode, guide=None):
     """A latent evaluated at every value of its support at once, on an axis after the particles:
     summed out of the model, or weighted by the program's or the guide's probabilities."""
-    varying = _varying(codes)
     cls = DISTRIBUTIONS[stmt.dist]
+    steady = steady_args(cls, codes)
     rank = 1 + len(shape)
     values = onp.reshape(support, (1, len(support)) + (1,) * plan.enum_rank)
     marginal = stmt.name in plan.marginal
     free = guide and f"{stmt.name}.{guide.params[0][0]}"
-    param = _reader(stmt.name, plan)
+    param = param_reader(stmt.name, plan)
     # constant arguments: the distribution at the values, and its log-density there, once
-    steady = (make_dist(cls, codes, None, values.ndim),) if not varying else None
-    with onp.errstate(divide="ignore", invalid="ignore"):      # an impossible value: -inf
-        steady_log_p = steady and getval(steady[0]._log_prob(values))
+    constant = make_dist(cls, codes, None, values.ndim) if not varying_args(codes) else None
+    if constant is not None:
+        with onp.errstate(divide="ignore", invalid="ignore"):      # an impossible value: -inf
+            constant_log_p = getval(constant._log_prob(values))
 
     def op(env, run):
         fixed = stmt.name in run.fixed
         # arguments line up with the values: particles first, then the enumeration axis
-        dist = steady[0] if steady and not fixed else make_dist(cls, codes, env, rank if fixed else values.ndim)
-        _check(stmt, dist, varying, run)
+        dist = constant if constant is not None and not fixed else \
+            make_dist(cls, codes, env, rank if fixed else values.ndim)
+        check_step(stmt, dist, steady, run)
         if fixed:
             env[slot] = run.fixed[stmt.name]
             if mode == "vi":
                 run.costs[cost] = run.costs[cost + 1] = ZERO
         else:
             env[slot] = values
-            log_p = steady_log_p if steady else dist._log_prob(values)
+            log_p = constant_log_p if constant is not None else dist._log_prob(values)
             if marginal:
                 run.enum[stmt.name] = [log_p]
                 run.costs[cost] = run.costs[cost + 1] = ZERO
@@ -48,7 +50,7 @@ def enumerated_op(stmt, codes, slot, shape, cost, plan, support, mode, guide=Non
                 run.enum[stmt.name] = np.exp(log_p)
             else:
                 arg = guide.params[0][0]
-                q = cls(**{**{k: dist.args[k] for k in _fixed_args(cls, arg)}, arg: _enum_axis(param(run, free), plan)})
+                q = cls(**{**{k: dist.args[k] for k in fixed_args(cls, arg)}, arg: _enum_axis(param(run, free), plan)})
                 log_q = q._log_prob(values)
                 w = run.enum[stmt.name] = np.exp(log_q)
                 run.costs[cost] = sum_rest(w * log_p)

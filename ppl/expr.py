@@ -15,6 +15,7 @@ import numpy as onp
 from autograd.tracer import getval
 
 from . import ast, lined
+from .fused import align
 from .errors import DataError, SemanticError, Span, brief
 from .functions import CONSTANTS, FUNCTIONS, MAX_ELEMENTS, Refused, TooLarge, check_size
 
@@ -124,7 +125,7 @@ def _particles(values):
 def _fits(a, b):
     """Refuse to broadcast `a` with `b` into a value over the size limit."""
     if onp.size(a) * onp.size(b) > MAX_ELEMENTS:   # else the result cannot be over the limit
-        check_size(np.broadcast_shapes(*(onp.shape(x) for x in align(getval(a), getval(b)))))
+        check_size(np.broadcast_shapes(*(onp.shape(x) for x in align((getval(a), getval(b))))))
 
 
 def _float(x):
@@ -156,7 +157,7 @@ def _matmul(a, b):
         sb = onp.shape(b)
         r = np.matmul(a, np.reshape(b, sb[:1] + (1,) * (ra - 2) + sb[1:] + (1,)))
         return np.reshape(r, onp.shape(r)[:-1])
-    return np.matmul(*align(a, b))
+    return np.matmul(*align((a, b)))
 
 
 def _matmul_fits(sa, sb):
@@ -166,14 +167,6 @@ def _matmul_fits(sa, sb):
     cols = sb[-1:] if len(sb) > 2 else ()
     middle = np.broadcast_shapes(sa[1:-2], sb[1:-2])          # logical batch axes, from the right
     check_size((max(sa[0], sb[0]),) + middle + rows + cols)
-
-
-def align(*xs):
-    """Give values the same rank by inserting axes after the particle axis, so that broadcasting
-    lines up their own (logical) axes from the right and never a particle axis with another."""
-    n = max(onp.ndim(x) for x in xs)
-    return [x if onp.ndim(x) == n else np.reshape(x, onp.shape(x)[:1] + (1,) * (n - onp.ndim(x)) + onp.shape(x)[1:])
-            for x in xs]
 
 
 def _elementwise(op, lined_op):
@@ -207,7 +200,7 @@ def _array(node, scope):
     def stack(*items):
         if max(onp.ndim(i) for i in items) >= MAX_AXES:
             raise Refused(f"an array of more than {MAX_AXES - 1} axes", hint="numpy allows no more")
-        items = align(*items)
+        items = align(items)
         lead = max(onp.shape(i)[0] for i in items)
         shape = np.broadcast_shapes(*(onp.shape(i)[1:] for i in items))
         check_size((lead, len(items)) + shape)
@@ -252,7 +245,7 @@ def _indexer(layout):
     checked = set()      # the shapes already checked (they are the same at every step)
 
     def gather(x, *values):
-        values = align(*values)
+        values = align(values)
         shapes = (onp.shape(x),) + tuple(onp.shape(v) for v in values)
         if shapes not in checked:
             _check_rank(x, layout)

@@ -72,8 +72,7 @@ def fused(logp, partials=None, one=None, aligned=True):
             out = []
             for i in argnums:
                 d = onp.asarray(p[i])
-                d = _unbroadcast(g.reshape(g.shape + (1,) * (d.ndim - g.ndim)) * d, onp.shape(lined[i]))
-                out.append(d if d.shape == onp.shape(inputs[i]) else d.reshape(onp.shape(inputs[i])))
+                out.append(unalign(g.reshape(g.shape + (1,) * (d.ndim - g.ndim)) * d, inputs[i], lined[i]))
             return out
         return vjp
 
@@ -87,13 +86,21 @@ def fused(logp, partials=None, one=None, aligned=True):
 def align(inputs):
     """Arrays of one rank: axes inserted after the first (the particle axis) of the lower-ranked,
     so broadcasting lines up their own axes from the right and never particles with elements. A
-    plain number stays as it is."""
+    plain number stays as it is. Expressions call it on autograd boxes (each reshape a node); a
+    primitive, on the plain arrays inside it (no node)."""
     ranks = [getattr(a, "ndim", 0) for a in inputs]
     n = max(ranks)
     if all(r == n or r == 0 for r in ranks):
         return inputs
     return [a if r == n or r == 0 else a.reshape(a.shape[:1] + (1,) * (n - r) + a.shape[1:])
             for a, r in zip(inputs, ranks)]
+
+
+def unalign(d, x, lined):
+    """A gradient `d` (the result's shape) summed back to the shape of the input `x`, which
+    `align` lined up as `lined`."""
+    d = _unbroadcast(d, onp.shape(lined))
+    return d if d.shape == onp.shape(x) else d.reshape(onp.shape(x))
 
 
 def _full(*arrays):

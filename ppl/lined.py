@@ -14,18 +14,9 @@ tests/test_lined.py.
 from __future__ import annotations
 
 import numpy as onp
-from autograd.extend import defvjp, primitive
+from autograd.extend import defvjp, defvjp_argnums, primitive
 
-from .fused import _unbroadcast, align
-
-
-def _back(d, x, lined):
-    """The gradient `d` (the result's shape) summed back to the shape of the operand `x`, which
-    was lined up as `lined`."""
-    if onp.ndim(x) == 0:
-        return onp.sum(d)
-    d = _unbroadcast(d, onp.shape(lined))
-    return d if d.shape == onp.shape(x) else d.reshape(onp.shape(x))
+from .fused import align, unalign
 
 
 def _binary(name, forward, da, db):
@@ -35,15 +26,14 @@ def _binary(name, forward, da, db):
     def f(a, b):
         return forward(*align((a, b)))
 
-    def vjp_a(ans, a, b):
-        A, B = align((a, b))
-        return lambda g: _back(da(g, ans, A, B), a, A)
+    def make(argnums, ans, args, kwargs):
+        (a, b), (A, B) = args, align(args)
 
-    def vjp_b(ans, a, b):
-        A, B = align((a, b))
-        return lambda g: _back(db(g, ans, A, B), b, B)
+        def vjp(g):
+            return [unalign(da(g, ans, A, B), a, A) if i == 0 else unalign(db(g, ans, A, B), b, B) for i in argnums]
+        return vjp
 
-    defvjp(f, vjp_a, vjp_b)
+    defvjp_argnums(f, make)
     f.__name__ = name
     return f
 
@@ -68,46 +58,38 @@ power = _binary("power", onp.power, _power_da, _power_db)
 # depend on how many particles share a pass (`program.passes`).
 
 @primitive
-def matvec(m, v):
-    """m @ v per particle: m (1 or particles, n, d), v (1 or particles, d) -> (particles, n)."""
-    return (m @ v[:, :, None])[:, :, 0]
+def _product(m, v, transposed):
+    """m @ v per particle (m^T @ v if `transposed`): m (1 or particles, n, d), or (.., d, n)
+    transposed; v (1 or particles, d) -> (particles, n)."""
+    return ((onp.swapaxes(m, 1, 2) if transposed else m) @ v[:, :, None])[:, :, 0]
 
 
-def _matvec_m(ans, m, v):
+def _rows(d, like):
+    """A gradient (particles, ...) summed to one row where `like` has one row for all particles."""
+    return d.sum(axis=0, keepdims=True) if like.shape[0] == 1 and len(d) > 1 else d
+
+
+def _product_m(ans, m, v, transposed):
     def vjp(g):
         d = g[:, :, None] * v[:, None, :]                 # (particles, n, d)
-        return d.sum(axis=0, keepdims=True) if m.shape[0] == 1 and len(d) > 1 else d
+        return _rows(onp.swapaxes(d, 1, 2) if transposed else d, m)
     return vjp
 
 
-def _matvec_v(ans, m, v):
+def _product_v(ans, m, v, transposed):
     def vjp(g):
-        d = (onp.swapaxes(m, 1, 2) @ g[:, :, None])[:, :, 0]
-        return d.sum(axis=0, keepdims=True) if v.shape[0] == 1 and len(d) > 1 else d
+        return _rows(((m if transposed else onp.swapaxes(m, 1, 2)) @ g[:, :, None])[:, :, 0], v)
     return vjp
 
 
-defvjp(matvec, _matvec_m, _matvec_v)
+defvjp(_product, _product_m, _product_v)
 
 
-@primitive
+def matvec(m, v):
+    """m @ v per particle: m (1 or particles, n, d), v (1 or particles, d) -> (particles, n)."""
+    return _product(m, v, False)
+
+
 def vecmat(v, m):
     """v @ m per particle: v (1 or particles, d), m (1 or particles, d, n) -> (particles, n)."""
-    return (v[:, None, :] @ m)[:, 0, :]
-
-
-def _vecmat_v(ans, v, m):
-    def vjp(g):
-        d = (m @ g[:, :, None])[:, :, 0]
-        return d.sum(axis=0, keepdims=True) if v.shape[0] == 1 and len(d) > 1 else d
-    return vjp
-
-
-def _vecmat_m(ans, v, m):
-    def vjp(g):
-        d = v[:, :, None] * g[:, None, :]                 # (particles, d, n)
-        return d.sum(axis=0, keepdims=True) if m.shape[0] == 1 and len(d) > 1 else d
-    return vjp
-
-
-defvjp(vecmat, _vecmat_v, _vecmat_m)
+    return _product(m, v, True)

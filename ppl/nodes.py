@@ -136,13 +136,14 @@ def signed_total(weights, terms):
 
 
 @primitive
-def objective(weights, coefs, scale, *inputs):
+def objective(weights, coefs, scale, *inputs, total=None):
     """scale * sum over particles of [sum_i w_i term_i + sum_s sum_rest(coef_s * score_s)]: a
     step's loss (or surrogate) as one node. `inputs` are the len(weights) cost terms (see
     `term`), then one score (log q) per coefficient array; the coefficients (C - b) carry no
-    gradient."""
+    gradient. `total`, sum_i w_i term_i (`signed_total`), when the caller has it already."""
     n = len(weights)
-    total = signed_total(weights, inputs[:n]) if n else 0.0
+    if total is None:
+        total = signed_total(weights, inputs[:n]) if n else 0.0
     for coef, score in zip(coefs, inputs[n:]):
         total = total + sum_rest(coef * score)
     return scale * onp.sum(total)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import autograd.numpy as np
 import numpy as onp
-from autograd.tracer import getval
+from autograd.tracer import Box, getval
 
 from . import fused, nodes
 from .constraints import real
@@ -60,6 +60,9 @@ def make_dist(cls, codes, env, rank=0):
 
 
 def _plain(dist):
+    """`dist` without autograd boxes in its arguments (itself when it has none: a constant prior)."""
+    if not any(isinstance(v, Box) for v in dist.args.values()):
+        return dist
     return type(dist)(**{k: getval(v) for k, v in dist.args.items()})
 
 
@@ -68,26 +71,26 @@ def _elementwise(dist, x):
         return _plain(dist)._log_prob(getval(x))
 
 
-def _varying(codes):
+def varying_args(codes):
     """The arguments that can change from step to step (constants were checked before the fit)."""
     return frozenset(name for name, code in codes if not isinstance(code, Const))
 
 
-def _check(stmt, dist, varying, run):
+def steady_args(cls, codes):
+    """The arguments the steady check looks at: those that vary, with a constraint beyond real.
+    A real argument is not checked at every step: the check lets NaN and infinity through, and
+    nothing else is outside real."""
+    return [n for n in sorted(varying_args(codes)) if cls.arg_constraints.get(n) is not real]
+
+
+def check_step(stmt, dist, steady, run):
     """Arguments outside their constraints (a negative scale) stop the fit at once, naming the
-    statement; a full check when replaying a faulty step. A real argument is not checked at
-    every step: the steady check lets NaN and infinity through, and nothing else is outside."""
+    statement: the `steady` ones (`steady_args`) at every step, all of them when replaying a
+    faulty step."""
     if run.checking:
         check_args(stmt, dist)
-    elif varying:
-        names = _steady(type(dist), varying)
-        if names:
-            check_args(stmt, dist, names, steady=True)
-
-
-def _steady(cls, varying):
-    """The varying arguments the steady check looks at: those with a constraint beyond real."""
-    return [n for n in varying if cls.arg_constraints.get(n) is not real]
+    elif steady:
+        check_args(stmt, dist, steady, steady=True)
 
 
 def _beside(x, dist):
@@ -137,18 +140,18 @@ def let_op(stmt, code, slot):
 
 def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
     """A latent in inference mode: drawn from its guide, scored under its prior."""
-    varying = _varying(codes)
     cls = DISTRIBUTIONS[stmt.dist]
+    steady, constant = steady_args(cls, codes), not varying_args(codes)    # constant: its arguments
     rank, score = 1 + len(shape), site.estimator == "score"
     per_element = stmt.name in plan.elementwise
     arg = guide.params[0][0]
     free, loc_name, scale_name = f"{stmt.name}.{arg}", f"{stmt.name}.loc", f"{stmt.name}.scale"
 
-    fixed_args = _fixed_args(cls, arg) if cls.discrete else ()
-    param = _reader(stmt.name, plan)
+    guide_fixed = fixed_args(cls, arg) if cls.discrete else ()
+    param = param_reader(stmt.name, plan)
 
     def discrete(run, prior):
-        q = cls(**{**{k: prior.args[k] for k in fixed_args}, arg: param(run, free)})
+        q = cls(**{**{k: prior.args[k] for k in guide_fixed}, arg: param(run, free)})
         x = q.sample(run.rng, (run.K,) + shape)
         if per_element:
             logq = _broadcast(q.log_prob_elements(x), (run.K,) + shape)
@@ -196,7 +199,6 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
         return x, run.mf if lo == 0 else ZERO, None      # the block: its last column (`nodes.term`)
 
     folded = stmt.name in plan.folded
-    constant = not varying                   # the prior's arguments are constants
     if plan.columns and stmt.name in plan.columns:
         (lo, hi), scalar = plan.columns[stmt.name], shape == ()
         draw = from_block
@@ -207,7 +209,7 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
 
     def op(env, run):
         prior = fixed_prior if fixed_prior is not None else make_dist(cls, codes, env, rank)
-        _check(stmt, prior, varying, run)
+        check_step(stmt, prior, steady, run)
         x, logq, logq_values = draw(run, prior)
         env[slot] = x
         # a discrete draw under a prior without parameters: its log-density has no gradient, and
@@ -251,7 +253,7 @@ def meanfield_op(layout, sizes):
     return op
 
 
-def _reader(latent, plan):
+def param_reader(latent, plan):
     """How `latent`'s ops read a guide parameter: whole, or, for a latent subsampled with the
     observations, at this step's rows (particles first)."""
     if latent in plan.local:
@@ -268,7 +270,7 @@ def _broadcast(x, shape):
     return x + np.zeros(shape) if onp.shape(x) != shape else x
 
 
-def _fixed_args(cls, arg):
+def fixed_args(cls, arg):
     """A same-family guide learns `arg`; it takes the other arguments of that signature (a
     Binomial's total_count) from the prior."""
     if arg is None:
@@ -279,8 +281,8 @@ def _fixed_args(cls, arg):
 
 def sample_op(stmt, codes, slot, shape, site, plan):
     """A latent drawn from the program itself (optimization, or prior simulation)."""
-    varying = _varying(codes)
     cls = DISTRIBUTIONS[stmt.dist]
+    steady = steady_args(cls, codes)
     rank = 1 + len(shape)
     pathwise = site is not None and site.estimator == "pathwise"
     score = site is not None and site.estimator == "score"
@@ -288,7 +290,7 @@ def sample_op(stmt, codes, slot, shape, site, plan):
 
     def op(env, run):
         dist = make_dist(cls, codes, env, rank)
-        _check(stmt, dist, varying, run)
+        check_step(stmt, dist, steady, run)
         if pathwise:
             x = dist.transform(cls.noise(run.rng, (run.K,) + shape))
         else:
@@ -306,19 +308,17 @@ def sample_op(stmt, codes, slot, shape, site, plan):
 
 def observe_op(stmt, codes, data, cost, plan):
     """An observation; `data` is its value's code (a constant, or a minibatch's slot)."""
-    varying = _varying(codes)
     cls = DISTRIBUTIONS[stmt.dist]
+    steady = steady_args(cls, codes)
     fixed = isinstance(data, Const)
     rank = onp.ndim(data.value) if fixed else None
     # data were checked against a fixed support before the fit; a support that moves with the
     # arguments (Uniform's bounds) is checked at every step
     moving = not cls.discrete and isinstance(cls.__dict__.get("support"), property)
-
-    # the common case as one call: a fused density of arguments that need no check at each step
-    density = cls.fused_density([name for name, _ in codes])
-    if density is None or moving or cost in plan.enum_of or cost in plan.elem_needed or _steady(cls, varying):
-        density = None
-    else:
+    # the common case as one call: a fused density, on arguments with no check at each step
+    plain = not (moving or steady or cost in plan.enum_of or cost in plan.elem_needed)
+    density = cls.fused_density([name for name, _ in codes]) if plain else None
+    if density is not None:
         primitive, order = density[0], [dict(codes)[name] for name in density[1]]
 
     def op(env, run):
@@ -327,7 +327,7 @@ def observe_op(stmt, codes, data, cost, plan):
             run.costs[cost] = primitive(y, *[value(code, env) for code in order])
             return
         dist = make_dist(cls, codes, env, rank if fixed else onp.ndim(y))
-        _check(stmt, dist, varying, run)
+        check_step(stmt, dist, steady, run)
         if run.checking:
             check_observed(stmt, dist, y)
         if not _absorb(run, plan, cost, lambda: dist.log_prob_elements(y)):

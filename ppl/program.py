@@ -106,8 +106,10 @@ class Program:
             coefs.append(C - (baselines(i, C) if centred is None else centred[i]))
             scores.append(run.scores[site.name])
             downstream.append(C)
-        node = nodes.objective(weights, tuple(coefs), scale, *terms, *scores)
-        return total_cost(run.costs, self.signs, K), node, downstream
+        if not kept:
+            return onp.zeros(K), nodes.objective((), tuple(coefs), scale, *scores), downstream
+        total = nodes.signed_total(weights, [getval(t) for t in terms])     # the loss per particle, in NumPy
+        return total, nodes.objective(weights, tuple(coefs), scale, *terms, *scores, total=total), downstream
 
     def gradient(self, theta, minibatch, streams, K, baselines, chunk=None):
         """(gradient, aux) of the mean loss over K particles at the flat parameters `theta`:

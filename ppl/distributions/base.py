@@ -119,24 +119,28 @@ class Distribution:
 
     def log_prob_elements(self, x):
         """`_log_prob` (one value per element, in the support), as one primitive for a family
-        with a fused `density`."""
-        if self.density is not None:
-            primitive, names = self.density
+        with a fused density for these arguments (`fused_density`)."""
+        found = self.fused_density(self.args)
+        if found is not None:
+            primitive, names = found
             return primitive.pointwise(x, *(self.args[k] for k in names))
         return self._log_prob(x)
 
     def log_prob_sum(self, x):
         """log_prob summed over every axis but the first (the particle axis), for a value known
-        to lie in the support: one primitive for a family with a fused `density`."""
-        if self.density is not None:
-            primitive, names = self.density
+        to lie in the support: one primitive for a family with a fused density for these
+        arguments (`fused_density`)."""
+        found = self.fused_density(self.args)
+        if found is not None:
+            primitive, names = found
             return primitive(x, *(self.args[k] for k in names))
         return sum_rest(self._log_prob(x))
 
     @classmethod
     def fused_density(cls, names):
-        """(primitive, argument order) when `log_prob_sum` with arguments `names` is one fused
-        primitive that lines its inputs up itself (`fused.align`), else None.
+        """(primitive, argument order) when the log-density with arguments `names` is one fused
+        primitive that lines its inputs up itself (`fused.align`), else None. A family declares
+        `density` (one signature), or overrides this (a density per signature).
 
         >>> from ppl.distributions import Normal
         >>> Normal.fused_density({"loc", "scale"})[1]

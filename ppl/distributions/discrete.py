@@ -54,11 +54,6 @@ class Bernoulli(_ProbsOrLogits):
             return where(x == 1, log_sigmoid(self.logits), log_sigmoid(-self.logits))
         return where(x == 1, np.log(self.probs), np.log1p(-self.probs))
 
-    def log_prob_sum(self, x):
-        if "logits" in self.args:
-            return fused.bernoulli_logits(x, self.logits)
-        return super().log_prob_sum(x)
-
     @classmethod
     def fused_density(cls, names):
         return (fused.bernoulli_logits, ("logits",)) if set(names) == {"logits"} else None
@@ -95,11 +90,6 @@ class Binomial(_ProbsOrLogits):
         else:
             log_p = xlogy(k, self.probs) + xlogy(n - k, 1 - self.probs)
         return _within(x, 0, n, log_choose(n, k) + log_p)
-
-    def log_prob_sum(self, x):
-        if "logits" in self.args:
-            return fused.binomial_logits(x, self.total_count, self.logits)
-        return fused.binomial_probs(x, self.total_count, self.probs)
 
     @classmethod
     def fused_density(cls, names):
@@ -202,9 +192,6 @@ class Poisson(Distribution):
 
     def _log_prob(self, x):
         return x * np.log(self.rate) - self.rate - gammaln(x + 1.0)
-
-    def log_prob_sum(self, x):
-        return fused.poisson(x, self.rate)
 
     @classmethod
     def fused_density(cls, names):
