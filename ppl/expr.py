@@ -110,7 +110,10 @@ def _shape_error(node, values, err):
                                  node.span, hint=f"indices start at 0, so an axis of size {size} takes 0 to {size - 1}")
         return SemanticError(f"index out of range in '{text}'", node.span)
     if any(w in str(err) for w in ("broadcast", "shape", "dimension", "align")):
-        return SemanticError(f"shapes {shapes} do not fit together in '{text}'", node.span)
+        hint = ("the left side's last axis and the right side's first must have the same size"
+                if getattr(node, "op", None) == "@" else
+                "axes are paired from the right; each pair must be equal, or one of them 1")
+        return SemanticError(f"shapes {shapes} do not fit together in '{text}'", node.span, hint=hint)
     return SemanticError(f"cannot compute '{text}': {err}", node.span)
 
 
