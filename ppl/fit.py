@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from contextlib import nullcontext
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -13,7 +12,7 @@ from . import checkpoint as saved
 from .baselines import Baselines
 from .diagnostics import SNRMonitor
 from .errors import FitError
-from .minibatches import Minibatches
+from .minibatches import minibatches
 from .optim import Adam
 from .program import PASS_ELEMENTS
 from .streams import Streams
@@ -66,7 +65,8 @@ def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=No
     per-particle gradient, under `PASS_ELEMENTS` numbers); the result does not depend on it.
 
     `rng` draws the particles' own streams (`Streams`) once, then each step's minibatch rows
-    (`Minibatches`: one step ahead, in a background thread; the generator ends as if drawn in step)."""
+    (`minibatches`: drawn a few steps ahead in a worker process where possible; the generator
+    ends as if each were drawn at its step)."""
     space = built.space
     if chunk is None:       # a pass holds K x (observation elements, parameters) numbers at most
         chunk = max(1, PASS_ELEMENTS // max(1, built.widest, space.size))
@@ -80,24 +80,28 @@ def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=No
         saved.load(resume, parts, rng, fingerprint)
         streams.state = parts["streams"].states
         loop.interrupted = False
-    # a subsampled fit's next minibatch is drawn and gathered while each step runs
-    minibatches = Minibatches(built, rng) if built.batch is not None else None
+    # a subsampled fit's next minibatches are drawn and gathered while the steps run
+    source = minibatches(built, rng) if built.batch is not None else None
     try:
         while loop.t < steps:
-            batch = minibatches() if minibatches is not None else None
+            try:
+                batch = source() if source is not None else None
+            except FitError as err:
+                raise FitError(f"{err.message}, before step {loop.t + 1}", hint=err.hint) from None
             if _step(built, parts, streams, batch, particles, chunk, sign, report) and tol is not None:
                 break
             if stop is not None and stop():
                 loop.interrupted = True
             if checkpoint is not None and (loop.interrupted or loop.t % every == 0):
                 parts["streams"].states = streams.state
-                with minibatches.settled() if minibatches is not None else nullcontext():
-                    saved.save(checkpoint, parts, rng, fingerprint)
+                if source is not None:
+                    source.settle()
+                saved.save(checkpoint, parts, rng, fingerprint)
             if loop.interrupted:
                 break
     finally:
-        if minibatches is not None:
-            minibatches.close()
+        if source is not None:
+            source.close()
     path = Trajectory(parts["tail"].value(loop.theta), loop.trace, loop.skipped, parts["monitor"].history,
                       parts["convergence"].record(len(loop.trace)))
     path.interrupted = loop.interrupted

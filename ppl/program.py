@@ -63,9 +63,15 @@ class Program:
         self.mode = rewritten.module.mode
         self.param_slots = [(d.name, slots[d.name]) for d in rewritten.module.decls if d.kind == "param"]
 
-    def minibatch(self, rng):
-        """(rows, the subsampled data cut to them): one step's minibatch, drawn from `rng`."""
+    def minibatch(self, rng, into=None):
+        """(rows, the subsampled data cut to them): one step's minibatch, drawn from `rng`; with
+        `into=(rows, cuts)`, written into those arrays (the cuts without the particle axis)."""
         rows = self.batch.rows(rng)
+        if into is not None:
+            into[0][:] = rows
+            for (_, values), cut in zip(self.feed, into[1]):
+                onp.take(values, rows, axis=0, out=cut)
+            return None
         return rows, [onp.take(values, rows, axis=0)[None] for _, values in self.feed]
 
     def _run(self, params, rng, K, minibatch=None, **options):

@@ -1,7 +1,6 @@
 """Subsampling (`batch_size`): minibatch gradients are unbiased for the full-data gradient, local
 latents go with their rows, a program that mixes rows is refused with the position, and a
 subsampled fit lands where the full one does."""
-import contextlib
 import json
 import subprocess
 import sys
@@ -145,26 +144,22 @@ def test_an_interrupted_subsampled_fit_resumes_bit_for_bit(tmp_path):
 
 
 def test_minibatches_drawn_ahead_give_the_fit_drawn_in_step(monkeypatch):
-    """The background thread only moves the work: the same rows, the same generator after the fit
+    """The worker process only moves the work: the same rows, the same generator after the fit
     (its summaries), the same result as minibatches drawn at their own steps."""
-    from ppl import fit as fitting
+    from ppl import fit as fitting, minibatches
 
-    class InStep:
-        def __init__(self, program, rng):
-            self.program, self.rng = program, rng
+    used = []
+    real = minibatches.minibatches
 
-        def __call__(self):
-            return self.program.minibatch(self.rng)
+    def recorded(program, rng):
+        used.append(real(program, rng))
+        return used[-1]
 
-        def settled(self):
-            return contextlib.nullcontext()
-
-        def close(self):
-            pass
-
+    monkeypatch.setattr(fitting, "minibatches", recorded)
     model = ppl.load(ROOT / "models" / "mixture.ppl")
     ahead = model.fit(steps=120, seed=6, batch_size=30, particles=3).to_json()
-    monkeypatch.setattr(fitting, "Minibatches", InStep)
+    assert isinstance(used[-1], minibatches.Ahead) == minibatches.Ahead.possible(used[-1].program, used[-1].rng)
+    monkeypatch.setattr(fitting, "minibatches", minibatches.InStep)
     in_step = model.fit(steps=120, seed=6, batch_size=30, particles=3).to_json()
     assert ahead == in_step
 

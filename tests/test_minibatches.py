@@ -1,0 +1,185 @@
+"""Minibatches drawn ahead in a worker process: the same rows and generator as drawn in step, and
+a worker that fails, is killed or loses its fit is reported or goes away, never hangs."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import ppl
+from ppl import minibatches as mb
+from ppl.errors import FitError
+from conftest import ROOT
+
+MODEL = """
+data N: int
+data X: real[N, 2]
+data y: real[N]
+beta: real[2] ~ Normal(0, 1)
+y ~ Normal(X @ beta, 1)
+"""
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or len(os.sched_getaffinity(0)) < 2,
+                                reason="minibatches are drawn ahead only where the system forks and has two cores")
+
+
+def state(rng):
+    return json.dumps(rng.bit_generator.state, default=lambda a: a.tolist())
+
+
+def bound(data=None, batch=7, seed=3):
+    rng = np.random.default_rng(0)
+    data = data or {"N": 50, "X": rng.normal(size=(50, 2)), "y": rng.normal(size=50)}
+    return ppl.compile(MODEL).bind(data, seed=seed, batch_size=batch)
+
+
+@pytest.mark.parametrize("bits", [np.random.PCG64, np.random.MT19937, np.random.Philox])
+def test_ahead_hands_out_the_rows_and_data_drawn_in_step_and_settles_the_generator(bits):
+    built, _ = bound()
+    rng = np.random.Generator(bits(5))
+    source = mb.minibatches(built, rng)
+    assert isinstance(source, mb.Ahead)
+    ahead = []
+    for step in range(10):
+        rows, cuts = source()
+        ahead.append((rows.copy(), [c.copy() for c in cuts]))
+        if step == 4:
+            source.settle()
+            settled = state(rng)
+    source.close()
+    after = state(rng)
+
+    rng = np.random.Generator(bits(5))
+    for step, (rows, cuts) in enumerate(ahead):
+        want_rows, want_cuts = built.minibatch(rng)
+        np.testing.assert_array_equal(rows, want_rows)
+        for cut, want in zip(cuts, want_cuts):
+            assert cut.shape == want.shape and cut.dtype == want.dtype
+            np.testing.assert_array_equal(cut, want)
+        if step == 4:
+            assert state(rng) == settled                  # a checkpoint here saves the generator in step
+    assert state(rng) == after
+
+
+def test_closing_before_any_minibatch_leaves_the_generator_untouched():
+    built, rng = bound()
+    before = rng.bit_generator.state
+    source = mb.minibatches(built, rng)
+    time.sleep(0.05)                                      # the worker has drawn ahead by now
+    source.close()
+    assert rng.bit_generator.state == before
+    assert not source.worker.is_alive()
+
+
+def test_a_worker_that_fails_is_reported_with_its_error(monkeypatch):
+    built, rng = bound()
+
+    def broken(self, rng, into=None):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(type(built), "minibatch", broken)   # the worker forks with it
+    source = mb.minibatches(built, rng)
+    with pytest.raises(FitError, match="the process reading the minibatches failed: RuntimeError: disk on fire"):
+        source()
+    source.close()
+
+
+def test_a_killed_worker_is_reported_not_waited_for():
+    built, rng = bound()
+    source = mb.minibatches(built, rng)
+    source()
+    os.kill(source.worker.pid, signal.SIGKILL)
+    source.worker.join()
+    with pytest.raises(FitError) as err:
+        for _ in range(mb.SLOTS + 1):                     # what it drew before it died is still handed out
+            source()
+    assert "was stopped by signal 9 (SIGKILL)" in str(err.value)
+    assert "memory-mapped" in str(err.value)               # what to check
+    source.close()
+
+
+def test_the_worker_ignores_an_interrupt_meant_for_the_fit():
+    built, rng = bound()
+    source = mb.minibatches(built, rng)
+    os.kill(source.worker.pid, signal.SIGINT)
+    time.sleep(0.2)
+    assert source.worker.is_alive()
+    source()
+    source.close()
+
+
+def test_a_mapped_data_file_cut_short_during_the_fit_is_a_fit_error(tmp_path):
+    rng = np.random.default_rng(1)
+    N = 200_000
+    np.save(tmp_path / "X.npy", rng.normal(size=(N, 2)))
+    X = np.load(tmp_path / "X.npy", mmap_mode="r")
+    built, rng = bound({"N": N, "X": X, "y": np.zeros(N)}, batch=1000)
+    source = mb.minibatches(built, rng)
+    source()
+    os.truncate(tmp_path / "X.npy", 4096)                 # every later read past the first page fails
+    with pytest.raises(FitError, match="the process reading the minibatches was stopped by signal 7 .SIGBUS."):
+        for _ in range(mb.SLOTS + 2):
+            source()
+    source.close()
+
+
+def test_the_worker_goes_away_with_its_fit():
+    code = f"""
+import os, sys
+sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / 'tests')!r})
+from test_minibatches import bound
+from ppl import minibatches as mb
+built, rng = bound()
+source = mb.minibatches(built, rng)
+source()
+print(source.worker.pid, flush=True)
+os._exit(0)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    pid = int(out.stdout)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _running(pid):
+        time.sleep(0.05)
+    assert not _running(pid)
+
+
+def _running(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"     # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+def test_a_fit_through_the_worker_equals_the_fit_in_step(monkeypatch):
+    from ppl import fit as fitting
+    model = ppl.load(ROOT / "models" / "logistic_regression.ppl")
+    data = ROOT / "models" / "logistic_regression.data.json"
+    ahead = model.fit(data, steps=150, seed=4, batch_size=20, particles=2)
+    monkeypatch.setattr(fitting, "minibatches", mb.InStep)
+    in_step = model.fit(data, steps=150, seed=4, batch_size=20, particles=2)
+    assert ahead.to_json() == in_step.to_json()
+
+
+def test_a_fit_whose_mapped_data_file_is_cut_short_stops_with_a_clear_error(tmp_path):
+    rng = np.random.default_rng(2)
+    N = 200_000
+    np.save(tmp_path / "X.npy", rng.normal(size=(N, 2)))
+    data = {"N": N, "X": np.load(tmp_path / "X.npy", mmap_mode="r"), "y": np.zeros(N)}
+    steps = iter(range(10 ** 6))
+
+    def cut_short():
+        if next(steps) == 4:
+            os.truncate(tmp_path / "X.npy", 4096)
+        return False
+
+    with pytest.raises(FitError) as err:
+        ppl.compile(MODEL).fit(data, steps=200, batch_size=1000, stop=cut_short)
+    text = str(err.value)
+    assert "the process reading the minibatches was stopped by signal 7 (SIGBUS), before step" in text
+    assert "check that their file was not changed or removed during the fit" in text
