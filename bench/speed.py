@@ -14,7 +14,9 @@ Measures, in one process (and fresh subprocesses for end-to-end times):
 3. end-to-end wall time of a 2,000-step fit from process start (imports, compilation included);
 4. a scaling table for logistic regression with N = 10^3 ... 10^6 (synthetic data, D = 10, plus
    N = 10^5 at D = 30) and a subsampled row at N = 10^7 (batch 10,000: every framework draws a
-   minibatch per step and scales its log-likelihood by N / B).
+   minibatch per step and scales its log-likelihood by N / B);
+5. ppl's subsampled steps with the same batch (1,000 and 10,000) at N = 10^4 and N = 10^7, and the
+   full step at N = 10^4.
 
 Every measurement is repeated, the frameworks interleaved within each repetition (the machine is
 shared and noisy); tables show medians and ratios. Pyro and NumPyro are optional (the `bench`
@@ -195,7 +197,7 @@ def per_step_loop(stepper, framework, n):
 
 def per_step_steady(stepper, framework, n, n0=20):
     """Per step over n steps, without what a ppl fit pays once (a subsampled fit forks its
-    minibatch worker, 10-20 ms, and stops it): loop(n0 + n) minus loop(n0). The others as
+    minibatch worker and stops it, 10-30 ms): loop(n0 + n) minus loop(n0). The others as
     `per_step_loop`."""
     return _difference(stepper.loop, n, n0) if framework == "ppl" else per_step_loop(stepper, framework, n)
 
