@@ -81,8 +81,9 @@ def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=No
         streams.state = parts["streams"].states
         loop.interrupted = False
     # a subsampled fit's next minibatches are drawn and gathered while the steps run
-    source = minibatches(built, rng) if built.batch is not None else None
+    source = None
     try:
+        source = minibatches(built, rng) if built.batch is not None else None
         while loop.t < steps:
             try:
                 batch = source() if source is not None else None

@@ -111,18 +111,26 @@ class Ahead:
         try:                               # an interrupt is the fit's to handle, never the worker's
             with warnings.catch_warnings():
                 # Python 3.12+ (and JAX, when imported) warn that a child forked from a threaded
-                # process may deadlock on a lock another thread held; the worker takes none: it
-                # runs only the generator, numpy's take and its two semaphores.
+                # process may deadlock on a lock another thread held; the worker runs only the
+                # generator, numpy's take and its two semaphores (multiprocessing's start-up
+                # closes stdin, which waits if another thread is blocked reading it).
                 warnings.filterwarnings("ignore", message=r".*fork\(\) (was called|may lead to deadlocks)")
                 self.worker.start()
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            try:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            except BaseException:          # an interrupt held back during the fork: no worker left behind
+                self.close()
+                raise
 
     def __call__(self):
         if self.held is not None:
+            self.handed, self.held = self._raw(self.held), None   # before the worker may refill it
             self.free.release()
         while not self.filled.acquire(timeout=POLL):
             if not self.worker.is_alive():
+                if self.filled.acquire(block=False):      # filled just before it ended
+                    break
                 raise self._stopped()
         start, rows, cuts = self.slots[self.next]
         self.next, self.held = (self.next + 1) % SLOTS, start
@@ -131,8 +139,8 @@ class Ahead:
     def settle(self):
         """Put the generator where the handed-out minibatches left it (what a checkpoint saves)."""
         if self.held is not None:
-            self.handed = self._state(self.held)
-        self.rng.bit_generator.state = self.handed
+            self.handed = self._raw(self.held)
+        self.rng.bit_generator.state = json.loads(self.handed) if isinstance(self.handed, bytes) else self.handed
 
     def close(self):
         """Stop the worker and settle the generator."""
@@ -140,9 +148,12 @@ class Ahead:
         self.worker.join()
         self.settle()
 
-    def _state(self, start):
+    def _raw(self, start):
         n = int(onp.frombuffer(self.buffer, onp.int64, 1, start)[0])
-        return json.loads(self.buffer[start + 8:start + 8 + abs(n)])
+        return self.buffer[start + 8:start + 8 + abs(n)]
+
+    def _state(self, start):
+        return json.loads(self._raw(start))
 
     def _stopped(self):
         if self.worker.exitcode is not None and self.worker.exitcode < 0:
@@ -153,13 +164,25 @@ class Ahead:
             n = int(onp.frombuffer(self.buffer, onp.int64, 1, start)[0])
             if n < 0:
                 why = f"failed: {self._state(start)}"
-        return FitError(f"the process reading the minibatches {why}",
-                        hint="if the data are memory-mapped, check that their file was not changed or removed "
-                             "during the fit")
+        hint = ("check that the memory-mapped data file was not changed or removed during the fit"
+                if self.worker.exitcode == -signal.SIGBUS else
+                "it may have run out of memory" if self.worker.exitcode == -signal.SIGKILL else None)
+        return FitError(f"the process reading the minibatches {why}", hint=hint)
 
     def _work(self):
-        """The worker: fill the free buffers in order until the fit stops it (or goes away)."""
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        """The worker: fill the free buffers in order until the fit stops it (or goes away);
+        it leaves only through `os._exit`, so nothing of the parent's runs or prints on its way out."""
+        try:
+            self._fill()
+        except BaseException:                   # noqa: BLE001 - the fit reports a worker that ended
+            os._exit(1)
+
+    def _fill(self):
+        for number in signal.valid_signals():        # none of the parent's handlers runs here
+            if callable(signal.getsignal(number)):
+                signal.signal(number, signal.SIG_DFL)
+        for number in (signal.SIGINT, signal.SIGTERM):   # the fit's to handle; the fit ends the worker
+            signal.signal(number, signal.SIG_IGN)
         faulthandler.disable()             # a crash (a mapped file cut short) is the fit's to report
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         parent, i = os.getppid(), 0
