@@ -100,7 +100,7 @@ class Ahead:
         context = multiprocessing.get_context("fork")
         self.free, self.filled = context.Semaphore(SLOTS), context.Semaphore(0)
         self.next, self.held = 0, None
-        self.handed = rng.bit_generator.state          # the generator as of the minibatches handed out
+        self.handed = _encoded(rng.bit_generator.state)    # the generator as of the minibatches handed out
         self.worker = context.Process(target=self._work, name="ppl-minibatches", daemon=True)
         for stream in (sys.stdout, sys.stderr):            # nothing buffered is written twice
             try:
@@ -140,7 +140,7 @@ class Ahead:
         """Put the generator where the handed-out minibatches left it (what a checkpoint saves)."""
         if self.held is not None:
             self.handed = self._raw(self.held)
-        self.rng.bit_generator.state = json.loads(self.handed) if isinstance(self.handed, bytes) else self.handed
+        self.rng.bit_generator.state = json.loads(self.handed)
 
     def close(self):
         """Stop the worker and settle the generator."""
@@ -148,9 +148,12 @@ class Ahead:
         self.worker.join()
         self.settle()
 
+    def _length(self, start):
+        """The slot's header: the length of its generator state, negative for an error's text."""
+        return int.from_bytes(self.buffer[start:start + 8], sys.byteorder, signed=True)
+
     def _raw(self, start):
-        n = int(onp.frombuffer(self.buffer, onp.int64, 1, start)[0])
-        return self.buffer[start + 8:start + 8 + abs(n)]
+        return self.buffer[start + 8:start + 8 + abs(self._length(start))]
 
     def _state(self, start):
         return json.loads(self._raw(start))
@@ -161,8 +164,7 @@ class Ahead:
         else:
             why = f"ended with exit code {self.worker.exitcode}"
         for start, _, _ in self.slots:                    # a failure it could report
-            n = int(onp.frombuffer(self.buffer, onp.int64, 1, start)[0])
-            if n < 0:
+            if self._length(start) < 0:
                 why = f"failed: {self._state(start)}"
         hint = ("check that the memory-mapped data file was not changed or removed during the fit"
                 if self.worker.exitcode == -signal.SIGBUS else
@@ -191,16 +193,14 @@ class Ahead:
                 if os.getppid() != parent:
                     os._exit(0)
             start, rows, cuts = self.slots[i]
-            header = onp.frombuffer(self.buffer, onp.int64, 1, start)
             try:
                 self.program.minibatch(self.rng, into=(rows, cuts))
-                state = _encoded(self.rng.bit_generator.state)
-                header[0] = len(state)
+                state, failed = _encoded(self.rng.bit_generator.state), False
             except Exception as err:                  # noqa: BLE001 - reported by the fit
-                state = _encoded(f"{type(err).__name__}: {err}"[:1000])
-                header[0] = -len(state)
+                state, failed = _encoded(f"{type(err).__name__}: {err}"[:1000]), True
             self.buffer[start + 8:start + 8 + len(state)] = state
-            if header[0] < 0:
+            self.buffer[start:start + 8] = (-len(state) if failed else len(state)).to_bytes(8, sys.byteorder, signed=True)
+            if failed:
                 os._exit(1)
             self.filled.release()
             i = (i + 1) % SLOTS
