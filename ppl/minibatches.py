@@ -199,7 +199,8 @@ class Ahead:
             except Exception as err:                  # noqa: BLE001 - reported by the fit
                 state, failed = _encoded(f"{type(err).__name__}: {err}"[:1000]), True
             self.buffer[start + 8:start + 8 + len(state)] = state
-            self.buffer[start:start + 8] = (-len(state) if failed else len(state)).to_bytes(8, sys.byteorder, signed=True)
+            header = -len(state) if failed else len(state)
+            self.buffer[start:start + 8] = header.to_bytes(8, sys.byteorder, signed=True)
             if failed:
                 os._exit(1)
             self.filled.release()
