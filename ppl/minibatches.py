@@ -47,7 +47,7 @@ def minibatches(program, rng):
     if Ahead.possible(program, rng):
         try:
             return Ahead(program, rng)
-        except (OSError, AssertionError, ValueError):   # no shared semaphores, or a daemonic process
+        except OSError:                   # no process or socket to be had
             pass
     return InStep(program, rng)
 
@@ -72,19 +72,23 @@ class Ahead:
     """A worker process (forked, so it shares the data without copying them) draws each step's
     rows from its copy of the generator and gathers the data into one of `SLOTS` shared buffers;
     a call hands out the next filled buffer and gives the previous one back. The buffer a step
-    holds stays untouched until its next call, so the minibatch must not be kept past that."""
+    holds stays untouched until its next call, so the minibatch must not be kept past that.
+
+    The fit and the worker pass one byte per buffer over a connected pair of sockets: the fit to
+    give a buffer back, the worker when it has filled one. A socket reads as ended once the
+    process at its other end is gone, so neither side waits for the other in vain; each also
+    looks every `POLL` seconds, in case some other forked process holds that end open."""
 
     @staticmethod
     def possible(program, rng) -> bool:
-        import multiprocessing                    # imported when first needed (9 ms)
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
         return (sys.platform.startswith("linux") and cores >= 2
-                and "fork" in multiprocessing.get_all_start_methods()
                 and not any(onp.asarray(values).dtype.hasobject for _, values in program.feed)
                 and sum(n for _, n in _layout(program)) <= MAX_SLOT_BYTES
                 and len(_encoded(rng.bit_generator.state)) < STATE_BYTES - 8)
 
     def __init__(self, program, rng):
+        import socket                            # imported when first needed (5 ms)
         self.program, self.rng = program, rng
         layout = _layout(program)
         per_slot = STATE_BYTES + sum(n for _, n in layout)
@@ -96,27 +100,27 @@ class Ahead:
                 arrays.append(onp.frombuffer(self.buffer, dtype, int(onp.prod(shape)), offset).reshape(shape))
                 offset += n
             self.slots.append((i * per_slot, arrays[0], arrays[1:]))
-        import multiprocessing
-        context = multiprocessing.get_context("fork")
-        self.free, self.filled = context.Semaphore(SLOTS), context.Semaphore(0)
-        self.next, self.held = 0, None
+        self.next, self.held, self.pid, self.exitcode = 0, None, 0, None
         self.handed = _encoded(rng.bit_generator.state)    # the generator as of the minibatches handed out
-        self.worker = context.Process(target=self._work, name="ppl-minibatches", daemon=True)
-        for stream in (sys.stdout, sys.stderr):            # nothing buffered is written twice
-            try:
-                stream.flush()
-            except (AttributeError, OSError, ValueError):
-                pass
+        self.link, theirs = socket.socketpair()
+        for end in (self.link, theirs):
+            end.settimeout(POLL)
+        self.link.sendall(b"\0" * SLOTS)                  # every buffer is free
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:                               # an interrupt is the fit's to handle, never the worker's
             with warnings.catch_warnings():
                 # Python 3.12+ (and JAX, when imported) warn that a child forked from a threaded
-                # process may deadlock on a lock another thread held; the worker runs only the
-                # generator, numpy's take and its two semaphores (multiprocessing's start-up
-                # closes stdin, which waits if another thread is blocked reading it).
+                # process may deadlock on a lock another thread held; the worker takes none: it
+                # runs only the generator, numpy's take and its socket.
                 warnings.filterwarnings("ignore", message=r".*fork\(\) (was called|may lead to deadlocks)")
-                self.worker.start()
+                self.pid = os.fork()
+            if self.pid == 0:
+                _work(self, theirs)
+        except OSError:                    # no process to be had: the caller reads in step
+            self.link.close()
+            raise
         finally:
+            theirs.close()
             try:
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             except BaseException:          # an interrupt held back during the fork: no worker left behind
@@ -126,15 +130,38 @@ class Ahead:
     def __call__(self):
         if self.held is not None:
             self.handed, self.held = self._raw(self.held), None   # before the worker may refill it
-            self.free.release()
-        while not self.filled.acquire(timeout=POLL):
-            if not self.worker.is_alive():
-                if self.filled.acquire(block=False):      # filled just before it ended
-                    break
-                raise self._stopped()
+            _send(self.link)
+        if not self._take():
+            raise self._stopped()
         start, rows, cuts = self.slots[self.next]
         self.next, self.held = (self.next + 1) % SLOTS, start
         return rows, [cut[None] for cut in cuts]
+
+    def _take(self) -> bool:
+        """Wait for the next filled buffer; False if the worker has ended without filling one (a
+        buffer it filled just before it ended is still taken)."""
+        ended = False
+        while True:
+            try:
+                return self.link.recv(1) == b"\0"          # b"": the worker has gone
+            except ConnectionResetError:                  # gone, leaving bytes unread
+                return False
+            except TimeoutError:
+                if ended:
+                    return False
+                ended = self._ended()
+
+    def _ended(self, wait=False) -> bool:
+        """Whether the worker has ended, keeping its exit code (negative: the signal that ended it;
+        0 when unknown, the system having reaped it because SIGCHLD is ignored)."""
+        if self.exitcode is None and self.pid:
+            try:
+                pid, status = os.waitpid(self.pid, 0 if wait else os.WNOHANG)
+            except ChildProcessError:
+                pid, status = self.pid, 0
+            if pid:
+                self.exitcode = os.waitstatus_to_exitcode(status)
+        return self.exitcode is not None
 
     def settle(self):
         """Put the generator where the handed-out minibatches left it (what a checkpoint saves)."""
@@ -144,8 +171,10 @@ class Ahead:
 
     def close(self):
         """Stop the worker and settle the generator."""
-        self.worker.kill()
-        self.worker.join()
+        if self.pid and not self._ended():
+            os.kill(self.pid, signal.SIGKILL)
+            self._ended(wait=True)
+        self.link.close()
         self.settle()
 
     def _length(self, start):
@@ -155,56 +184,67 @@ class Ahead:
     def _raw(self, start):
         return self.buffer[start + 8:start + 8 + abs(self._length(start))]
 
-    def _state(self, start):
-        return json.loads(self._raw(start))
-
     def _stopped(self):
-        if self.worker.exitcode is not None and self.worker.exitcode < 0:
-            why = f"was stopped by signal {-self.worker.exitcode} ({signal.Signals(-self.worker.exitcode).name})"
-        else:
-            why = f"ended with exit code {self.worker.exitcode}"
+        self._ended(wait=True)
+        code = self.exitcode
+        why = (f"was stopped by signal {-code} ({signal.Signals(-code).name})" if code < 0 else
+               f"ended with exit code {code}" if code > 0 else "ended")
         for start, _, _ in self.slots:                    # a failure it could report
             if self._length(start) < 0:
-                why = f"failed: {self._state(start)}"
+                why = f"failed: {json.loads(self._raw(start))}"
         hint = ("check that the memory-mapped data file was not changed or removed during the fit"
-                if self.worker.exitcode == -signal.SIGBUS else
-                "it may have run out of memory" if self.worker.exitcode == -signal.SIGKILL else None)
+                if code == -signal.SIGBUS else "it may have run out of memory" if code == -signal.SIGKILL else None)
         return FitError(f"the process reading the minibatches {why}", hint=hint)
 
-    def _work(self):
-        """The worker: fill the free buffers in order until the fit stops it (or goes away);
-        it leaves only through `os._exit`, so nothing of the parent's runs or prints on its way out."""
-        try:
-            self._fill()
-        except BaseException:                   # noqa: BLE001 - the fit reports a worker that ended
-            os._exit(1)
 
-    def _fill(self):
-        for number in signal.valid_signals():        # none of the parent's handlers runs here
+def _send(end):
+    """One byte to the other process; nothing (and no SIGPIPE) when it has gone."""
+    import socket
+    try:
+        end.send(b"\0", socket.MSG_NOSIGNAL)
+    except OSError:
+        pass
+
+
+def _work(ahead, link):
+    """The worker: fill the buffers the fit gives back, in order, until the fit stops it or goes
+    away. It leaves only through `os._exit`, so nothing of the parent's runs or prints on its way
+    out, and none of the parent's signal handlers runs in it: an interrupt is the fit's."""
+    try:
+        ahead.link.close()
+        for number in signal.valid_signals():
             if callable(signal.getsignal(number)):
                 signal.signal(number, signal.SIG_DFL)
-        for number in (signal.SIGINT, signal.SIGTERM):   # the fit's to handle; the fit ends the worker
+        for number in (signal.SIGINT, signal.SIGTERM):   # the fit ends the worker
             signal.signal(number, signal.SIG_IGN)
         faulthandler.disable()             # a crash (a mapped file cut short) is the fit's to report
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         parent, i = os.getppid(), 0
         while True:
-            while not self.free.acquire(timeout=POLL):
+            try:
+                if link.recv(1) != b"\0":              # the fit has gone
+                    os._exit(0)
+            except ConnectionResetError:
+                os._exit(0)
+            except TimeoutError:
                 if os.getppid() != parent:
                     os._exit(0)
-            start, rows, cuts = self.slots[i]
+                continue
+            start, rows, cuts = ahead.slots[i]
             try:
-                self.program.minibatch(self.rng, into=(rows, cuts))
-                state, failed = _encoded(self.rng.bit_generator.state), False
-            except Exception as err:                  # noqa: BLE001 - reported by the fit
+                ahead.program.minibatch(ahead.rng, into=(rows, cuts))
+                state, failed = _encoded(ahead.rng.bit_generator.state), False
+            except Exception as err:                   # noqa: BLE001 - reported by the fit
                 state, failed = _encoded(f"{type(err).__name__}: {err}"[:1000]), True
-            self.buffer[start + 8:start + 8 + len(state)] = state
+            ahead.buffer[start + 8:start + 8 + len(state)] = state
             header = -len(state) if failed else len(state)
-            self.buffer[start:start + 8] = header.to_bytes(8, sys.byteorder, signed=True)
+            ahead.buffer[start:start + 8] = header.to_bytes(8, sys.byteorder, signed=True)
             if failed:
                 os._exit(1)
-            self.filled.release()
+            _send(link)
             i = (i + 1) % SLOTS
+    except BaseException:                      # noqa: BLE001 - the fit reports a worker that ended
+        os._exit(1)
 
 
 def _encoded(value) -> bytes:

@@ -72,7 +72,7 @@ def test_closing_before_any_minibatch_leaves_the_generator_untouched():
     time.sleep(0.05)                                      # the worker has drawn ahead by now
     source.close()
     assert rng.bit_generator.state == before
-    assert not source.worker.is_alive()
+    assert not _running(source.pid)
 
 
 def test_a_worker_that_fails_is_reported_with_its_error(monkeypatch):
@@ -92,8 +92,7 @@ def test_a_killed_worker_is_reported_not_waited_for():
     built, rng = bound()
     source = mb.minibatches(built, rng)
     source()
-    os.kill(source.worker.pid, signal.SIGKILL)
-    source.worker.join()
+    os.kill(source.pid, signal.SIGKILL)
     with pytest.raises(FitError) as err:
         for _ in range(mb.SLOTS + 1):                     # what it drew before it died is still handed out
             source()
@@ -105,9 +104,9 @@ def test_a_killed_worker_is_reported_not_waited_for():
 def test_the_worker_ignores_an_interrupt_meant_for_the_fit():
     built, rng = bound()
     source = mb.minibatches(built, rng)
-    os.kill(source.worker.pid, signal.SIGINT)
+    os.kill(source.pid, signal.SIGINT)
     time.sleep(0.2)
-    assert source.worker.is_alive()
+    assert _running(source.pid)
     source()
     source.close()
 
@@ -136,7 +135,7 @@ from ppl import minibatches as mb
 built, rng = bound()
 source = mb.minibatches(built, rng)
 source()
-print(source.worker.pid, flush=True)
+print(source.pid, flush=True)
 os._exit(0)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -146,6 +145,49 @@ os._exit(0)
     while time.monotonic() < deadline and _running(pid):
         time.sleep(0.05)
     assert not _running(pid)
+
+
+def test_a_fit_with_sigchld_ignored_neither_hangs_nor_misses_a_dead_worker():
+    built, rng = bound()
+    previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)     # children reaped by the system
+    try:
+        source = mb.minibatches(built, rng)
+        source()
+        source.close()
+        source = mb.minibatches(built, rng)
+        source()
+        os.kill(source.pid, signal.SIGKILL)
+        with pytest.raises(FitError, match="the process reading the minibatches ended"):
+            for _ in range(mb.SLOTS + 1):
+                source()
+        source.close()
+    finally:
+        signal.signal(signal.SIGCHLD, previous)
+
+
+def test_a_fit_starts_while_another_thread_waits_on_stdin():
+    code = f"""
+import sys, threading
+sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / 'tests')!r})
+from test_minibatches import bound
+from ppl import minibatches as mb
+threading.Thread(target=sys.stdin.read, daemon=True).start()
+built, rng = bound()
+source = mb.minibatches(built, rng)
+assert isinstance(source, mb.Ahead)
+for _ in range(10):
+    source()
+source.close()
+print("done", flush=True)
+"""
+    with subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=60)     # stdin is never written: the reader waits
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail("the fit hung")
+    assert out.strip() == "done", err
 
 
 def _running(pid):
