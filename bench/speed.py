@@ -222,9 +222,21 @@ def interleaved(steppers, measure, reps, target, lo=20):
 
 
 def medians(times):
-    """{framework: {"wall": median, "cpu": median, "n": reps}}"""
-    return {f: {"wall": float(np.median(t[:, 0])), "cpu": float(np.median(t[:, 1])), "n": len(t)}
-            for f, t in times.items()}
+    """{framework: {"wall": median, "cpu": median, "n": reps}}; with ppl among them, each other
+    framework also gets "per_ppl": {"wall": [...], "cpu": [...]}, its time over ppl's in each
+    repetition (measured back to back, so a slow spell of the shared machine touches both)."""
+    out = {f: {"wall": float(np.median(t[:, 0])), "cpu": float(np.median(t[:, 1])), "n": len(t)}
+           for f, t in times.items()}
+    for f, t in times.items():
+        if f != "ppl" and "ppl" in times:
+            out[f]["per_ppl"] = {c: (t[:, i] / times["ppl"][:, i]).tolist() for i, c in enumerate(("wall", "cpu"))}
+    return out
+
+
+def paired(res, clock):
+    """{key: {framework: array}}: each framework's per-repetition time over ppl's, on `clock`."""
+    return {k: {f: np.array(v["per_ppl"][clock]) for f, v in r.items() if isinstance(v, dict) and "per_ppl" in v}
+            for k, r in res.items()}
 
 
 def run_per_step(data, have, reps, target, only, ppl_timing="loop"):
@@ -420,16 +432,24 @@ def pick(res, clock):
     return {k: {f: (v[clock] if isinstance(v, dict) else v) for f, v in r.items()} for k, r in res.items()}
 
 
-def report_per_step(res):
+def spread(x, invert=False):
+    """The median of per-repetition ratios, and their range."""
+    if x is None or not len(x):
+        return "—"
+    x = 1 / x if invert else x
+    return f"{np.median(x):.2f} ({x.min():.2f}-{x.max():.2f})"
+
+
+def report_per_step(res, pairs):
     rows = []
     for model, label, variants in ROWS:
         for K in (1, 10):
-            r = res.get((label, K))
+            r, q = res.get((label, K)), pairs.get((label, K), {})
             if r is None:
                 continue
             cells = [label, str(K)] + [ms(r.get(f)) if f in variants else "" for f in FRAMEWORKS]
-            cells += [ratio(r.get("pyro"), r.get("ppl")), ratio(r.get("numpyro"), r.get("ppl")),
-                      ratio(r.get("ppl"), r.get("numpy")) if "numpy" in variants else ""]
+            cells += [spread(q.get("pyro")), spread(q.get("numpyro")),
+                      spread(q.get("numpy"), invert=True) if "numpy" in variants else ""]
             rows.append(cells)
     return table(["model", "particles", "ppl ms", "Pyro ms", "NumPyro ms", "NumPy ms", "Pyro / ppl",
                   "NumPyro / ppl", "ppl / NumPy"], rows)
@@ -486,26 +506,29 @@ def report_import(res):
     return table(["model", "import ppl ms", "load + bind ms", "import + compile ms", "whole process ms"], rows)
 
 
-def targets(step, e2e, imp, scaling, have, clock, scaling_d=SCALING_D, e2e_steps=2000, same=None):
-    """One line per target, from the same medians as the tables (per step on `clock`)."""
+def targets(step, e2e, imp, scaling, have, clock, scaling_d=SCALING_D, e2e_steps=2000, same=None, pairs=None):
+    """One line per target, from the same medians as the tables (per step on `clock`; a ratio
+    of two frameworks measured in the same row, the median of its per-repetition ratios)."""
     out = []
 
     def line(ok, text):
         out.append(f"- {'MET' if ok else 'MISSED'}: {text}")
 
     if have["pyro"] and step:
-        pairs = []
+        per_ppl, pairs = pairs, []
         for model, label, variants in ROWS:
             for K in (1, 10):
-                r = step.get((label, K))
-                if r and "pyro" in r:
-                    pairs.append((r["pyro"] / r["ppl"], f"{label}, {K}"))
+                r = (per_ppl or {}).get((label, K), {}).get("pyro")
+                if r is not None:
+                    pairs.append((float(np.median(r)), f"{label}, {K}"))
         # the issue's pairing for the mixture: ppl's default (enumeration) against Pyro's TraceGraph_ELBO
+        # (two rows, measured apart: the ratio of their medians)
         for K in (1, 10):
             a, b = step.get(("mixture, enumeration", K)), step.get(("mixture, score function", K))
             if a and b and "pyro" in b:
                 pairs.append((b["pyro"] / a["ppl"], f"mixture, ppl default (enumeration) vs Pyro TraceGraph_ELBO, {K}"))
-        line(all(x >= 4 for x, _ in pairs), "per step at least 4x faster than Pyro on every model, 1 and 10 particles: "
+        line(all(x >= 4 for x, _ in pairs), "per step at least 4x faster than Pyro on every model, 1 and 10 particles "
+             "(the median of the repetitions' Pyro / ppl): "
              + "; ".join(f"{l}: {x:.2f}x" for x, l in pairs))
     if have["numpyro"] and e2e:
         pairs = [(e2e[(label, "numpyro")]["wall"] / e2e[(label, "ppl")]["wall"], label) for _, label, _ in ROWS
@@ -604,7 +627,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="a fast check: fewer repetitions, 200-step end-to-end "
                    "fits, scaling to N = 10^4, no 10^7 row")
-    p.add_argument("--reps", type=int, help="repetitions per per-step measurement (default 5; quick 2)")
+    p.add_argument("--reps", type=int, help="repetitions per per-step measurement (default 7; quick 2)")
     p.add_argument("--e2e-reps", type=int, help="fresh processes per end-to-end cell (default 3; quick 1)")
     p.add_argument("--e2e-steps", type=int, help="steps of the end-to-end fit (default 2000; quick 200)")
     p.add_argument("--only", nargs="*", choices=sorted({r[0] for r in ROWS}), help="models for parts 2 and 3")
@@ -632,7 +655,7 @@ def main(argv=None):
         return
 
     quick = args.quick
-    reps = args.reps or (2 if quick else 5)
+    reps = args.reps or (2 if quick else 7)
     e2e_reps = args.e2e_reps or (1 if quick else 3)
     e2e_steps = args.e2e_steps or (200 if quick else 2000)
     target = 0.06 if quick else 0.2              # CPU seconds per single measurement
@@ -660,7 +683,7 @@ def main(argv=None):
                                for m, d in data.items()) + "\n")
     verify_hand_gradients(data)
     print("hand-written NumPy gradients checked against ppl's: same value and gradient on the same noise\n")
-    step = e2e = imp = scaling = same = None
+    step = e2e = imp = scaling = same = pairs = None
     raw = {"clock": clock}
     with tempfile.TemporaryDirectory() as tmp:
         if "import" not in args.skip:
@@ -670,9 +693,11 @@ def main(argv=None):
             raw["import"] = imp
         if "step" not in args.skip:
             step_all = run_per_step(data, have, reps, target, args.only, args.ppl_timing)
-            step = pick(step_all, clock)
-            print(f"## per step (gradient + Adam update), {clock} time, median of {reps}\n")
-            print(report_per_step(step) + "\n")
+            step, pairs = pick(step_all, clock), paired(step_all, clock)
+            print(f"## per step (gradient + Adam update), {clock} time, median of {reps}; a ratio is the median "
+                  "of the repetitions' ratios (each repetition times the row's frameworks back to back), with "
+                  "their range\n")
+            print(report_per_step(step, pairs) + "\n")
             raw["step"] = {f"{k[0]}|{k[1]}": v for k, v in step_all.items()}
         if "e2e" not in args.skip:
             e2e = run_end_to_end(data, have, e2e_reps, e2e_steps, args.only, tmp)
@@ -694,8 +719,7 @@ def main(argv=None):
             print(report_subsampled(same) + "\n")
             raw["subsampled"] = {f"{k[0]}|{k[1]}": v for k, v in same.items()}
     print("## targets\n")
-    print(targets(step, e2e, imp, scaling, have, clock, args.scaling_d, e2e_steps,
-                  same) + "\n")
+    print(targets(step, e2e, imp, scaling, have, clock, args.scaling_d, e2e_steps, same, pairs) + "\n")
     print(f"total benchmark time: {time.perf_counter() - start:.0f} s; load average at the end "
           f"{os.getloadavg()[0]:.1f} (1 min), {os.getloadavg()[1]:.1f} (5 min)")
     if args.json:
