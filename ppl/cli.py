@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import ir, load
 from .errors import PPLError, Source
-from .data import load_json
+from .datafiles import load_json
 from .output import draws_csv, gradcheck_table, summary_table, table, trace_csv, write_atomic, write_json
 from .progress import reporter
 from .result import summarize_draws

@@ -13,7 +13,8 @@ from .baselines import Baselines
 from .build import TooManyValues, build
 from .check import check
 from .checkpoint import fingerprint
-from .data import bind, load_data, load_json
+from .data import bind
+from .datafiles import load_data, load_json
 from .distributions import DISTRIBUTIONS
 from .errors import PPLError, PPLSyntaxError, SemanticError, Source
 from .guide import guide as make_guide

@@ -7,7 +7,7 @@ import numpy as onp
 import pytest
 
 import ppl
-from ppl.data import load_csv, load_data
+from ppl.datafiles import load_csv, load_data
 from conftest import MODELS, run_main
 
 REGRESSION = """\

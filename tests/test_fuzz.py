@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ppl
-from ppl.data import load_data
+from ppl.datafiles import load_data
 from ppl.distributions import DISTRIBUTIONS
 from ppl.functions import CONSTANTS, FUNCTIONS
 from ppl.parse import _parser

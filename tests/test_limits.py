@@ -217,7 +217,7 @@ path = Path(sys.argv[1])
 with open(path, "wb") as f:
     f.truncate(10 * 2**30)                                        # sparse: no disk space used
 import ppl
-from ppl.data import load_data
+from ppl.datafiles import load_data
 try:
     {call}
 except ppl.PPLError as err:

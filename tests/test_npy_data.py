@@ -12,7 +12,7 @@ import ppl
 from ppl import data as data_module
 from ppl import model as model_module
 from ppl.checkpoint import fingerprint
-from ppl.data import load_data
+from ppl.datafiles import load_data
 from conftest import ROOT
 
 LOGISTIC = """
