@@ -62,13 +62,13 @@ class PPL:
     def fit(self, n):
         return self.model.fit(self.data, steps=n, lr=LR, particles=self.K, seed=SEED, batch_size=self.B)
 
-    def loop(self, n):
+    def loop(self, n, report=None):
         from ppl import fit as fitting
         if self._bound is None:
             self._bound = self.model.bind(self.data, SEED, batch_size=self.B)
         built, rng = self._bound
         _, sign = fitting.objective_sign(self.model.mode, None)
-        return fitting.run(built, rng, steps=n, lr=LR, particles=self.K, baseline="auto", sign=sign)
+        return fitting.run(built, rng, steps=n, lr=LR, particles=self.K, baseline="auto", sign=sign, report=report)
 
 
 # --------------------------------------------------------------------------------------- NumPy hand

@@ -166,10 +166,27 @@ def verify_hand_gradients(data):
 # loaded one the CPU time is the steadier of the two, so the tables use it unless --clock wall.
 
 def now():
-    """(wall, CPU) seconds; CPU counts this process and its finished children (a subsampled ppl
-    fit's minibatch worker, reaped when the fit ends)."""
+    """(wall, CPU) seconds; CPU counts this process and its children, running (a subsampled ppl
+    fit's minibatch worker) or finished."""
     t = os.times()
-    return np.array([time.perf_counter(), time.process_time() + t.children_user + t.children_system])
+    return np.array([time.perf_counter(), time.process_time() + t.children_user + t.children_system + _running_children()])
+
+
+def _running_children():
+    """CPU seconds of this process's running children (Linux's /proc; 0 elsewhere)."""
+    total = 0
+    try:
+        with open(f"/proc/self/task/{os.getpid()}/children") as f:
+            pids = f.read().split()
+    except OSError:
+        return 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/schedstat") as f:
+                total += int(f.read().split()[0])      # nanoseconds on a CPU
+        except (OSError, ValueError, IndexError):       # ended meanwhile: counted once reaped
+            pass
+    return total / 1e9
 
 
 def _difference(run, n, n0):
@@ -197,9 +214,17 @@ def per_step_loop(stepper, framework, n):
 
 def per_step_steady(stepper, framework, n, n0=20):
     """Per step over n steps, without what a ppl fit pays once (a subsampled fit forks its
-    minibatch worker and stops it, 10-30 ms): loop(n0 + n) minus loop(n0). The others as
-    `per_step_loop`."""
-    return _difference(stepper.loop, n, n0) if framework == "ppl" else per_step_loop(stepper, framework, n)
+    minibatch worker and stops it, 10-30 ms): ppl's steps n0 + 1 to n0 + n of one fit, timed
+    from inside it (its `report` after each step). The others as `per_step_loop`."""
+    if framework != "ppl":
+        return per_step_loop(stepper, framework, n)
+    marks = {}
+
+    def report(t, value):
+        if t + 1 in (n0, n0 + n):
+            marks[t + 1] = now()
+    stepper.loop(n0 + n, report=report)
+    return (marks[n0 + n] - marks[n0]) / n
 
 
 def steps_for(seconds_per_step, target, lo=20, hi=20000):

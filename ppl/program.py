@@ -67,10 +67,10 @@ class Program:
         """(rows, the subsampled data cut to them): one step's minibatch, drawn from `rng`; with
         `into=(rows, cuts)`, written into those arrays (the cuts without the particle axis)."""
         rows = self.batch.rows(rng)
-        if into is not None:
+        if into is not None:       # rows are in range: "clip" spares `take` a buffered copy into `out`
             into[0][:] = rows
             for (_, values), cut in zip(self.feed, into[1]):
-                onp.take(values, rows, axis=0, out=cut)
+                onp.take(values, rows, axis=0, out=cut, mode="clip")
             return None
         return rows, [onp.take(values, rows, axis=0)[None] for _, values in self.feed]
 
