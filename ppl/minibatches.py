@@ -17,6 +17,7 @@ import mmap
 import os
 import signal
 import sys
+import threading
 import warnings
 
 import numpy as onp
@@ -100,37 +101,60 @@ class Ahead:
                 arrays.append(onp.frombuffer(self.buffer, dtype, int(onp.prod(shape)), offset).reshape(shape))
                 offset += n
             self.slots.append((i * per_slot, arrays[0], arrays[1:]))
-        self.next, self.held, self.pid, self.exitcode = 0, None, 0, None
+        self.next, self.held, self.pid, self.ended, self.exitcode = 0, None, 0, False, None
         self.handed = _encoded(rng.bit_generator.state)    # the generator as of the minibatches handed out
+        self.nosignal = socket.MSG_NOSIGNAL
         self.link, theirs = socket.socketpair()
-        for end in (self.link, theirs):
-            end.settimeout(POLL)
-        self.link.sendall(b"\0" * SLOTS)                  # every buffer is free
+        try:
+            for end in (self.link, theirs):
+                end.settimeout(POLL)
+            self.link.sendall(b"\0" * SLOTS)              # every buffer is free
+            for stream in (sys.stdout, sys.stderr):        # nothing buffered can be written twice
+                try:
+                    stream.flush()
+                except (AttributeError, OSError, ValueError):
+                    pass
+            self._fork(theirs)
+        except BaseException:              # no worker (OSError: the caller reads in step) or an interrupt
+            self.close()
+            raise
+        finally:
+            theirs.close()
+
+    def _fork(self, theirs):
+        """Start the worker. An interrupt that comes meanwhile is held back until its pid is kept
+        (and so `close` can end it): in the forking thread by the signal mask, which the worker
+        inherits until it ignores SIGINT; in the main thread (where Python runs the handler,
+        whichever thread the signal reached) by a stand-in handler, the fit's own called after."""
+        parent = os.getpid()
+        held = []
+        standin = (threading.current_thread() is threading.main_thread()
+                   and signal.getsignal(signal.SIGINT) is not None)    # None: set outside Python
+        if standin:
+            handler = signal.signal(signal.SIGINT, lambda number, frame: held.append(frame))
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:                               # an interrupt is the fit's to handle, never the worker's
+        try:
             with warnings.catch_warnings():
                 # Python 3.12+ (and JAX, when imported) warn that a child forked from a threaded
                 # process may deadlock on a lock another thread held; the worker takes none: it
                 # runs only the generator, numpy's take and its socket.
                 warnings.filterwarnings("ignore", message=r".*fork\(\) (was called|may lead to deadlocks)")
                 self.pid = os.fork()
-            if self.pid == 0:
-                _work(self, theirs)
-        except OSError:                    # no process to be had: the caller reads in step
-            self.link.close()
-            raise
+                if self.pid == 0:
+                    _work(self, theirs, parent)        # never returns
         finally:
-            theirs.close()
-            try:
-                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-            except BaseException:          # an interrupt held back during the fork: no worker left behind
-                self.close()
-                raise
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            if standin:
+                signal.signal(signal.SIGINT, handler)
+                if held and callable(handler):
+                    handler(signal.SIGINT, held[0])
+                elif held and handler == signal.SIG_DFL:
+                    signal.raise_signal(signal.SIGINT)
 
     def __call__(self):
         if self.held is not None:
             self.handed, self.held = self._raw(self.held), None   # before the worker may refill it
-            _send(self.link)
+            _send(self.link, self.nosignal)
         if not self._take():
             raise self._stopped()
         start, rows, cuts = self.slots[self.next]
@@ -153,15 +177,15 @@ class Ahead:
 
     def _ended(self, wait=False) -> bool:
         """Whether the worker has ended, keeping its exit code (negative: the signal that ended it;
-        0 when unknown, the system having reaped it because SIGCHLD is ignored)."""
-        if self.exitcode is None and self.pid:
+        None when the system reaped it, SIGCHLD being ignored)."""
+        if not self.ended and self.pid:
             try:
                 pid, status = os.waitpid(self.pid, 0 if wait else os.WNOHANG)
             except ChildProcessError:
-                pid, status = self.pid, 0
+                pid, status = self.pid, None
             if pid:
-                self.exitcode = os.waitstatus_to_exitcode(status)
-        return self.exitcode is not None
+                self.ended, self.exitcode = True, None if status is None else os.waitstatus_to_exitcode(status)
+        return self.ended
 
     def settle(self):
         """Put the generator where the handed-out minibatches left it (what a checkpoint saves)."""
@@ -171,11 +195,20 @@ class Ahead:
 
     def close(self):
         """Stop the worker and settle the generator."""
+        self._end()
+        self.link.close()
+        self.settle()
+
+    def _end(self):
         if self.pid and not self._ended():
             os.kill(self.pid, signal.SIGKILL)
             self._ended(wait=True)
-        self.link.close()
-        self.settle()
+
+    def __del__(self):                     # one dropped unclosed: no process left, running or unreaped
+        try:
+            self._end()
+        except (AttributeError, OSError):
+            pass
 
     def _length(self, start):
         """The slot's header: the length of its generator state, negative for an error's text."""
@@ -187,8 +220,8 @@ class Ahead:
     def _stopped(self):
         self._ended(wait=True)
         code = self.exitcode
-        why = (f"was stopped by signal {-code} ({signal.Signals(-code).name})" if code < 0 else
-               f"ended with exit code {code}" if code > 0 else "ended")
+        why = ("ended" if code is None else f"ended with exit code {code}" if code >= 0 else
+               f"was stopped by signal {-code} ({_signal_name(-code)})")
         for start, _, _ in self.slots:                    # a failure it could report
             if self._length(start) < 0:
                 why = f"failed: {json.loads(self._raw(start))}"
@@ -197,19 +230,26 @@ class Ahead:
         return FitError(f"the process reading the minibatches {why}", hint=hint)
 
 
-def _send(end):
-    """One byte to the other process; nothing (and no SIGPIPE) when it has gone."""
-    import socket
+def _signal_name(number):
     try:
-        end.send(b"\0", socket.MSG_NOSIGNAL)
+        return signal.Signals(number).name
+    except ValueError:                     # a real-time signal
+        return signal.strsignal(number) or "unknown"
+
+
+def _send(end, nosignal):
+    """One byte to the other process; nothing (and no SIGPIPE) when it has gone."""
+    try:
+        end.send(b"\0", nosignal)
     except OSError:
         pass
 
 
-def _work(ahead, link):
+def _work(ahead, link, parent):
     """The worker: fill the buffers the fit gives back, in order, until the fit stops it or goes
-    away. It leaves only through `os._exit`, so nothing of the parent's runs or prints on its way
-    out, and none of the parent's signal handlers runs in it: an interrupt is the fit's."""
+    away (`parent` no longer its parent). It leaves only through `os._exit`, so nothing of the
+    parent's runs or prints on its way out, and none of the parent's signal handlers runs in it:
+    an interrupt is the fit's."""
     try:
         ahead.link.close()
         for number in signal.valid_signals():
@@ -219,7 +259,7 @@ def _work(ahead, link):
             signal.signal(number, signal.SIG_IGN)
         faulthandler.disable()             # a crash (a mapped file cut short) is the fit's to report
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-        parent, i = os.getppid(), 0
+        i = 0
         while True:
             try:
                 if link.recv(1) != b"\0":              # the fit has gone
@@ -241,7 +281,7 @@ def _work(ahead, link):
             ahead.buffer[start:start + 8] = header.to_bytes(8, sys.byteorder, signed=True)
             if failed:
                 os._exit(1)
-            _send(link)
+            _send(link, ahead.nosignal)
             i = (i + 1) % SLOTS
     except BaseException:                      # noqa: BLE001 - the fit reports a worker that ended
         os._exit(1)

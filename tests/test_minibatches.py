@@ -101,6 +101,50 @@ def test_a_killed_worker_is_reported_not_waited_for():
     source.close()
 
 
+def test_a_worker_ended_by_a_real_time_signal_is_reported():
+    built, rng = bound()
+    source = mb.minibatches(built, rng)
+    source()
+    os.kill(source.pid, signal.SIGRTMIN + 2)
+    with pytest.raises(FitError, match=r"stopped by signal \d+ \(Real-time signal 2\)"):
+        for _ in range(mb.SLOTS + 1):
+            source()
+    source.close()
+
+
+def test_an_interrupt_during_the_fork_stops_the_fit_and_leaves_no_worker():
+    code = f"""
+import os, signal, sys
+sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / 'tests')!r})
+from test_minibatches import MODEL, _running
+import numpy as np, ppl
+armed = [True]
+
+def interrupt():                     # Ctrl-C while the worker is being forked
+    if armed[0]:
+        armed[0] = False
+        os.kill(os.getpid(), signal.SIGINT)
+
+os.register_at_fork(before=interrupt)
+rng = np.random.default_rng(0)
+data = {{"N": 500, "X": rng.normal(size=(500, 2)), "y": rng.normal(size=500)}}
+model = ppl.compile(MODEL)
+try:
+    model.fit(data, steps=50, batch_size=10)
+    print("not interrupted")
+except KeyboardInterrupt:
+    print("interrupted")
+children = open(f"/proc/self/task/{{os.getpid()}}/children").read().split()
+print("children", [pid for pid in children if _running(int(pid))])
+print("blocked", signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, set()))
+model.fit(data, steps=50, batch_size=10)
+print("next fit done")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split("\n")[:4] == ["interrupted", "children []", "blocked False", "next fit done"], \
+        out.stdout + out.stderr
+
+
 def test_the_worker_ignores_an_interrupt_meant_for_the_fit():
     built, rng = bound()
     source = mb.minibatches(built, rng)
