@@ -19,7 +19,8 @@ Measures, in one process (and fresh subprocesses for end-to-end times):
    full step at N = 10^4.
 
 Every measurement is repeated, the frameworks interleaved within each repetition (the machine is
-shared and noisy); tables show medians and ratios. Pyro and NumPyro are optional (the `bench`
+shared and noisy); tables show medians, and a ratio of two frameworks measured together is the
+median of the repetitions' ratios. Pyro and NumPyro are optional (the `bench`
 extra; NumPyro's enumeration also needs funsor); one that is not installed is skipped with a note.
 scikit-learn is required (its bundled breast-cancer data).
 """
@@ -494,7 +495,7 @@ def report_e2e(res):
                   "NumPyro / ppl, CPU"], rows)
 
 
-def report_scaling(res):
+def report_scaling(res, pairs):
     rows, notes = [], []
     for N, r in res.items():
         for f, v in r.items():
@@ -505,8 +506,9 @@ def report_scaling(res):
                 r = {**r, f: "refused (below)"}
         label = {"sub": f"10^{len(str(SUBSAMPLED_N)) - 1}, subsampled, batch {BATCH:,}",
                  "wide": f"10^5, D = {WIDE_D}"}.get(N) or f"10^{len(str(N)) - 1}"
+        q = pairs.get(N, {})
         rows.append([label, ms(r.get("ppl")), ms(r.get("pyro")), ms(r.get("numpyro")), ms(r.get("numpy")),
-                     ratio(r.get("pyro"), r.get("ppl")), ratio(r.get("ppl"), r.get("numpy"))])
+                     spread(q.get("pyro")), spread(q.get("numpy"), invert=True)])
     return (table(["N", "ppl ms", "Pyro ms", "NumPyro ms", "NumPy ms", "Pyro / ppl", "ppl / NumPy"], rows)
             + "".join(f"\n\n{n}" for n in notes))
 
@@ -531,7 +533,8 @@ def report_import(res):
     return table(["model", "import ppl ms", "load + bind ms", "import + compile ms", "whole process ms"], rows)
 
 
-def targets(step, e2e, imp, scaling, have, clock, scaling_d=SCALING_D, e2e_steps=2000, same=None, pairs=None):
+def targets(step, e2e, imp, scaling_pairs, have, clock, scaling_d=SCALING_D, e2e_steps=2000, same=None,
+            pairs=None):
     """One line per target, from the same medians as the tables (per step on `clock`; a ratio
     of two frameworks measured in the same row, the median of its per-repetition ratios)."""
     out = []
@@ -567,12 +570,10 @@ def targets(step, e2e, imp, scaling, have, clock, scaling_d=SCALING_D, e2e_steps
         r10 = step.get(("Normal mean", 10))
         extra = f"; 10 particles: {r10['ppl'] / r10['numpy']:.1f}x" if r10 else ""
         line(x <= 20, f"within 20x of the hand-written NumPy gradient on the one-latent model (1 particle: {x:.1f}x{extra})")
-    if scaling and 10 ** 5 in scaling and isinstance(scaling[10 ** 5].get("ppl"), float):
-        s = scaling[10 ** 5]
-        x = s["ppl"] / s["numpy"]
-        wide = scaling.get("wide", {})
-        extra = (f"; with D = {WIDE_D}: {wide['ppl'] / wide['numpy']:.2f}x" if isinstance(wide.get("ppl"), float)
-                 and isinstance(wide.get("numpy"), float) else "")
+    per_numpy = {k: float(np.median(1 / q["numpy"])) for k, q in (scaling_pairs or {}).items() if "numpy" in q}
+    if 10 ** 5 in per_numpy:
+        x = per_numpy[10 ** 5]
+        extra = f"; with D = {WIDE_D}: {per_numpy['wide']:.2f}x" if "wide" in per_numpy else ""
         line(x <= 1.5, f"within 1.5x of the hand-written NumPy gradient on logistic regression at N = 10^5 "
              f"(D = {scaling_d}: {x:.2f}x{extra})")
     if same:
@@ -708,7 +709,7 @@ def main(argv=None):
                                for m, d in data.items()) + "\n")
     verify_hand_gradients(data)
     print("hand-written NumPy gradients checked against ppl's: same value and gradient on the same noise\n")
-    step = e2e = imp = scaling = same = pairs = None
+    step = e2e = imp = scaling_pairs = same = pairs = None
     raw = {"clock": clock}
     with tempfile.TemporaryDirectory() as tmp:
         if "import" not in args.skip:
@@ -731,12 +732,13 @@ def main(argv=None):
             print(report_e2e(e2e) + "\n")
             raw["e2e"] = {f"{k[0]}|{k[1]}": v for k, v in e2e.items()}
     if "scaling" not in args.skip:
-        scaling_all, same = run_scaling(sizes, 3 if not quick else 1, target, not quick and not args.no_subsampled,
-                                  args.scaling_d)
-        scaling = pick(scaling_all, clock)
+        scaling_reps = 3 if not quick else 1
+        scaling_all, same = run_scaling(sizes, scaling_reps, target, not quick and not args.no_subsampled,
+                                        args.scaling_d)
+        scaling, scaling_pairs = pick(scaling_all, clock), paired(scaling_all, clock)
         print(f"## scaling: logistic regression, synthetic data, D = {args.scaling_d}, 1 particle, per step, "
-              f"{clock} time\n")
-        print(report_scaling(scaling) + "\n")
+              f"{clock} time, median of {scaling_reps}; ratios as per step\n")
+        print(report_scaling(scaling, scaling_pairs) + "\n")
         raw["scaling"] = {str(k): v for k, v in scaling_all.items()}
         if same:
             print(f"## subsampled steps (ppl): the same batch at N = 10^4 and N = {SUBSAMPLED_N:,}, 1 particle, "
@@ -744,7 +746,7 @@ def main(argv=None):
             print(report_subsampled(same) + "\n")
             raw["subsampled"] = {f"{k[0]}|{k[1]}": v for k, v in same.items()}
     print("## targets\n")
-    print(targets(step, e2e, imp, scaling, have, clock, args.scaling_d, e2e_steps, same, pairs) + "\n")
+    print(targets(step, e2e, imp, scaling_pairs, have, clock, args.scaling_d, e2e_steps, same, pairs) + "\n")
     print(f"total benchmark time: {time.perf_counter() - start:.0f} s; load average at the end "
           f"{os.getloadavg()[0]:.1f} (1 min), {os.getloadavg()[1]:.1f} (5 min)")
     if args.json:
