@@ -113,9 +113,8 @@ def test_a_worker_ended_by_a_real_time_signal_is_reported():
 
 
 def test_an_interrupt_during_the_fork_stops_the_fit_and_leaves_no_worker():
-    code = f"""
-import os, signal, sys
-sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / 'tests')!r})
+    code = """
+import os, signal
 from test_minibatches import MODEL, _running
 import numpy as np, ppl
 armed = [True]
@@ -127,20 +126,20 @@ def interrupt():                     # Ctrl-C while the worker is being forked
 
 os.register_at_fork(before=interrupt)
 rng = np.random.default_rng(0)
-data = {{"N": 500, "X": rng.normal(size=(500, 2)), "y": rng.normal(size=500)}}
+data = {"N": 500, "X": rng.normal(size=(500, 2)), "y": rng.normal(size=500)}
 model = ppl.compile(MODEL)
 try:
     model.fit(data, steps=50, batch_size=10)
     print("not interrupted")
 except KeyboardInterrupt:
     print("interrupted")
-children = open(f"/proc/self/task/{{os.getpid()}}/children").read().split()
+children = open(f"/proc/self/task/{os.getpid()}/children").read().split()
 print("children", [pid for pid in children if _running(int(pid))])
 print("blocked", signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, set()))
 model.fit(data, steps=50, batch_size=10)
 print("next fit done")
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(_python(code), capture_output=True, text=True, timeout=120)
     assert out.stdout.split("\n")[:4] == ["interrupted", "children []", "blocked False", "next fit done"], \
         out.stdout + out.stderr
 
@@ -171,9 +170,8 @@ def test_a_mapped_data_file_cut_short_during_the_fit_is_a_fit_error(tmp_path):
 
 
 def test_the_worker_goes_away_with_its_fit():
-    code = f"""
-import os, sys
-sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / 'tests')!r})
+    code = """
+import os
 from test_minibatches import bound
 from ppl import minibatches as mb
 built, rng = bound()
@@ -182,7 +180,7 @@ source()
 print(source.pid, flush=True)
 os._exit(0)
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(_python(code), capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     pid = int(out.stdout)
     deadline = time.monotonic() + 10
@@ -210,9 +208,8 @@ def test_a_fit_with_sigchld_ignored_neither_hangs_nor_misses_a_dead_worker():
 
 
 def test_a_fit_starts_while_another_thread_waits_on_stdin():
-    code = f"""
+    code = """
 import sys, threading
-sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / 'tests')!r})
 from test_minibatches import bound
 from ppl import minibatches as mb
 threading.Thread(target=sys.stdin.read, daemon=True).start()
@@ -224,14 +221,20 @@ for _ in range(10):
 source.close()
 print("done", flush=True)
 """
-    with subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    with subprocess.Popen(_python(code), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True) as proc:
         try:
-            out, err = proc.communicate(timeout=60)     # stdin is never written: the reader waits
+            proc.wait(timeout=60)                 # stdin stays open and empty: the reader waits
         except subprocess.TimeoutExpired:
             proc.kill()
             pytest.fail("the fit hung")
-    assert out.strip() == "done", err
+        assert proc.stdout.read().strip() == "done", proc.stderr.read()
+
+
+def _python(code):
+    """The command line of a Python process running `code`, ppl and these tests importable."""
+    path = [str(ROOT), str(ROOT / "tests")]
+    return [sys.executable, "-c", f"import sys\nsys.path[:0] = {path!r}\n{code}"]
 
 
 def _running(pid):
