@@ -426,8 +426,10 @@ def run_subsampled_same(big, reps, target):
         steppers[key] = (stepper, "ppl")
     log(f"subsampled steps with the same batch at N = 10^4 and {SUBSAMPLED_N:,}, {reps} repetitions")
     times = interleaved(steppers, per_step_steady, reps, target)
-    return {k: {"wall": float(np.median(t[:, 0])), "cpu": float(np.median(t[:, 1])), "n": len(t),
-                "wall_q": tuple(float(q) for q in np.percentile(t[:, 0], [25, 75]))} for k, t in times.items()}
+    out = medians(times)
+    for k, t in times.items():
+        out[k]["wall_q"] = tuple(float(q) for q in np.percentile(t[:, 0], [25, 75]))
+    return out
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -534,7 +536,7 @@ def report_import(res):
 
 
 def targets(step, e2e, imp, scaling_pairs, have, clock, scaling_d=SCALING_D, e2e_steps=2000, same=None,
-            pairs=None):
+            step_pairs=None):
     """One line per target, from the same medians as the tables (per step on `clock`; a ratio
     of two frameworks measured in the same row, the median of its per-repetition ratios)."""
     out = []
@@ -543,10 +545,10 @@ def targets(step, e2e, imp, scaling_pairs, have, clock, scaling_d=SCALING_D, e2e
         out.append(f"- {'MET' if ok else 'MISSED'}: {text}")
 
     if have["pyro"] and step:
-        per_ppl, pairs = pairs, []
+        pairs = []
         for model, label, variants in ROWS:
             for K in (1, 10):
-                r = (per_ppl or {}).get((label, K), {}).get("pyro")
+                r = (step_pairs or {}).get((label, K), {}).get("pyro")
                 if r is not None:
                     pairs.append((float(np.median(r)), f"{label}, {K}"))
         # the issue's pairing for the mixture: ppl's default (enumeration) against Pyro's TraceGraph_ELBO
@@ -579,12 +581,12 @@ def targets(step, e2e, imp, scaling_pairs, have, clock, scaling_d=SCALING_D, e2e
     if same:
         pairs = [(same[(SUBSAMPLED_N, B)]["wall"] / same[(10 ** 4, B)]["wall"], B) for B in SAME_BATCHES]
         full = same[(10 ** 4, None)]["wall"]
-        spread = max((v["wall_q"][1] - v["wall_q"][0]) / v["wall"] for v in same.values())
+        widest = max((v["wall_q"][1] - v["wall_q"][0]) / v["wall"] for v in same.values())
         strict = "; ".join(f"batch {B:,}: {same[(SUBSAMPLED_N, B)]['wall'] / full:.2f}x" for B in SAME_BATCHES)
         line(all(x <= 1 + SAME_TOLERANCE for x, _ in pairs),
              f"subsampled steps at N = {SUBSAMPLED_N:,} cost no more than at N = 10^4 (the same batch, wall, "
              f"10^7 / 10^4: " + "; ".join(f"batch {B:,}: {x:.2f}x" for x, B in pairs)
-             + f"; read as equal within {SAME_TOLERANCE:.0%}; the runs' interquartile range is up to {spread:.0%} of "
+             + f"; read as equal within {SAME_TOLERANCE:.0%}; the runs' interquartile range is up to {widest:.0%} of "
              f"their median. Against the full step at N = 10^4, with no subsampling at all: {strict})")
     if step and ("eight schools", 1) in step and ("eight schools", 10) in step:
         x = step[("eight schools", 10)]["ppl"] / step[("eight schools", 1)]["ppl"]

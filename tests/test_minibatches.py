@@ -2,6 +2,7 @@
 a worker that fails, is killed or loses its fit is reported or goes away, never hangs."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -94,8 +95,7 @@ def test_a_killed_worker_is_reported_not_waited_for():
     source()
     os.kill(source.pid, signal.SIGKILL)
     with pytest.raises(FitError) as err:
-        for _ in range(mb.SLOTS + 1):                     # what it drew before it died is still handed out
-            source()
+        _drain(source)                                    # what it drew before it died is still handed out
     assert "was stopped by signal 9 (SIGKILL)" in str(err.value)
     assert "it may have run out of memory" in str(err.value)
     source.close()
@@ -107,8 +107,7 @@ def test_a_worker_ended_by_a_real_time_signal_is_reported():
     source()
     os.kill(source.pid, signal.SIGRTMIN + 2)
     with pytest.raises(FitError, match=r"stopped by signal \d+ \(Real-time signal 2\)"):
-        for _ in range(mb.SLOTS + 1):
-            source()
+        _drain(source)
     source.close()
 
 
@@ -164,8 +163,7 @@ def test_a_mapped_data_file_cut_short_during_the_fit_is_a_fit_error(tmp_path):
     source()
     os.truncate(tmp_path / "X.npy", 4096)                 # every later read past the first page fails
     with pytest.raises(FitError, match="the process reading the minibatches was stopped by signal 7 .SIGBUS."):
-        for _ in range(mb.SLOTS + 2):
-            source()
+        _drain(source)
     source.close()
 
 
@@ -189,6 +187,34 @@ os._exit(0)
     assert not _running(pid)
 
 
+def test_the_command_line_reports_a_killed_worker_without_a_traceback(tmp_path):
+    (tmp_path / "m.ppl").write_text(MODEL)
+    rng = np.random.default_rng(3)
+    (tmp_path / "d.json").write_text(json.dumps({"N": 500, "X": rng.normal(size=(500, 2)).tolist(),
+                                                 "y": rng.normal(size=500).tolist()}))
+    code = "from ppl.cli import main\nsys.exit(main())"
+    argv = _python(code) + ["fit", "m.ppl", "--data", "d.json", "--batch-size", "10", "--steps", "10000000",
+                            "--quiet"]
+    with subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        worker = None
+        deadline = time.monotonic() + 60
+        while worker is None and time.monotonic() < deadline:      # the fit's worker, once forked
+            try:
+                with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+                    worker = next(iter(f.read().split()), None)
+            except FileNotFoundError:
+                break
+            time.sleep(0.05)
+        assert worker is not None, proc.stderr.read()
+        time.sleep(0.3)                                            # some steps in
+        os.kill(int(worker), signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "Traceback" not in err
+    assert re.fullmatch("m.ppl: runtime error: the process reading the minibatches was stopped by signal 9 "
+                        r"\(SIGKILL\), before step \d+\n  it may have run out of memory\n", err), err
+
+
 def test_a_fit_with_sigchld_ignored_neither_hangs_nor_misses_a_dead_worker():
     built, rng = bound()
     previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)     # children reaped by the system
@@ -200,8 +226,7 @@ def test_a_fit_with_sigchld_ignored_neither_hangs_nor_misses_a_dead_worker():
         source()
         os.kill(source.pid, signal.SIGKILL)
         with pytest.raises(FitError, match="the process reading the minibatches ended"):
-            for _ in range(mb.SLOTS + 1):
-                source()
+            _drain(source)
         source.close()
     finally:
         signal.signal(signal.SIGCHLD, previous)
@@ -229,6 +254,12 @@ print("done", flush=True)
             proc.kill()
             pytest.fail("the fit hung")
         assert proc.stdout.read().strip() == "done", proc.stderr.read()
+
+
+def _drain(source):
+    """Take minibatches until the source fails: at most every buffer the worker filled, then one."""
+    for _ in range(mb.SLOTS + 2):
+        source()
 
 
 def _python(code):
