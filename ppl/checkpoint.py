@@ -29,11 +29,14 @@ def fingerprint(source: str, data, options: dict) -> str:
 
 
 def save(path, parts: dict, rng, print_: str):
-    """Write `parts` ({component: object whose attributes are the state}) and the generator."""
+    """Write `parts` ({component: object whose attributes are the state; a name beginning with
+    `_` is not state}) and the generator."""
     arrays, meta = {}, {"format": FORMAT, "fingerprint": print_, "rng": rng.bit_generator.state}
     for name, obj in parts.items():
         meta[name] = {}
         for attr, value in vars(obj).items():
+            if attr.startswith("_"):
+                continue
             if isinstance(value, onp.ndarray):
                 arrays[f"{name}.{attr}"] = value
             elif isinstance(value, list) and any(isinstance(v, onp.ndarray) for v in value):

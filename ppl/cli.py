@@ -11,6 +11,7 @@ from . import ir, load
 from .errors import PPLError, Source
 from .datafiles import load_json
 from .output import draws_csv, gradcheck_table, summary_table, table, trace_csv, write_atomic, write_json
+from .model import OPTIMIZERS
 from .progress import reporter
 from .result import summarize_draws
 from .guide import GUIDES
@@ -51,9 +52,18 @@ def _fit_parser(sub):
     f.add_argument("--data", action="append", metavar="FILE",
                    help="data file: JSON (Stan's layout), CSV (each column a vector) or .npy (one array, named "
                         "by the file, memory-mapped); may be given more than once; default: MODEL.data.json if present")
-    f.add_argument("--steps", type=_positive, default=2000)
+    f.add_argument("--optimizer", choices=OPTIMIZERS, default="auto",
+                   help="lbfgs: fixed quasi-Monte Carlo draws and L-BFGS to machine precision, the draws doubled "
+                        "until the optimum stops moving; adam: stochastic gradient steps on fresh draws; "
+                        "auto (default): lbfgs wherever it applies (every draw a standard normal, no subsampling)")
+    f.add_argument("--starts", type=_positive, default=4,
+                   help="lbfgs: starting points, each converged on the first draws; the best goes on, and "
+                        "different optima are reported (default 4; 1 to skip)")
+    f.add_argument("--steps", type=_positive, default=2000,
+                   help="the most steps: L-BFGS iterations, or Adam's steps (all of which run unless --tol)")
     f.add_argument("--lr", type=float, default=0.05, help="Adam's learning rate (default 0.05)")
-    f.add_argument("--particles", type=_positive, default=1, help="draws per gradient estimate")
+    f.add_argument("--particles", type=_positive,
+                   help="draws per gradient estimate: Adam's (default 1), or L-BFGS's first fixed draws (default 32)")
     f.add_argument("--chunk", type=_positive, metavar="K",
                    help="compute at most K particles in one vectorized pass, to bound memory "
                         "(the result does not depend on it)")
@@ -168,7 +178,8 @@ def _fit(args):
                             seed=args.seed, guide=args.guide, stl=args.stl, baseline=args.baseline, report=report,
                             tol=args.tol, checkpoint=saving,
                             checkpoint_every=args.checkpoint_every if args.checkpoint else 2 ** 62,
-                            resume=args.resume, stop=stop, batch_size=args.batch_size, chunk=args.chunk)
+                            resume=args.resume, stop=stop, batch_size=args.batch_size, chunk=args.chunk,
+                            optimizer=args.optimizer, starts=args.starts)
         finally:
             if report is not None:
                 report.close()

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -10,6 +9,7 @@ import numpy as onp
 
 from . import checkpoint as saved
 from .baselines import Baselines
+from .convergence import Convergence
 from .diagnostics import SNRMonitor
 from .errors import FitError
 from .minibatches import minibatches
@@ -19,8 +19,6 @@ from .streams import Streams
 
 MAX_BAD_STEPS = 20            # consecutive non-finite steps before a fit gives up
 OBJECTIVES = {"vi": ("elbo", -1.0), "mle": ("log_likelihood", -1.0), "optimize": ("objective", 1.0)}
-EVAL_EVERY = 100              # steps per window of the smoothed objective (Stan ADVI's eval_elbo)
-TOL_REL_OBJ = 0.01            # Stan ADVI's default tol_rel_obj
 
 
 def objective_sign(mode, sense):
@@ -38,6 +36,11 @@ class Trajectory:
     snr: dict                  # parameter group -> signal-to-noise ratio per window of steps
     convergence: dict | None = None   # the convergence rule's verdict (`Convergence.record`)
     interrupted: bool = False  # stopped by a signal before its last step
+    steps: int | None = None   # the steps run (default: the trace's length)
+
+    def __post_init__(self):
+        if self.steps is None:
+            self.steps = len(self.trace)
 
 
 @dataclass
@@ -53,7 +56,7 @@ class Loop:
 
 
 def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=None, resume=None,
-        checkpoint=None, every=100, fingerprint="", stop=None, chunk=None) -> Trajectory:
+        checkpoint=None, every=100, fingerprint="", stop=None, chunk=None, theta=None) -> Trajectory:
     """Fit `built` with Adam; the objective is `sign` times the loss being minimized; `report(t,
     objective)` is called after every step and, if it has one, `report.snr({group: ratio})` after
     every window of the gradient signal-to-noise monitor. With `tol`,
@@ -63,6 +66,7 @@ def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=No
     when it says so, the fit ends there (marked interrupted). About `chunk` particles run per
     pass (`Program.gradient`; by default as many as keep a pass's widest observation, and its
     per-particle gradient, under `PASS_ELEMENTS` numbers); the result does not depend on it.
+    `theta` is where the fit starts (default: the parameters' initial values).
 
     `rng` draws the particles' own streams (`Streams`) once, then each step's minibatch rows
     (`minibatches`: drawn a few steps ahead in a worker process where possible; the generator
@@ -70,11 +74,11 @@ def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=No
     space = built.space
     if chunk is None:       # a pass holds K x (observation elements, parameters) numbers at most
         chunk = max(1, PASS_ELEMENTS // max(1, built.widest, space.size))
-    loop = Loop(0, space.initial(), [])
+    loop = Loop(0, space.initial() if theta is None else theta, [])
     streams = Streams.seeded(rng, particles)
     baselines = Baselines(baseline, n_sites=len(built.score_sites), particles=particles)
     parts = {"loop": loop, "baselines": baselines, "adam": Adam(lr=lr, steps=steps), "tail": TailAverage(steps),
-             "convergence": Convergence(steps, tol), "monitor": SNRMonitor(space),
+             "convergence": Convergence(steps, tol, space, direction=-sign), "monitor": SNRMonitor(space),
              "streams": SimpleNamespace(states=streams.state)}
     if resume is not None:
         saved.load(resume, parts, rng, fingerprint)
@@ -103,10 +107,8 @@ def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=No
     finally:
         if source is not None:
             source.close()
-    path = Trajectory(parts["tail"].value(loop.theta), loop.trace, loop.skipped, parts["monitor"].history,
-                      parts["convergence"].record(len(loop.trace)))
-    path.interrupted = loop.interrupted
-    return path
+    return Trajectory(parts["tail"].value(loop.theta), loop.trace, loop.skipped, parts["monitor"].history,
+                      parts["convergence"].record(len(loop.trace)), loop.interrupted)
 
 
 def _step(built, parts, streams, batch, particles, chunk, sign, report) -> bool:
@@ -120,7 +122,7 @@ def _step(built, parts, streams, batch, particles, chunk, sign, report) -> bool:
         try:
             g, aux = built.gradient(loop.theta, batch, streams, particles, baselines, chunk)
         except FitError as err:
-            raise _at_step(err, t, built.space, loop.theta) from None
+            raise at_step(err, t, built.space, loop.theta) from None
     loop.t += 1
     value = float(aux["total"].mean())
     if not (math.isfinite(value) and onp.isfinite(g).all()):
@@ -138,7 +140,7 @@ def _step(built, parts, streams, batch, particles, chunk, sign, report) -> bool:
     loop.trace.append(sign * value)
     if report is not None:
         report(t, sign * value)
-    return parts["convergence"].update(sign * value)
+    return parts["convergence"].update(sign * value, loop.theta)
 
 
 class TailAverage:
@@ -158,7 +160,7 @@ class TailAverage:
         return theta if self.n == 0 else self.sum / self.n
 
 
-def _at_step(err, t, space, theta):
+def at_step(err, t, space, theta):
     """The error, with the step it happened at and the parameter values there."""
     values = space.constrained(theta)
     shown = ", ".join(f"{k} = {onp.array2string(onp.asarray(v), precision=4, threshold=6)}"
@@ -176,54 +178,7 @@ def _fail(built, theta, state, particles, t, value):
         try:
             built.diagnose(built.space.lazy(theta), batch, streams, particles)
         except FitError as err:
-            raise _at_step(err, t, built.space, theta) from None
+            raise at_step(err, t, built.space, theta) from None
     what = "objective" if not math.isfinite(value) else "gradient"
     raise FitError(f"the {what} was not finite for {MAX_BAD_STEPS} steps in a row (at step {t + 1})",
                    hint="try a smaller --lr, or check the model for values that can overflow")
-
-
-class Convergence:
-    """Stan ADVI's rule (tol_rel_obj) on the smoothed objective. Every `window` finite steps the
-    mean objective of the window is compared with the previous window's: relative change
-    |m_k - m_(k-1)| / max(|m_(k-1)|, 1) (the floor at 1, as in SciPy's ftol, lets an objective
-    near zero converge). The fit has converged when the mean or the median of the last `history`
-    changes is below `tol`; `history` is Stan's circular buffer, max(2, steps / window / 10)."""
-
-    def __init__(self, steps, tol=None):
-        self.tol, self.early = TOL_REL_OBJ if tol is None else float(tol), tol is not None
-        self.steps = steps
-        self.window = max(1, min(EVAL_EVERY, steps // 10))
-        self.changes = deque(maxlen=max(2, int(0.1 * steps / self.window)))
-        self.smoothed, self.total, self.n, self.rule = [], 0.0, 0, None
-
-    def update(self, value) -> bool:
-        """Add one step's objective; True when the rule holds at the end of this window."""
-        self.total, self.n = self.total + value, self.n + 1
-        if self.n < self.window:
-            return False
-        mean, self.total, self.n = self.total / self.n, 0.0, 0
-        if self.smoothed:
-            self.changes.append(abs(mean - self.smoothed[-1]) / max(abs(self.smoothed[-1]), 1.0))
-        self.smoothed.append(mean)
-        self.rule = None
-        if len(self.changes) == self.changes.maxlen:
-            if self.statistics()[0] < self.tol:
-                self.rule = "mean"
-            elif self.statistics()[1] < self.tol:
-                self.rule = "median"
-        return self.rule is not None
-
-    def statistics(self):
-        """(mean, median) of the recent relative changes (nan before there are any)."""
-        if not self.changes:
-            return float("nan"), float("nan")
-        return float(onp.mean(self.changes)), float(onp.median(self.changes))
-
-    def record(self, steps_run) -> dict:
-        mean, median = self.statistics()
-        return {"converged": self.rule is not None, "rule": self.rule, "tol": self.tol,
-                "window": self.window, "history": self.changes.maxlen,
-                "rel_change_mean": None if math.isnan(mean) else mean,
-                "rel_change_median": None if math.isnan(median) else median,
-                "early_stop": self.early, "stopped_early": self.early and self.rule is not None and steps_run < self.steps,
-                "max_steps": self.steps, "smoothed": list(self.smoothed)}

@@ -75,3 +75,21 @@ def joint_op(dim, stl):
             logq = -0.5 * onp.sum(eps * eps, axis=1) - sum_rest(np.log(np.diagonal(L, 0, -1, -2))) - half_log_2pi
         run.joint, run.joint_logq = u, logq
     return op
+
+
+def from_meanfield(built, meanfield, theta) -> onp.ndarray:
+    """The full-rank program's flat parameters (`built.space`) at a mean-field optimum (`theta`
+    in the space `meanfield`): the locations joined, the scales on the diagonal of L, every
+    other parameter (a `param`, a discrete guide) as it is."""
+    names = [name for name, site in built.rewritten.guide.items() if not site.discrete]
+    pick = lambda name: theta[slice(*meanfield.slices[name])]
+    values = {}
+    for p in built.space:
+        if p.name == LOC:
+            values[p.name] = onp.concatenate([pick(f"{n}.loc") for n in names])
+        elif p.name == SCALE:
+            log_scale = onp.concatenate([pick(f"{n}.scale") for n in names])
+            values[p.name] = p.constraint.to_unconstrained(onp.diag(onp.exp(log_scale)))
+        else:
+            values[p.name] = pick(p.name)
+    return onp.concatenate([onp.ravel(values[p.name]) for p in built.space])

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as onp
 from autograd.differential_operators import grad_and_aux
 
+from . import deterministic, fullrank, ir, subsample
 from . import fit as fitting
-from . import ir, subsample
 from .baselines import Baselines
 from .build import TooManyValues, build
 from .check import check
@@ -98,39 +98,59 @@ class Model:
             return load_data(data)
         return data
 
-    def fit(self, data=None, *, steps: int = 2000, lr: float = 0.05, particles: int = 1, seed: int = 0,
+    def fit(self, data=None, *, steps: int = 2000, lr: float = 0.05, particles: int | None = None, seed: int = 0,
             baseline: str = "auto", guide: str | None = None, stl: bool = False, report=None,
             tol: float | None = None, checkpoint=None, checkpoint_every: int = 100, resume=None,
-            stop=None, batch_size: int | None = None, chunk: int | None = None) -> Fit:
+            stop=None, batch_size: int | None = None, chunk: int | None = None, optimizer: str = "auto",
+            starts: int = deterministic.STARTS) -> Fit:
         """Fit the model: variational inference, maximum likelihood or stochastic optimization,
         whichever its statements call for. `report(step, objective)` is called after each step.
-        With `tol`, the fit stops early once its convergence rule holds at that tolerance (see
+
+        `optimizer` is "lbfgs", "adam" or "auto" (the default: "lbfgs" wherever it applies).
+        "lbfgs" holds the draws fixed (quasi-Monte Carlo), minimizes the resulting deterministic
+        objective with L-BFGS to machine precision, then doubles the draws until the optimum
+        stops moving (`ppl.deterministic`): no learning rate, and a fit that does not depend on
+        the scaling of the model. It applies when every draw the fit takes is a standard normal
+        (continuous latents, discrete ones summed out), without subsampling or `stl`; `steps`
+        bounds its iterations and `particles` sets its first draws (default 32). It converges
+        from `starts` starting points on the first draws and goes on from the best, warning
+        when they reach different optima (a posterior with several modes). "adam" takes
+        stochastic gradient steps on fresh draws: `steps` of them with `particles` draws each
+        (default 1), the learning rate `lr` decaying to a tenth over the run; with `tol`, it
+        stops early once its convergence rule holds at that tolerance (see
         `ppl.fit.Convergence`); without it, the rule is judged at Stan's tol_rel_obj = 0.01.
-        `guide` is "meanfield" (the default) or "fullrank"; `stl=True` ("sticking the landing")
-        drops the guide's direct gradient through log q, whose expectation is zero.
+
+        `guide` is "meanfield" (the default) or "fullrank" (which starts from the mean-field
+        optimum); `stl=True` ("sticking the landing") drops the guide's direct gradient through
+        log q, whose expectation is zero (Adam only).
         `checkpoint` (a path) receives the fit's whole state every `checkpoint_every` steps;
         `resume` (a path) continues from one, ending exactly where the uninterrupted fit ends.
         `stop()` is asked after every step; when true the fit ends there, marked interrupted.
-        `batch_size` subsamples: each step sees that many of the observations (and of the latents
-        with one value per observation), their log-likelihood scaled up to the whole data set
-        (see `ppl.subsample`). The summaries after the fit use all of the data when it holds at
-        most FULL_SUMMARY_ELEMENTS numbers; beyond that they come from minibatches too, and
-        leave out the values with one element per observation (read their guide parameters).
-        `chunk` bounds the particles computed in one vectorized pass (by default, as many as keep
-        a pass's widest observation and per-particle gradient under `ppl.program.PASS_ELEMENTS`
-        numbers); the result is the same bit for bit whatever it is, since each particle draws
-        from a stream of its own and its gradient is added in particle order (`Program.gradient`).
+        `batch_size` subsamples (Adam only): each step sees that many of the observations (and
+        of the latents with one value per observation), their log-likelihood scaled up to the
+        whole data set (see `ppl.subsample`). The summaries after the fit use all of the data
+        when it holds at most FULL_SUMMARY_ELEMENTS numbers; beyond that they come from
+        minibatches too, and leave out the values with one element per observation (read their
+        guide parameters). `chunk` bounds the particles computed in one vectorized pass (by
+        default, as many as keep a pass's widest observation and per-particle gradient under
+        `ppl.program.PASS_ELEMENTS` numbers); the result is the same bit for bit whatever it is,
+        since each particle draws from a stream of its own and its gradient is added in
+        particle order (`Program.gradient`).
 
         >>> import ppl
-        >>> fit = ppl.compile("param mu: real = 0\\ny ~ Normal(mu, 1)\\nminimize (y - 3)^2").fit(steps=500, particles=10)
-        >>> abs(float(fit.params["mu"]) - 3) < 0.1
+        >>> fit = ppl.compile("param mu: real = 0\\ny ~ Normal(mu, 1)\\nminimize (y - 3)^2").fit()
+        >>> abs(float(fit.params["mu"]) - 3) < 0.01
         True
         """
         if guide is not None and guide != self.options["guide"]:
             return self.with_options(guide=guide).fit(data, steps=steps, lr=lr, particles=particles, seed=seed,
                                                       baseline=baseline, stl=stl, report=report, tol=tol,
                                                       checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                                                      resume=resume, stop=stop, batch_size=batch_size, chunk=chunk)
+                                                      resume=resume, stop=stop, batch_size=batch_size, chunk=chunk,
+                                                      optimizer=optimizer, starts=starts)
+        if optimizer not in OPTIMIZERS:
+            raise SemanticError(f"unknown optimizer '{optimizer}'",
+                                hint=f"use one of {', '.join(OPTIMIZERS)}").at(self.source)
         if self.mode == "prior":
             raise SemanticError("nothing to fit: the model has no observed data and no objective",
                                 hint="observe a data name with ~, or add minimize/maximize").at(self.source)
@@ -140,20 +160,69 @@ class Model:
             raise SemanticError("nothing to fit: the model has no param and no latent",
                                 hint="declare a param to optimize").at(self.source)
         name, sign = self._objective()
-        settings = {**self.options, "steps": steps, "lr": lr, "particles": particles, "seed": seed,
-                    "baseline": baseline, "stl": stl, "tol": tol, "batch_size": batch_size}
-        print_ = fingerprint(self.source.text, self._data(data), settings)
+        options = dict(steps=steps, lr=lr, particles=particles, seed=seed, baseline=baseline, stl=stl, tol=tol,
+                       chunk=chunk, batch_size=batch_size, optimizer=optimizer, starts=starts)
         try:
-            path = fitting.run(built, rng, steps=steps, lr=lr, particles=particles, baseline=baseline,
-                               sign=sign, report=report, tol=tol, resume=resume, checkpoint=checkpoint,
-                               every=checkpoint_every, fingerprint=print_, stop=stop, chunk=chunk)
+            path, particles = self._optimize(data, built, rng, sign, options, report=report, resume=resume,
+                                             checkpoint=checkpoint, every=checkpoint_every, stop=stop)
         except PPLError as err:
             raise err.at(self.source) from None
         if batch_size is not None and sum(onp.size(v) for _, v in built.feed) <= FULL_SUMMARY_ELEMENTS:
             built = self._build(data, onp.random.default_rng(seed), stl)    # the summaries see every row
-        return Fit(built, path, mode=self.mode, seed=seed, steps=steps, particles=particles,
-                   objective_name=name, sign=sign, baseline=baseline, rng=rng, model=self, data=data,
-                   batch_size=batch_size)
+        return Fit(built, path, mode=self.mode, seed=seed, particles=particles, objective_name=name, sign=sign,
+                   baseline=baseline, rng=rng, model=self, data=data, batch_size=batch_size)
+
+    def _optimize(self, data, built, rng, sign, o, resume=None, **run):
+        """(trajectory, particles): the fit's optimization, by the method `o["optimizer"]` picks.
+        A full-rank guide starts from the mean-field optimum (its locations, and its scales on
+        the diagonal), found first."""
+        width = self._fixed_width(built, o["optimizer"], o["stl"], o["batch_size"])
+        joint = self.options["guide"] == "fullrank"
+        particles = o["particles"] or (1 if width is None else deterministic.first_draws(width, joint))
+        start = None
+        if joint and resume is None and built.rewritten.guide:
+            meanfield = self.with_options(guide="meanfield")
+            mf_rng = onp.random.default_rng(o["seed"])
+            mf_built = meanfield._build(data, mf_rng, o["stl"], o["batch_size"])
+            mf_path, _ = meanfield._optimize(data, mf_built, mf_rng, sign, {**o, "particles": None})
+            start = fullrank.from_meanfield(built, mf_built.space, mf_path.theta)
+        settings = {**self.options, **o, "particles": particles, "optimizer": "adam" if width is None else "lbfgs",
+                    "chunk": None}         # the result does not depend on the chunk
+        print_ = fingerprint(self.source.text, self._data(data), settings)
+        common = dict(steps=o["steps"], sign=sign, resume=resume, fingerprint=print_, chunk=o["chunk"], theta=start,
+                      **run)
+        if width is not None:
+            state = rng.bit_generator.state
+            try:
+                return deterministic.run(built, rng, width=width, draws=_power_of_two(particles),
+                                         starts=o["starts"] if start is None else 1, **common), particles
+            except deterministic.NotFinite as failed:
+                # some fixed draw makes the objective not finite (a log of a negative draw, say):
+                # "auto" takes Adam's stochastic steps instead, which skip such draws
+                if o["optimizer"] == "lbfgs":
+                    raise failed.error from None
+                rng.bit_generator.state = state
+                particles = o["particles"] or 1
+                common["fingerprint"] = fingerprint(self.source.text, self._data(data),
+                                                    {**settings, "particles": particles, "optimizer": "adam"})
+        return fitting.run(built, rng, lr=o["lr"], particles=particles, baseline=o["baseline"], tol=o["tol"],
+                           **common), particles
+
+    def _fixed_width(self, built, optimizer, stl, batch_size):
+        """The standard normals per particle a deterministic fit would fix, or None for Adam."""
+        if optimizer == "adam":
+            return None
+        width = None if stl or batch_size is not None else built.noise_width(built.space.initial())
+        joint = self.options["guide"] == "fullrank"
+        if width is not None and deterministic.feasible(width, deterministic.first_draws(width, joint)):
+            return width
+        if optimizer == "lbfgs":
+            why = ("stl" if stl else "subsampling" if batch_size is not None else
+                   "some latent is drawn from a discrete guide or the program's own sampler" if width is None else
+                   f"a joint guide over {width} coordinates needs too many fixed draws")
+            raise SemanticError(f"the lbfgs optimizer needs fixed standard-normal draws, which this fit cannot "
+                                f"have: {why}", hint="use optimizer 'adam' (or 'auto')").at(self.source)
+        return None
 
     def sample(self, n: int = 1000, data=None, *, seed: int = 0, params: dict | None = None) -> dict:
         """`n` draws from the prior predictive: every latent from its prior, every deterministic,
@@ -198,8 +267,9 @@ class Model:
         except PPLError as err:
             raise err.at(Source("", path) if path else self.source) from None
         name, sign = self._objective()
-        traj = fitting.Trajectory(theta, trace, result.get("skipped_steps", 0), {}, result.get("convergence"))
-        return Fit(built, traj, mode=self.mode, seed=result.get("seed", 0), steps=steps,
+        traj = fitting.Trajectory(theta, trace, result.get("skipped_steps", 0), {}, result.get("convergence"),
+                                  steps=steps)
+        return Fit(built, traj, mode=self.mode, seed=result.get("seed", 0),
                    particles=result.get("particles", 1), objective_name=name, sign=sign, baseline="auto", rng=rng,
                    model=self, data=data, batch_size=result.get("batch_size"))
 
@@ -296,6 +366,12 @@ class Model:
 
 
 FULL_SUMMARY_ELEMENTS = 10 ** 7    # subsampled data up to this size are summarized whole after a fit
+OPTIMIZERS = ("auto", "lbfgs", "adam")
+
+
+def _power_of_two(n):
+    """`n` rounded up to a power of two (the size at which a Sobol sequence is balanced)."""
+    return 1 << (int(n) - 1).bit_length()
 
 
 def compile(source: str, filename: str = "<model>", estimator="auto", rao_blackwell="element",  # noqa: A001

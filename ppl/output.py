@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as onp
 
+from . import convergence
 from .errors import PPLError, Source
 
 MAX_ROWS = 12       # elements of one vector shown before the table elides the rest
@@ -82,55 +83,73 @@ def table(fit) -> str:
     """The summary of a fit: objective, params, then a row per latent/deterministic element."""
     o = fit.objective
     batch = f"minibatches of {fit.batch_size}, " if getattr(fit, "batch_size", None) else ""
-    lines = [f"{fit.mode}: {fit.steps} steps, {fit.particles} particle{'s' * (fit.particles != 1)}, {batch}"
-             f"seed {fit.seed}; {o['name']} = {o['value']:.6g} ± {o['stderr']:.2g}"]
+    c = fit.convergence or {}
+    if c.get("method") == "lbfgs":
+        draws = c["draws"][-1]
+        how = f"{fit.steps} L-BFGS iterations, {draws} fixed draw{'s' * (draws != 1)}"
+    else:
+        how = f"{fit.steps} steps, {fit.particles} particle{'s' * (fit.particles != 1)}"
+    lines = [f"{fit.mode}: {how}, {batch}seed {fit.seed}; {o['name']} = {o['value']:.6g} ± {o['stderr']:.2g}"]
     if fit.convergence:
-        lines.append(convergence_line(fit.convergence, o["name"]))
+        lines.append(convergence.describe(fit.convergence, o["name"]))
     if fit.skipped:
         lines.append(f"warning: {fit.skipped} steps had a non-finite objective or gradient and were skipped")
     for name, value in fit.params.items():
         lines.append(f"param {name} = {_fmt_value(value)}")
+    check = getattr(fit, "psis", None)
+    if check is not None:
+        lines.append(psis_line(check))
     if fit.latents:
-        lines.append(summary_table(fit.latents, fit.estimators))
+        weighted = check["latents"] if check is not None else None
+        if weighted:
+            summaries = {k: {**v, "psis_mean": weighted[k]["mean"], "psis_sd": weighted[k]["sd"]}
+                         for k, v in fit.latents.items()}
+            lines.append(summary_table(summaries, fit.estimators, columns=STATS + ("psis_mean", "psis_sd")))
+        else:
+            lines.append(summary_table(fit.latents, fit.estimators))
     return "\n".join(line.rstrip() for line in lines)
 
 
-def convergence_line(c, name) -> str:
-    """Whether the convergence rule held, in words (see `ppl.fit.Convergence`)."""
-    if c["rel_change_mean"] is None:
-        return f"convergence: not judged (too few windows of {c['window']} steps)"
-    verdict = "converged" if c["converged"] else "not converged"
-    stop = f", stopped early after {len(c['smoothed']) * c['window']} of {c['max_steps']} steps" \
-        if c.get("stopped_early") else ""
-    return (f"{verdict}: relative change of the smoothed {name} {c['rel_change_mean']:.2g} (mean), "
-            f"{c['rel_change_median']:.2g} (median) over the last {c['history']} windows of {c['window']} "
-            f"steps; tolerance {c['tol']:g}{stop}")
+def psis_line(check) -> str:
+    """The importance-weighting check in one line (see `ppl.importance`)."""
+    k = "not finite" if check["k_hat"] is None else f"{check['k_hat']:.2f}"
+    meaning = {"good": "the guide is close to the posterior", "ok": "the guide is usable, the weighted columns better",
+               "bad": "the guide is far from the posterior"}[check["verdict"]]
+    weighted = "; importance-weighted means and sds in psis_mean, psis_sd" if check["latents"] else ""
+    return (f"pareto k-hat {k} ({meaning}; effective sample size {check['ess']:.0f} of {check['draws']} "
+            f"draws){weighted}")
 
 
-def summary_table(summaries: dict, labels: dict | None = None, label_head: str = "estimator") -> str:
-    """A row per element of each summary ({name: {"mean": ..., ...}}); `labels` adds a last column."""
-    head = ["name", "mean", "sd", "q05", "q50", "q95"] + ([label_head] if labels is not None else [])
+STATS = ("mean", "sd", "q05", "q50", "q95")
+
+
+def summary_table(summaries: dict, labels: dict | None = None, label_head: str = "estimator",
+                  columns=STATS) -> str:
+    """A row per element of each summary ({name: {"mean": ..., ...}}), a column per key in
+    `columns`; `labels` adds a last column."""
+    head = ["name", *columns] + ([label_head] if labels is not None else [])
     rows = []
     for name, s in summaries.items():
-        rows += [r[:len(head)] for r in _rows(name, s, "" if labels is None else labels.get(name, "deterministic"))]
+        rows += [r[:len(head)] for r in
+                 _rows(name, s, columns, "" if labels is None else labels.get(name, "deterministic"))]
     cells = [r for r in [head] + rows if len(r) > 1]      # a one-cell row (an elision) spans the table
     widths = [max(len(r[i]) for r in cells) for i in range(len(head))]
     lines = [r[0] if len(r) == 1 else
-             "  ".join(c.rjust(w) if 0 < i < 6 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             "  ".join(c.rjust(w) if 0 < i <= len(columns) else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in [head] + rows]
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _rows(name, s, estimator):
+def _rows(name, s, columns, estimator):
     mean = onp.asarray(s["mean"])
     if mean.ndim == 0:
-        return [[name, *(_num(s[k]) for k in ("mean", "sd", "q05", "q50", "q95")), estimator]]
+        return [[name, *(_num(s[k]) for k in columns), estimator]]
     rows = []
     for count, index in enumerate(onp.ndindex(mean.shape)):
         if count == MAX_ROWS:
             rows.append([f"... {mean.size - MAX_ROWS} more elements of {name} (every element: --draws FILE)"])
             break
-        rows.append([label(name, index), *(_num(onp.asarray(s[k])[index]) for k in ("mean", "sd", "q05", "q50", "q95")), estimator])
+        rows.append([label(name, index), *(_num(onp.asarray(s[k])[index]) for k in columns), estimator])
     return rows
 
 

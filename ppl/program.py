@@ -18,6 +18,7 @@ from autograd.tracer import getval
 from . import nodes
 from .baselines import Baselines
 from .functions import sum_rest
+from .noise import Counter, NotFixed
 from .ops import ZERO
 
 PASS_ELEMENTS = 2_000_000    # bound on particles x elements in one vectorized pass
@@ -157,6 +158,17 @@ class Program:
         g = grads[0] if len(grads) == 1 else onp.concatenate(grads)
         return onp.sum(g, axis=0), {"total": onp.concatenate(totals),
                                     "downstream": [onp.concatenate(C) for C in zip(*downstream)]}
+
+    def noise_width(self, theta) -> int | None:
+        """How many standard normals one particle draws at `theta`, or None when it draws
+        anything else (a discrete guide, a sampler's own noise): what `ppl.noise` can fix."""
+        counter = Counter()
+        try:
+            with onp.errstate(all="ignore"):
+                self._run(self.space.lazy(_copies(theta, 1)), counter, 1)
+        except NotFixed:
+            return None
+        return counter.n
 
     def downstream(self, site, run, K):
         """C for a score site: the signed costs it influences, per particle (and per element)."""

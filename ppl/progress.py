@@ -63,6 +63,10 @@ class _Running:
         self.values = deque(maxlen=max(1, min(100, steps // 10)))
         self.total = 0.0
 
+    def exact(self):
+        """The values carry no noise (a deterministic fit): the mean is of the last one only."""
+        self.values, self.total = deque(maxlen=1), 0.0
+
     def add(self, value):
         if len(self.values) == self.values.maxlen:
             self.total -= self.values[0]
@@ -80,6 +84,10 @@ class _Noisiest:
     def __init__(self, estimators):
         self.estimators, self.text = estimators, ""
 
+    def exact(self):
+        """Called by a fit whose objective has no noise (L-BFGS on fixed draws): show its value."""
+        self.running.exact()
+
     def snr(self, ratios):
         if ratios:
             group, ratio = min(ratios.items(), key=lambda kv: kv[1])
@@ -95,10 +103,11 @@ class Lines(_Noisiest):
         super().__init__(estimators or {})
         self.steps, self.name, self.stream = steps, name, stream
         self.every, self.start = max(1, steps // LINES), time.perf_counter()
-        self.running, self.last = _Running(steps), -1
+        self.running, self.last, self.latest = _Running(steps), -1, -1
 
     def __call__(self, t, value):
         self.running.add(value)
+        self.latest = t
         if (t + 1) % self.every == 0 or t + 1 == self.steps:
             self._line(t)
 
@@ -108,11 +117,14 @@ class Lines(_Noisiest):
         rate = (t + 1) / elapsed
         n = len(self.running.values)
         snr = f"  {self.text}" if self.text else ""
-        print(f"step {t + 1}/{self.steps}  {self.name} {self.running.mean:.6g} (mean of last {n} step{'s' * (n != 1)})"
+        smoothed = f" (mean of last {n} steps)" if self.running.values.maxlen > 1 else ""
+        print(f"step {t + 1}/{self.steps}  {self.name} {self.running.mean:.6g}{smoothed}"
               f"{snr}  {rate:.0f} steps/s  eta {_duration((self.steps - t - 1) / rate)}", file=self.stream, flush=True)
 
     def close(self):
-        pass
+        """A fit that stopped before its last step (converged) still gets its final line."""
+        if self.latest > self.last:
+            self._line(self.latest)
 
 
 class Bar(_Noisiest):
@@ -144,6 +156,9 @@ class Bar(_Noisiest):
     def close(self):
         if self.running.values:
             self._show()
+        if 0 < self.latest < self.bar.total:      # stopped early (converged): the bar ends full
+            self.bar.total = self.latest
+            self.bar.refresh()
         self.bar.close()
 
 

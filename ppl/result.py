@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as onp
 
-from . import baselines
+from . import baselines, convergence, importance
 from . import predictive as _predictive
 from .diagnostics import summarize
 from .diagnostics import warnings as snr_warnings
@@ -26,14 +26,13 @@ class Fit:
     2.0
     """
 
-    def __init__(self, built, path, *, mode, seed, steps, particles, objective_name, sign, baseline, rng,
+    def __init__(self, built, path, *, mode, seed, particles, objective_name, sign, baseline, rng,
                  draws=EVAL_DRAWS, model=None, data=None, batch_size=None):
         self._built, self._theta, self._sign = built, path.theta, sign
         self._model, self._data = model, data
         self.convergence = getattr(path, "convergence", None)
-        stopped = bool(self.convergence and self.convergence.get("stopped_early"))
         self.mode, self.seed, self.particles, self.batch_size = mode, seed, particles, batch_size
-        self.steps = len(path.trace) if stopped or path.interrupted else steps          # the steps run
+        self.steps = path.steps         # the steps run
         self.trace, self.skipped = path.trace, path.skipped
         self.interrupted = path.interrupted
         theta = path.theta
@@ -44,18 +43,24 @@ class Fit:
         self.estimators = {s.name: s.estimator for s in built.rewritten.sites}
         self.statements = _statements(built.rewritten, baseline, particles)
         self.diagnostics = summarize(path.snr, self.estimators)
-        self.warnings = _convergence_warnings(self.convergence, objective_name) + snr_warnings(path.snr, self.estimators)
-        draws_ = self._draw(draws, rng)
-        loss = draws_.pop("__loss__")
+        self.warnings = convergence.warnings(self.convergence, objective_name) + snr_warnings(path.snr, self.estimators)
+        # in inference, more draws than the summaries' for the importance weights and the objective
+        checked = mode == "vi" and built.batch is None
+        every = self._draw(importance.draws(draws, self._width()) if checked else draws, rng)
+        loss = every.pop("__loss__")
         if built.batch is not None:
             self.warnings.append(_minibatch_note(built.batch))
         # the exact conditional probabilities of each enumerated latent, averaged over the draws
         # of everything else: categories on the last axis
-        self.enumerated = {k: onp.moveaxis(v.mean(axis=0), 0, -1) for k, v in draws_.pop("__probs__").items()}
+        self.enumerated = {k: onp.moveaxis(v.mean(axis=0), 0, -1) for k, v in every.pop("__probs__").items()}
         self.objective = {"name": objective_name, "value": float(sign * loss.mean()),
                           "stderr": float(loss.std(ddof=1) / onp.sqrt(len(loss))) if len(loss) > 1 else 0.0}
-        self.latents = {name: _summary(v) for name, v in draws_.items()}
-        self.draws = draws_       # the draws the summaries and the objective came from
+        self.draws = {name: v[:draws] for name, v in every.items()}      # the draws behind the summaries
+        self.latents = {name: _summary(v) for name, v in self.draws.items()}
+        # importance weights p / q of the draws: how close the guide is to the posterior
+        self.psis = importance.assess(loss, every) if checked else None
+        if self.psis is not None:
+            self.warnings += importance.warnings(self.psis, self.latents)
 
     def summary(self) -> dict:
         """Per latent and deterministic: mean, sd, q05, q50, q95 (from draws of the fitted guide)."""
@@ -82,13 +87,16 @@ class Fit:
             out.pop(name, None)
         return out
 
+    def _width(self):
+        """Numbers per draw: every latent and deterministic, or the largest observed data (whose
+        log-densities are computed per draw), whichever is more."""
+        built = self._built
+        return max(1, sum(int(onp.prod(s[0], dtype=int)) for s in built.shapes.values()), built.widest)
+
     def _draws(self, n, rng):
         built = self._built
         params = built.space.lazy(self._theta)
-        # elements per particle: every latent and deterministic, or the largest observed data
-        # (whose log-densities are computed per particle), whichever is more
-        width = max(1, sum(int(onp.prod(s[0], dtype=int)) for s in built.shapes.values()), built.widest)
-        chunk = max(1, min(n, PASS_ELEMENTS // width))
+        chunk = max(1, min(n, PASS_ELEMENTS // self._width()))
         with onp.errstate(all="ignore"):      # a draw may be non-finite; its summary says so
             parts = [built.simulate(params, rng, min(chunk, n - i)) for i in range(0, n, chunk)]
         out = {"__probs__": {k: onp.concatenate([p["__probs__"][k] for p in parts])
@@ -154,7 +162,7 @@ class Fit:
                 "objective": self.objective, "params": _lists(self.params), "guide": _lists(self.guide),
                 "latents": {k: _lists(v) for k, v in self.latents.items()}, "estimators": self.estimators,
                 "enumerated": _lists(self.enumerated), "statements": self.statements,
-                "diagnostics": self.diagnostics,
+                "diagnostics": self.diagnostics, "psis": _psis_json(self.psis),
                 "skipped_steps": self.skipped, "interrupted": self.interrupted,
                 "convergence": self.convergence, "trace": [v if math.isfinite(v) else None for v in self.trace],
                 "model": self._model_file(), "data": self._data_files(),
@@ -181,18 +189,6 @@ def _files(data):
         files = [_files(d) for d in data]
         return None if None in files else files
     return str(data) if isinstance(data, (str, os.PathLike)) else None
-
-
-def _convergence_warnings(c, name):
-    """A warning when the fit ended without its convergence rule holding."""
-    if c is None or c["converged"]:
-        return []
-    if c["rel_change_mean"] is None:
-        return [f"warning: the fit was too short to judge convergence (the rule compares windows of "
-                f"{c['window']} steps); run more steps (--steps)"]
-    return [f"warning: the fit did not converge: the smoothed {name} still changed by "
-            f"{c['rel_change_mean']:.2%} per {c['window']} steps (mean of the last {c['history']} windows; "
-            f"tolerance {c['tol']:.2%}); run more steps (--steps) or lower the learning rate (--lr)"]
 
 
 def _minibatch_note(batch):
@@ -232,6 +228,13 @@ def _summary(draws):
     for key, q in QUANTILES.items():
         out[key] = onp.quantile(draws, q, axis=0)
     return out
+
+
+def _psis_json(check):
+    if check is None:
+        return None
+    latents = check["latents"]
+    return {**check, "latents": None if latents is None else {k: _lists(v) for k, v in latents.items()}}
 
 
 def _lists(values):

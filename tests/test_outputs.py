@@ -14,7 +14,8 @@ from conftest import MODELS, read_json, run_main
 
 EIGHT = MODELS / "eight_schools.ppl"
 STEPS = 1000
-EARLY = ("--steps", 5000, "--tol", 0.05)
+EARLY = ("--optimizer", "adam", "--steps", 5000, "--tol", 0.05)
+ADAM = ("--optimizer", "adam", "--steps", STEPS)
 PLOT = importlib.util.find_spec("matplotlib") is not None       # the `plot` extra
 
 
@@ -22,15 +23,18 @@ PLOT = importlib.util.find_spec("matplotlib") is not None       # the `plot` ext
 
 @pytest.fixture(scope="module")
 def eight(module_cli):
-    """One eight-schools fit writing every output, and one that stops early with --tol."""
+    """One eight-schools fit (the default optimizer, L-BFGS on fixed draws) writing every
+    output, one by Adam's 1000 steps, and one by Adam that stops early with --tol."""
     d = module_cli.cwd
-    full, early = module_cli.many([
+    full, adam, early = module_cli.many([
         ("fit", EIGHT, "--steps", STEPS, "--out", d / "r.json", "--draws", d / "draws.csv",
          "--trace", d / "trace.csv", *(("--plot", d / "fit.png") if PLOT else ())),
+        ("fit", EIGHT, *ADAM, "--quiet", "--out", d / "adam.json", "--trace", d / "adam.csv"),
         ("fit", EIGHT, *EARLY, "--quiet", "--out", d / "early.json")])
-    assert full.returncode == 0, full.stderr
-    assert early.returncode == 0, early.stderr
-    return {"run": full, "early": early, "dir": d, "result": read_json(d / "r.json")}
+    for run in (full, adam, early):
+        assert run.returncode == 0, run.stderr
+    return {"run": full, "adam_run": adam, "early": early, "dir": d, "result": read_json(d / "r.json"),
+            "adam": read_json(d / "adam.json")}
 
 
 # ------------------------------------------------------------------ --out
@@ -38,29 +42,55 @@ def eight(module_cli):
 def test_result_json_documented_shape(eight):
     result = eight["result"]
     assert {"mode", "seed", "steps", "particles", "objective", "params", "guide", "latents", "estimators",
-            "skipped_steps", "convergence", "trace", "model", "data", "options"} <= set(result)
-    assert result["steps"] == STEPS and len(result["trace"]) == STEPS
+            "skipped_steps", "convergence", "psis", "trace", "model", "data", "options"} <= set(result)
+    assert 0 < result["steps"] < STEPS and len(result["trace"]) == result["steps"]
     assert result["model"] == str(EIGHT) and result["data"] == str(MODELS / "eight_schools.data.json")
     assert result["options"]["estimator"] == "auto"
     c = result["convergence"]
-    assert {"converged", "rule", "tol", "window", "history", "rel_change_mean", "rel_change_median",
-            "early_stop", "stopped_early", "max_steps", "smoothed"} <= set(c)
+    assert {"method", "converged", "stable", "draws", "drops", "stable_drop", "iterations", "max_steps",
+            "evaluations", "gradient", "line_search_failed", "starts", "optima", "unfinished_starts"} <= set(c)
+    assert c["method"] == "lbfgs" and c["converged"] and c["stable"] and c["iterations"] == result["steps"]
+    assert c["draws"][0] == 32 and len(c["drops"]) == len(c["draws"]) - 1 and c["drops"][-1] <= c["stable_drop"]
+    assert c["starts"] == 4 and sum(o["starts"] for o in c["optima"]) == 4
+    # the trace is the objective on the fixed draws: it rises within each start
+    psis = result["psis"]
+    assert {"k_hat", "verdict", "ess", "draws", "latents"} == set(psis) and psis["draws"] == 10_000
+    assert 0 < psis["ess"] <= 10_000 and psis["verdict"] in ("good", "ok", "bad")
+
+
+def test_adam_result_json_documented_shape(eight):
+    result = eight["adam"]
+    assert result["steps"] == STEPS and len(result["trace"]) == STEPS
+    c = result["convergence"]
+    assert {"method", "converged", "rule", "tol", "window", "history", "rel_change_mean", "rel_change_median",
+            "trend", "movement", "early_stop", "stopped_early", "max_steps", "smoothed"} <= set(c)
+    assert c["method"] == "adam"
     assert c["tol"] == 0.01 and c["window"] == 100 and c["max_steps"] == STEPS and not c["early_stop"]
     assert len(c["smoothed"]) == STEPS // c["window"]
+    assert set(c["trend"]) == {"slope", "t"} and set(c["movement"]) == {"max", "parameter"}
     # the smoothed objective is the mean of each window of the trace
     assert c["smoothed"][-1] == pytest.approx(onp.mean(result["trace"][-100:]))
+    head = eight["adam_run"].stdout.splitlines()[0]
+    assert head.startswith(f"vi: {STEPS} steps, 1 particle, seed 0; elbo = ")
 
 
 def test_summary_table_on_stdout(eight):
     out = eight["run"].stdout.splitlines()
-    assert out[0].startswith(f"vi: {STEPS} steps, 1 particle, seed 0; elbo = ")
+    result = eight["result"]
+    draws = result["convergence"]["draws"][-1]
+    assert out[0].startswith(f"vi: {result['steps']} L-BFGS iterations, {draws} fixed draws, seed 0; elbo = ")
     assert "±" in out[0]
-    assert out[1].startswith(("converged: ", "not converged: ")) and "tolerance 0.01" in out[1]
-    assert out[2].split() == ["name", "mean", "sd", "q05", "q50", "q95", "estimator"]
-    names = [line.split()[0] for line in out[3:]]
+    assert out[1].startswith("converged: L-BFGS, ") and "fixed draws" in out[1]
+    assert out[2].startswith(f"pareto k-hat {result['psis']['k_hat']:.2f} (")
+    weighted = ["psis_mean", "psis_sd"] if result["psis"]["latents"] else []
+    assert out[3].split() == ["name", "mean", "sd", "q05", "q50", "q95", *weighted, "estimator"]
+    names = [line.split()[0] for line in out[4:]]
     assert names == ["mu", "tau"] + [f"theta_raw[{i}]" for i in range(8)] + [f"theta[{i}]" for i in range(8)]
-    assert all(line.split()[-1] == "pathwise" for line in out[3:13])
-    assert all(line.split()[-1] == "deterministic" for line in out[13:])
+    assert all(line.split()[-1] == "pathwise" for line in out[4:14])
+    assert all(line.split()[-1] == "deterministic" for line in out[14:])
+    if weighted:      # the weighted columns are the JSON's
+        row = out[4].split()
+        assert float(row[6]) == pytest.approx(result["psis"]["latents"]["mu"]["mean"], rel=1e-3)
 
 
 def test_summary_compact_for_long_vectors():
@@ -103,7 +133,7 @@ def test_trace_csv(eight):
     with open(eight["dir"] / "trace.csv", newline="") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["step", "objective"]
-    assert [int(r[0]) for r in rows[1:]] == list(range(1, STEPS + 1))
+    assert [int(r[0]) for r in rows[1:]] == list(range(1, eight["result"]["steps"] + 1))
     onp.testing.assert_allclose([float(r[1]) for r in rows[1:]], eight["result"]["trace"])
 
 
@@ -175,7 +205,7 @@ def test_unconverged_warning(capsys, tmp_path):
     # 30 steps of a fit that is still far from its optimum: seed 1's guide starts at an ELBO near
     # -5000, against about -130 at the optimum
     status, out, err = run_main(capsys, "fit", MODELS / "linear_regression.ppl", "--steps", 30, "--quiet",
-                                "--seed", 1, "--out", tmp_path / "r.json")
+                                "--seed", 1, "--out", tmp_path / "r.json", "--optimizer", "adam")
     assert status == 0, err
     c = read_json(tmp_path / "r.json")["convergence"]
     assert c["converged"] is False and c["rule"] is None
@@ -183,8 +213,19 @@ def test_unconverged_warning(capsys, tmp_path):
     assert out.splitlines()[1].startswith("not converged: ")
 
 
+def test_unconverged_lbfgs_warning(capsys, tmp_path):
+    # three L-BFGS iterations are far from the optimum
+    status, out, err = run_main(capsys, "fit", MODELS / "linear_regression.ppl", "--steps", 3, "--quiet",
+                                "--out", tmp_path / "r.json")
+    assert status == 0, err
+    c = read_json(tmp_path / "r.json")["convergence"]
+    assert c["method"] == "lbfgs" and c["converged"] is False and c["iterations"] == 3
+    assert "warning: the fit did not converge within 3 L-BFGS iterations" in err and "--steps" in err
+    assert out.splitlines()[1].startswith("not converged: L-BFGS, 3 iterations")
+
+
 def test_convergence_rule_unit():
-    from ppl.fit import Convergence
+    from ppl.convergence import Convergence
     flat = Convergence(1000, tol=0.01)
     stops = [flat.update(-10.0) for _ in range(1000)]
     assert stops.index(True) == 299          # three windows of 100: two relative changes of 0
@@ -196,8 +237,50 @@ def test_convergence_rule_unit():
     assert not record["converged"] and record["rel_change_mean"] == pytest.approx(100 / 200, rel=0.1)
 
 
+def test_convergence_rule_sees_a_slow_climb_the_relative_rule_misses():
+    """An objective that gains 0.5 per window of 100 steps, in noise of sd 1 per step: each
+    window changes by 0.5 / 1000 relatively, far below tol, but the line through the window
+    means rises by about 7 of its standard errors (0.5 / (0.1 / sqrt(2)))."""
+    from ppl.convergence import Convergence
+    rng = onp.random.default_rng(0)
+    climbing, flat = Convergence(1000), Convergence(1000)
+    for t in range(1000):
+        noise = rng.normal()
+        climbing.update(-1000.0 + 0.005 * t + noise)
+        flat.update(-1000.0 + noise)
+    c, f = climbing.record(1000), flat.record(1000)
+    assert c["rel_change_mean"] < 0.01 and c["trend"]["t"] > 3 and not c["converged"]
+    assert f["converged"] and abs(f["trend"]["t"]) < 3
+    # a minimized objective improves downwards: the same climb is then no improvement
+    down = Convergence(1000, direction=-1.0)
+    for t in range(1000):
+        down.update(-1000.0 + 0.005 * t + rng.normal())
+    assert down.record(1000)["trend"]["t"] < -3 and down.record(1000)["converged"]
+
+
+def test_convergence_rule_sees_parameters_still_moving():
+    """A flat objective while a guide location drifts by 0.0003 per step: 0.06 over the last two
+    windows, 0.6 of its guide sd (0.1). The verdict fails, and names the parameter."""
+    from ppl.convergence import Convergence
+    built, _ = ppl.compile("data y: real\nmu ~ Normal(0, 1)\ny ~ Normal(mu, 1)").bind({"y": 1.0})
+    space = built.space
+    rule = Convergence(1000, space=space)
+    theta = space.initial()
+    lo, _ = space.slices["mu.loc"]
+    for t in range(1000):
+        theta = theta.copy()
+        theta[lo] += 0.0003
+        rule.update(-5.0, theta)
+    record = rule.record(1000)
+    assert record["rel_change_mean"] == 0 and not record["converged"]
+    assert record["movement"]["parameter"] == "mu.loc"
+    assert record["movement"]["max"] == pytest.approx(0.6, rel=0.01)
+    from ppl.convergence import warnings
+    assert "'mu.loc' still moved by 0.6 of its scale" in warnings(record, "elbo")[0]
+
+
 def test_tol_api_matches_cli(eight):
-    fit = ppl.load(EIGHT).fit(steps=5000, tol=0.05)
+    fit = ppl.load(EIGHT).fit(steps=5000, tol=0.05, optimizer="adam")
     assert json.loads(json.dumps(fit.to_json())) == read_json(eight["dir"] / "early.json")
 
 

@@ -2,6 +2,7 @@
 stderr is a pipe, nothing with --quiet; and the reporter on its own."""
 import fcntl
 import io
+import json
 import os
 import pty
 import re
@@ -49,7 +50,8 @@ def run_in_pty(args, cwd, columns=100):
 
 
 def test_progress_bar_on_a_terminal(tmp_path):
-    status, out = run_in_pty(["fit", EIGHT, "--steps", 1500, "--out", tmp_path / "r.json"], tmp_path)
+    status, out = run_in_pty(["fit", EIGHT, "--optimizer", "adam", "--steps", 1500, "--out", tmp_path / "r.json"],
+                             tmp_path)
     assert status == 0, out
     frames = [f for f in re.split(r"[\r\n]+", out) if "%|" in f]
     assert frames, f"no progress bar drawn:\n{out[:2000]}"
@@ -62,10 +64,24 @@ def test_progress_bar_on_a_terminal(tmp_path):
     assert "vi: 1500 steps" in out                                  # and the summary after it
 
 
+def test_progress_bar_of_a_fit_that_converges_early(tmp_path):
+    """L-BFGS stops when converged, long before --steps: the bar ends full at the steps run, and
+    shows the objective itself (it has no noise to smooth)."""
+    status, out = run_in_pty(["fit", EIGHT, "--steps", 1500, "--out", tmp_path / "r.json"], tmp_path)
+    assert status == 0, out
+    steps = json.loads((tmp_path / "r.json").read_text())["steps"]
+    assert steps < 1500
+    final = [f for f in re.split(r"[\r\n]+", out) if "%|" in f][-1]
+    assert f"{steps}/{steps}" in final and "100%" in final, final
+    assert re.match(r"\s*elbo -?\d", final), final
+
+
 @pytest.fixture(scope="module")
 def piped(module_cli):
-    """`ppl fit` with stderr a pipe, with and without --quiet (both at once)."""
-    return module_cli.many([("fit", EIGHT, "--steps", 500), ("fit", EIGHT, "--steps", 300, "--quiet")])
+    """`ppl fit` (Adam) with stderr a pipe, with and without --quiet, and by L-BFGS (all at once)."""
+    return module_cli.many([("fit", EIGHT, "--steps", 500, "--optimizer", "adam"),
+                            ("fit", EIGHT, "--steps", 300, "--quiet", "--optimizer", "adam"),
+                            ("fit", EIGHT, "--steps", 500)])
 
 
 def test_plain_lines_when_not_a_terminal(piped):
@@ -83,6 +99,15 @@ def test_quiet_prints_no_progress(piped):
     assert r.returncode == 0, r.stderr
     assert "step " not in r.stderr and "%|" not in r.stderr
     assert r.stdout.startswith("vi: 300 steps")                   # --quiet keeps the summary
+
+
+def test_plain_lines_end_with_the_last_step_of_an_early_stop(piped):
+    r = piped[2]
+    assert r.returncode == 0, r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.startswith("step ")]
+    steps = int(r.stdout.split()[1])                              # "vi: 93 L-BFGS iterations, ..."
+    assert steps < 500 and lines[-1].startswith(f"step {steps}/500  elbo ")
+    assert "mean of last" not in lines[-1]                        # an exact objective, not smoothed
 
 
 def test_lines_report_the_running_mean():
@@ -136,5 +161,6 @@ def test_fit_reports_snr_while_it_runs():
         def snr(self, ratios):
             seen.append(dict(ratios))
 
-    ppl.compile("param mu: real = 0\ny ~ Normal(mu, 1)\nminimize (y - 3)^2").fit(steps=200, report=Report())
+    ppl.compile("param mu: real = 0\ny ~ Normal(mu, 1)\nminimize (y - 3)^2").fit(steps=200, report=Report(),
+                                                                               optimizer="adam")
     assert len(seen) == 4 and set(seen[-1]) == {"mu"} and seen[-1]["mu"] > 0

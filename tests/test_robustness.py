@@ -29,7 +29,8 @@ def _fit_cli(*args, cwd):
 
 def test_sigint_at_a_random_step_then_resume_is_bit_for_bit(tmp_path):
     steps = "6000"
-    run = _fit_cli("--steps", steps, "--out", "part.json", "--checkpoint", "fit.npz", cwd=tmp_path)
+    run = _fit_cli("--optimizer", "adam", "--steps", steps, "--out", "part.json", "--checkpoint", "fit.npz",
+                   cwd=tmp_path)
     deadline = time.monotonic() + 120
     while not (tmp_path / "fit.npz").exists() and time.monotonic() < deadline:
         time.sleep(0.05)                                  # the fit is running: its first checkpoint
@@ -41,14 +42,30 @@ def test_sigint_at_a_random_step_then_resume_is_bit_for_bit(tmp_path):
     part = json.loads((tmp_path / "part.json").read_text())
     assert part["interrupted"] is True and 0 < len(part["trace"]) < int(steps)
 
-    resumed = _fit_cli("--steps", steps, "--out", "resumed.json", "--resume", "fit.npz", cwd=tmp_path)
-    whole = _fit_cli("--steps", steps, "--out", "whole.json", cwd=tmp_path)
+    resumed = _fit_cli("--optimizer", "adam", "--steps", steps, "--out", "resumed.json", "--resume", "fit.npz",
+                       cwd=tmp_path)
+    whole = _fit_cli("--optimizer", "adam", "--steps", steps, "--out", "whole.json", cwd=tmp_path)
     for proc in (resumed, whole):
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
     a, b = (json.loads((tmp_path / f).read_text()) for f in ("resumed.json", "whole.json"))
     assert a["interrupted"] is False
     assert a["guide"] == b["guide"] and a["objective"] == b["objective"] and a["trace"] == b["trace"]
+
+
+@pytest.mark.parametrize("stop_at", [3, 40, 75])
+def test_lbfgs_stopped_then_resumed_is_bit_for_bit(tmp_path, stop_at):
+    """Stopped among the starts (3), in a later start (40), among the doubled draws (75): the
+    resumed fit ends where the whole one does, bit for bit."""
+    model = ppl.load(MODEL)
+    calls = iter(range(10 ** 6))
+    part = model.fit(checkpoint=tmp_path / "c.npz", stop=lambda: next(calls) == stop_at)
+    assert part.interrupted and part.steps == stop_at + 1
+    resumed = model.fit(resume=tmp_path / "c.npz").to_json()
+    whole = model.fit().to_json()
+    assert whole["convergence"]["method"] == "lbfgs" and whole["steps"] > 75
+    assert resumed["guide"] == whole["guide"] and resumed["trace"] == whole["trace"]
+    assert resumed["convergence"] == whole["convergence"] and resumed["objective"] == whole["objective"]
 
 
 def test_resume_refuses_another_model_or_options(tmp_path):
@@ -62,16 +79,29 @@ def test_resume_refuses_another_model_or_options(tmp_path):
 def test_a_scale_going_negative_names_its_line():
     model = ppl.compile("param s: real = 1\n\ny ~ Normal(0, s)\nminimize y^2 + 3 * s", "neg.ppl")
     with pytest.raises(ppl.FitError) as err:
-        model.fit(steps=500)
+        model.fit(steps=500, optimizer="adam")
     text = str(err.value)
     assert text.startswith("neg.ppl:3:1: runtime error: Normal's argument 'scale' must be positive")
     assert "at step" in text and "parameter values there: s = -" in text
+    # L-BFGS steps back from such points, until it can go no nearer the optimum (s = 0) than them
+    with pytest.raises(ppl.FitError) as err:
+        model.fit(steps=500)
+    text = str(err.value)
+    assert text.startswith("neg.ppl:3:1: runtime error: Normal's argument 'scale' must be positive")
+    assert "at step" in text and "parameter values there: s = " in text
 
 
 def test_transient_nan_steps_are_skipped_and_the_fit_recovers():
     # log(y + 1) is NaN whenever the draw y falls below -1: now and then, never for long
+    # with fixed draws the objective is NaN from the start (some draw is below -1), so "auto"
+    # leaves L-BFGS for Adam, exactly as if asked for
     model = ppl.compile("param a: real = 0\ny ~ Normal(a, 1)\nminimize (y - 2)^2 + 0 * log(y + 1)")
     fit = model.fit(steps=1500, seed=0)
+    assert fit.convergence["method"] == "adam"
+    adam = model.fit(steps=1500, seed=0, optimizer="adam")
+    assert json.dumps(fit.to_json()) == json.dumps(adam.to_json())        # NaN objectives compare as text
+    with pytest.raises(ppl.FitError, match="3:1: runtime error: the objective is nan"):
+        model.fit(steps=1500, seed=0, optimizer="lbfgs")
     assert fit.skipped > 0
     assert np.isnan(fit.trace).sum() == fit.skipped
     assert abs(float(fit.params["a"]) - 2) < 0.1
