@@ -5,8 +5,9 @@ checkpoint between iterations and resume bit for bit.) The direction is the two-
 of Nocedal and Wright (Algorithm 7.4) over the last `memory` steps; the step length is found by
 bisection on the weak Wolfe conditions (Lewis and Overton 2013), so every accepted step has
 s'y > 0 and the inverse Hessian estimate stays positive definite. A trial point whose objective
-or gradient is not finite counts as too far, and no step moves a coordinate by more than
-MAX_MOVE of its scale (the square root of the diagonal the direction is built on).
+or gradient is not finite counts as too far, and a step longer than the quasi-Newton one moves
+no coordinate by more than MAX_MOVE of its scale (the square root of the diagonal the direction
+is built on).
 
 >>> import numpy as np
 >>> f = lambda x: (float((x[0] - 1) ** 2 + 10 * (x[1] - x[0] ** 2) ** 2),
@@ -26,7 +27,7 @@ import numpy as onp
 
 C1, C2 = 1e-4, 0.9          # sufficient decrease and curvature constants of the Wolfe conditions
 MAX_EVALUATIONS = 40        # objective evaluations per line search
-MAX_MOVE = 10.0             # the furthest one step moves a coordinate, in units of sqrt(diagonal)
+MAX_MOVE = 100.0            # the furthest a step extrapolates a coordinate, in units of sqrt(diagonal)
 FTOL = 1e-12                # converged: relative decrease of the objective below this...
 GTOL = 1e-8                 # ...or every gradient element below this (times max(1, |f|))
 
@@ -77,8 +78,9 @@ class LBFGS:
             d = self.direction(diagonal)
             slope = float(self.g @ d)
         h0 = onp.ones_like(self.g) if diagonal is None else diagonal
-        longest = MAX_MOVE / float(onp.max(onp.abs(d) / onp.sqrt(h0)))   # no coordinate moves further
-        t, lo, hi = min(1.0, longest), 0.0, math.inf
+        # the full step first; beyond it, no coordinate moves more than MAX_MOVE of its scale
+        longest = max(1.0, MAX_MOVE / float(onp.max(onp.abs(d) / onp.sqrt(h0))))
+        t, lo, hi = 1.0, 0.0, math.inf
         best = None
         for _ in range(MAX_EVALUATIONS):
             x = self.x + t * d

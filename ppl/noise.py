@@ -46,10 +46,8 @@ class FixedDraws:
 
     @classmethod
     def latin_hypercube(cls, rng, M, D) -> "FixedDraws":
-        """M draws of D standard normals, each coordinate's one in each of M equally likely
-        strata, the strata's order and the points within them drawn from `rng`."""
-        strata = onp.argsort(rng.random((D, M)), axis=1).T
-        return cls(moment_matched(normal_quantile((strata + rng.random((M, D))) / M)))
+        """M moment-matched draws of D standard normals from a Latin hypercube (`stratified`)."""
+        return cls(moment_matched(stratified(rng, M, D)))
 
     @property
     def size(self):
@@ -57,6 +55,14 @@ class FixedDraws:
 
     def part(self, lo, hi) -> "_Reader":
         return _Reader(self.eps[lo:hi])
+
+
+def stratified(rng, M, D) -> onp.ndarray:
+    """M draws of D standard normals, each coordinate's one in each of M equally likely strata,
+    the strata's order and the points within them drawn from `rng`."""
+    strata = onp.argsort(rng.random((D, M)), axis=1).T
+    u = (strata + rng.random((M, D))) / M                  # rng.random is in [0, 1): u may be 0
+    return normal_quantile(onp.maximum(u, onp.finfo(float).tiny))
 
 
 def moment_matched(eps) -> onp.ndarray:

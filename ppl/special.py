@@ -157,4 +157,5 @@ def normal_quantile(p):
         centre = q * ratio(_CENTRE, 0.180625 - q * q)
         r = onp.sqrt(-onp.log(onp.minimum(p, 1 - p)))
         tail = onp.where(r <= 5, ratio(_TAIL, r - 1.6), ratio(_FAR, r - 5))
-    return onp.where(onp.abs(q) <= 0.425, centre, onp.sign(q) * tail)
+    out = onp.where(onp.abs(q) <= 0.425, centre, onp.sign(q) * tail)
+    return onp.where(p == 0, -onp.inf, onp.where(p == 1, onp.inf, out))
