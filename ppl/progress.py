@@ -111,7 +111,7 @@ class Lines(_Noisiest):
         if (t + 1) % self.every == 0 or t + 1 == self.steps:
             self._line(t)
 
-    def _line(self, t):
+    def _line(self, t, final=False):
         self.last = t
         elapsed = max(time.perf_counter() - self.start, 1e-9)
         rate = (t + 1) / elapsed
@@ -119,12 +119,13 @@ class Lines(_Noisiest):
         snr = f"  {self.text}" if self.text else ""
         smoothed = f" (mean of last {n} steps)" if self.running.values.maxlen > 1 else ""
         print(f"step {t + 1}/{self.steps}  {self.name} {self.running.mean:.6g}{smoothed}"
-              f"{snr}  {rate:.0f} steps/s  eta {_duration((self.steps - t - 1) / rate)}", file=self.stream, flush=True)
+              f"{snr}  {rate:.0f} steps/s  {'done' if final else f'eta {_duration((self.steps - t - 1) / rate)}'}",
+              file=self.stream, flush=True)
 
     def close(self):
         """A fit that stopped before its last step (converged) still gets its final line."""
         if self.latest > self.last:
-            self._line(self.latest)
+            self._line(self.latest, final=True)
 
 
 class Bar(_Noisiest):
