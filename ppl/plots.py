@@ -77,8 +77,11 @@ def _trace(ax, fit):
     trace = onp.asarray(fit.trace, dtype=float)
     name = fit.objective["name"]
     steps = onp.arange(1, len(trace) + 1)
-    ax.plot(steps, trace, lw=0.6, alpha=0.35, color="C0", label=f"{name} per step")
     c = fit.convergence
+    if c and c.get("method") == "lbfgs":       # no noise: the trace is the objective itself
+        ax.plot(steps, trace, lw=1.4, color="C0", label=f"{name} per iteration (each start, then more draws)")
+    else:
+        ax.plot(steps, trace, lw=0.6, alpha=0.35, color="C0", label=f"{name} per step")
     if c and c.get("smoothed"):
         w = c["window"]
         centres = w * onp.arange(len(c["smoothed"])) + (w + 1) / 2
@@ -86,6 +89,10 @@ def _trace(ax, fit):
         verdict = "converged" if c["converged"] else "not converged"
         ax.set_title(f"{fit.mode}: {name} = {fit.objective['value']:.5g} ± {fit.objective['stderr']:.2g} "
                      f"({verdict}, tol {c['tol']:g})", fontsize=10)
+    elif c and c.get("method") == "lbfgs":
+        verdict = "converged" if c["converged"] else "not converged"
+        ax.set_title(f"{fit.mode}: {name} = {fit.objective['value']:.5g} ± {fit.objective['stderr']:.2g} "
+                     f"({verdict}; L-BFGS on {c['draws'][-1]} fixed draws)", fontsize=10)
     else:
         ax.set_title(f"{fit.mode}: {name} = {fit.objective['value']:.5g}", fontsize=10)
     finite = trace[onp.isfinite(trace)]
