@@ -72,7 +72,8 @@ def posteriors(folder):
 
 def load_data(path):
     """A JSON data file as {name: int or float64 array}."""
-    return {k: (v if isinstance(v, int) else np.asarray(v, dtype=float)) for k, v in json.loads(Path(path).read_text()).items()}
+    raw = json.loads(Path(path).read_text())
+    return {k: (v if isinstance(v, int) else np.asarray(v, dtype=float)) for k, v in raw.items()}
 
 
 def element(param):
@@ -98,12 +99,12 @@ def compare(reference, summaries):
 
 
 def stats(per_param):
-    """max and median |z|, the parameter with the largest, and the range of sd ratios."""
-    z = {p: abs(v["z"]) for p, v in per_param.items()}
-    worst = max(z, key=lambda p: z[p] if np.isfinite(z[p]) else np.inf)
+    """max and median |z| (a z that is not finite counts as infinite), the parameter with the
+    largest, and the range of sd ratios."""
+    z = {p: abs(v["z"]) if np.isfinite(v["z"]) else np.inf for p, v in per_param.items()}
+    worst = max(z, key=z.get)
     ratios = [v["sd_ratio"] for v in per_param.values()]
-    return {"max_z": float(max(z.values(), key=lambda x: x if np.isfinite(x) else np.inf)),
-            "median_z": float(np.median(list(z.values()))), "worst": worst,
+    return {"max_z": float(z[worst]), "median_z": float(np.median(list(z.values()))), "worst": worst,
             "min_sd_ratio": float(min(ratios)), "max_sd_ratio": float(max(ratios))}
 
 
@@ -119,19 +120,25 @@ def fit_ppl(model_path, data_path, reference, seed):
     t0 = time.perf_counter()
     try:
         fit = ppl.load(model_path).fit(data_path, seed=seed)
+        seconds = time.perf_counter() - t0
+        params = compare(reference, fit.latents)
     except Exception as err:                                       # reported, not fixed
-        return {"error": f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"}
-    seconds = time.perf_counter() - t0
-    params = compare(reference, fit.latents)
-    out = {"seconds": seconds, "steps": fit.steps, "converged": (fit.convergence or {}).get("converged"),
-           "warnings": list(fit.warnings), "k_hat": None, "params": params, **stats(params),
-           "psis": None}
+        return {"error": describe(err)}
+    out = {"seconds": seconds, "elbo": fit.objective["value"], "steps": fit.steps,
+           "converged": (fit.convergence or {}).get("converged"), "warnings": list(fit.warnings),
+           "k_hat": None, "params": params, **stats(params), "psis": None}
     if fit.psis is not None:
         out["k_hat"] = fit.psis["k_hat"]
         if fit.psis.get("latents") is not None:
             weighted = compare(reference, fit.psis["latents"])
             out["psis"] = {"params": weighted, **stats(weighted)}
     return out
+
+
+def describe(err):
+    """An exception as one line: its type and the first line of its message."""
+    text = str(err).splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"
 
 
 def first_words(warning, n=6):
@@ -176,9 +183,9 @@ def fit_numpyro(model_fn, data_path, reference, seed):
             draws.update(Predictive(model, posterior_samples=draws, return_sites=missing)(key))
         draws = {k: np.asarray(v, dtype=float) for k, v in draws.items()}
         seconds = time.perf_counter() - t0
+        params = compare(reference, summaries_of(draws))
     except Exception as err:
-        return {"error": f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"}
-    params = compare(reference, summaries_of(draws))
+        return {"error": describe(err)}
     return {"seconds": seconds, "final_loss": float(result.losses[-1]), "params": params, **stats(params)}
 
 
@@ -282,7 +289,8 @@ def print_elbo(results, long):
             row += ["skipped (--no-long)", "", "", ""]
         rows.append(row)
     print(table(header, rows) + "\n")
-    notes = [f"- {name}: warning: {first_words(w)} ..." for name, r in results.items() for w in r.get("default_warnings", [])]
+    notes = [f"- {name}: warning: {first_words(w)} ..."
+             for name, r in results.items() for w in r.get("default_warnings", [])]
     if notes:
         print("\n".join(notes) + "\n")
 
@@ -306,7 +314,8 @@ def checks(posterior_results, elbo_results, long):
 
 def medians_line(posterior_results, with_numpyro):
     def med(key):
-        vals = [r[key]["max_z"] for r in posterior_results.values() if isinstance(r.get(key), dict) and "max_z" in r[key]]
+        vals = [r[key]["max_z"] for r in posterior_results.values()
+                if isinstance(r.get(key), dict) and "max_z" in r[key]]
         return f"{np.median(vals):.2f} over {len(vals)}" if vals else "-"
     text = f"median over posteriors of max |z|: ppl {med('ppl')}"
     psis = [r["ppl"]["psis"]["max_z"] for r in posterior_results.values() if r["ppl"].get("psis")]
@@ -330,7 +339,8 @@ def source_state():
 
 
 def environment(with_numpyro):
-    parts = [source_state(), f"Python {platform.python_version()}", f"numpy {np.__version__}", f"{os.cpu_count()} cores"]
+    parts = [source_state(), f"Python {platform.python_version()}", f"numpy {np.__version__}",
+             f"{os.cpu_count()} cores"]
     if with_numpyro:
         import jax
         import numpyro
@@ -376,9 +386,10 @@ def main(argv=None):
             fn = translations.get(name)
             log(f"NumPyro: {name}" if fn else f"NumPyro: {name}: no translation")
             results[name]["numpyro"] = fit_numpyro(fn, data, reference, 0) if fn else "n/a"
-    print(f"## posteriordb ({args.posteriordb}): ppl's default fit (seed {args.seed})"
-          + (f"; NumPyro AutoNormal, Adam({NUMPYRO_LR}), {NUMPYRO_STEPS} steps, {NUMPYRO_DRAWS} draws" if with_numpyro else "")
-          + "\n")
+    title = f"## posteriordb ({args.posteriordb}): ppl's default fit (seed {args.seed})"
+    if with_numpyro:
+        title += f"; NumPyro AutoNormal, Adam({NUMPYRO_LR}), {NUMPYRO_STEPS} steps, {NUMPYRO_DRAWS} draws"
+    print(title + "\n")
     print_posteriors(results, with_numpyro)
     print(medians_line(results, with_numpyro) + "\n")
 
@@ -388,7 +399,7 @@ def main(argv=None):
         try:
             elbos[name] = elbo_gap(path, data, args.seed, not args.no_long)
         except Exception as err:
-            elbos[name] = {"error": f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"}
+            elbos[name] = {"error": describe(err)}
     print(f"## bundled models: ELBO of the default fit (seed {args.seed}) against {LONG_STEPS} Adam steps "
           f"(seed {LONG_SEED}); fit.objective, 10,000 draws each\n")
     print_elbo(elbos, not args.no_long)
