@@ -50,7 +50,7 @@ def save_data(data, path):
 
 class PPL:
     """ppl, timed two ways: `fit(n)` is `model.fit(steps=n)` (bind, loop, summary); `loop(n)` is
-    `ppl.fit.run`, the loop `model.fit` runs, on a program bound once."""
+    `ppl.infer.fit.run`, the loop `model.fit` runs, on a program bound once."""
 
     def __init__(self, model, data, particles, variant="auto", batch_size=None):
         import ppl
@@ -63,7 +63,7 @@ class PPL:
         return self.model.fit(self.data, steps=n, lr=LR, particles=self.K, seed=SEED, batch_size=self.B)
 
     def loop(self, n, report=None):
-        from ppl import fit as fitting
+        from ppl.infer import fit as fitting
         if self._bound is None:
             self._bound = self.model.bind(self.data, SEED, batch_size=self.B)
         built, rng = self._bound
@@ -74,7 +74,7 @@ class PPL:
 # --------------------------------------------------------------------------------------- NumPy hand
 
 class AdamAsPPL:
-    """ppl's Adam (ppl/optim.py), written out again: lr decays geometrically to lr / 10."""
+    """ppl's Adam (ppl/infer/optim.py), written out again: lr decays geometrically to lr / 10."""
 
     def __init__(self, size, steps, lr=LR, final=0.1, b1=0.9, b2=0.999, eps=1e-8):
         self.lr, self.steps, self.final, self.b1, self.b2, self.eps = lr, steps, final, b1, b2, eps

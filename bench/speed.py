@@ -206,7 +206,7 @@ def per_step_fit(stepper, framework, n, n0=10):
 
 
 def per_step_loop(stepper, framework, n):
-    """Per step over n steps; ppl through ppl.fit.run (the loop model.fit runs) on a program
+    """Per step over n steps; ppl through ppl.infer.fit.run (the loop model.fit runs) on a program
     bound once, the others through their own step loops."""
     t0 = now()
     stepper.loop(n) if framework == "ppl" else stepper.run(n)
@@ -625,7 +625,7 @@ def environment():
 # ----------------------------------------------------------------------------------------- profile
 
 def profile(spec, steps):
-    """cProfile of ppl's loop (ppl.fit.run) on MODEL or logistic:N (synthetic data, D = 30)."""
+    """cProfile of ppl's loop (ppl.infer.fit.run) on MODEL or logistic:N (synthetic data, D = 30)."""
     model, _, size = spec.partition(":")
     if model == "logistic" and size:
         n, _, d = size.partition(":")
@@ -670,7 +670,7 @@ def main(argv=None):
     p.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
                    help="which time the per-step tables use (default cpu: the process's CPU time)")
     p.add_argument("--ppl-timing", choices=["loop", "fit"], default="loop",
-                   help="loop: time ppl.fit.run (the loop model.fit runs) on a program bound once; fit: "
+                   help="loop: time ppl.infer.fit.run (the loop model.fit runs) on a program bound once; fit: "
                    "model.fit(steps=10 + n) minus model.fit(steps=10)")
     p.add_argument("--profile", action="append", metavar="MODEL[:N]",
                    help="only profile ppl's per-step time on MODEL (logistic:N[:D] for synthetic data of N rows)")

@@ -42,7 +42,7 @@ try:
 except ImportError:                    # run from a checkout without PYTHONPATH
     sys.path.insert(0, str(ROOT))
     import ppl
-from ppl.baselines import Baselines    # the running baseline state fit() carries
+from ppl.infer.baselines import Baselines    # the running baseline state fit() carries
 
 MIXTURE, BITS = ROOT / "models" / "mixture.ppl", ROOT / "models" / "bits.ppl"
 MIXTURE_GROUPS = (("z.logits", "assignment logits"), ("mu.loc", "component means"), ("mu.scale", "component scales"))

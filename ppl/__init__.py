@@ -10,9 +10,9 @@
 >>> print(model.explain().splitlines()[1].split()[0])
 y
 """
-from .errors import DataError, FitError, PPLError, PPLSyntaxError, SemanticError
+from .front.errors import DataError, FitError, PPLError, PPLSyntaxError, SemanticError
 from .model import Model, compile, load
-from .result import Fit
+from .infer.result import Fit
 
 __all__ = ["compile", "load", "Model", "Fit", "PPLError", "PPLSyntaxError", "SemanticError", "DataError",
            "FitError"]

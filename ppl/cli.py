@@ -7,16 +7,17 @@ import signal
 import sys
 from pathlib import Path
 
-from . import ir, load
-from .errors import PPLError, Source
-from .datafiles import load_json
-from .output import draws_csv, gradcheck_table, summary_table, table, trace_csv, write_atomic, write_json
+from .middle import ir
+from . import load
+from .front.errors import PPLError, Source
+from .io.datafiles import load_json
+from .io.output import draws_csv, gradcheck_table, summary_table, table, trace_csv, write_atomic, write_json
 from .model import OPTIMIZERS
-from .progress import reporter
-from .result import summarize_draws
-from .guide import GUIDES
-from .baselines import CHOICES as BASELINE_CHOICES
-from .rewrite import ESTIMATORS, RAO_BLACKWELL
+from .io.progress import reporter
+from .infer.result import summarize_draws
+from .middle.guide import GUIDES
+from .infer.baselines import CHOICES as BASELINE_CHOICES
+from .middle.rewrite import ESTIMATORS, RAO_BLACKWELL
 
 KINDS = {ir.Let: "deterministic", ir.Sample: "latent", ir.Observe: "observed"}
 
@@ -129,7 +130,7 @@ def _output_parsers(sub):
     s.add_argument("-n", "--num-draws", dest="n", type=_positive, default=1000, help="number of draws (default 1000)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--draws", metavar="FILE", help="write the draws as CSV: a column per element")
-    s.set_defaults(run=_sample)
+    s.set_defaults(run=native_sample)
     pl = sub.add_parser("plot", help="plot a fit's objective trace and marginal posterior densities")
     pl.add_argument("result", help="a result JSON (from fit --out)")
     pl.add_argument("--model", help="the model file (default: the one the result names)")
@@ -169,7 +170,7 @@ def _fit(args):
     _check_outputs(args.out, args.draws, args.trace, plot=args.plot)
     estimators = {s.name: s.estimator for s in model.rewritten.sites}
     report = None if args.quiet or model.mode == "prior" else \
-        reporter(args.steps, model._objective()[0], estimators=estimators)
+        reporter(args.steps, model.objective()[0], estimators=estimators)
     # Ctrl-C or SIGTERM ends the fit after the current step; its state is saved to resume from
     saving = args.checkpoint or f"{Path(args.model).stem}.checkpoint.npz"
     with StopOnSignal() as stop:
@@ -242,7 +243,7 @@ def _check_outputs(*paths, plot=None):
             raise PPLError(f"cannot write {path}: the folder {folder} does not exist", hint="create it first",
                            source=Source("", str(path)))
     if plot:
-        from . import plots
+        from .io import plots
         plots.check(plot)
 
 
@@ -254,11 +255,11 @@ def _write_outputs(fit, args):
     if args.trace:
         write_atomic(args.trace, trace_csv(fit.trace))
     if args.plot:
-        from . import plots
+        from .io import plots
         plots.save(plots.plot_fit(fit), args.plot)
 
 
-def _sample(args):
+def native_sample(args):
     model = load(args.model)
     if args.fit:
         draws = model.restore(args.fit, _data(args.data)).predictive(args.n, seed=args.seed)
@@ -275,7 +276,7 @@ def _sample(args):
 
 
 def _plot(args):
-    from . import plots
+    from .io import plots
     out = args.out or str(Path(args.result).with_suffix(".png"))
     plots.check(out)
     result = load_json(args.result)

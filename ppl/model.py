@@ -7,21 +7,23 @@ from pathlib import Path
 import numpy as onp
 from autograd.differential_operators import grad_and_aux
 
-from . import deterministic, fullrank, ir, subsample
-from . import fit as fitting
-from .baselines import Baselines
-from .build import TooManyValues, build
-from .check import check
-from .checkpoint import fingerprint
-from .data import bind
-from .datafiles import load_data, load_json
+from .infer import deterministic
+from .back import fullrank
+from .middle import ir, subsample
+from .infer import fit as fitting
+from .infer.baselines import Baselines
+from .back.build import TooManyValues, build
+from .front.check import check
+from .infer.checkpoint import fingerprint
+from .back.data import bind
+from .io.datafiles import load_data, load_json
 from .distributions import DISTRIBUTIONS
-from .errors import PPLError, PPLSyntaxError, SemanticError, Source
-from .guide import guide as make_guide
-from .lower import lower
-from .parse import MAX_SOURCE_CHARS, parse
-from .result import Fit
-from .rewrite import rewrite
+from .front.errors import PPLError, PPLSyntaxError, SemanticError, Source
+from .middle.guide import guide as make_guide
+from .middle.lower import lower
+from .front.parse import MAX_SOURCE_CHARS, parse
+from .infer.result import Fit
+from .middle.rewrite import rewrite
 
 
 class Model:
@@ -80,7 +82,7 @@ class Model:
 
     def _build(self, data, rng, stl=False, batch_size=None):
         try:
-            values, params = bind(self.ir, self._data(data))
+            values, params = bind(self.ir, self.data_values(data))
             batch = None if batch_size is None else subsample.plan(self.rewritten.module, values, batch_size)
             state = rng.bit_generator.state
             try:
@@ -91,7 +93,9 @@ class Model:
         except PPLError as err:
             raise err.at(self.source) from None
 
-    def _data(self, data):
+    def data_values(self, data):
+        """The data as a dict: `data` itself, read from a file or files, or (None) the data file
+        beside the model."""
         if data is None and self.data_path is not None and Path(self.data_path).exists():
             return load_json(self.data_path)
         if isinstance(data, (str, Path, list, tuple)):
@@ -109,7 +113,7 @@ class Model:
         `optimizer` is "lbfgs", "adam" or "auto" (the default: "lbfgs" wherever it applies).
         "lbfgs" holds the draws fixed (quasi-Monte Carlo), minimizes the resulting deterministic
         objective with L-BFGS to machine precision, then doubles the draws until the optimum
-        stops moving (`ppl.deterministic`): no learning rate, and a fit that does not depend on
+        stops moving (`ppl.infer.deterministic`): no learning rate, and a fit that does not depend on
         the scaling of the model. It applies when every draw the fit takes is a standard normal
         (continuous latents, discrete ones summed out), without subsampling or `stl`; `steps`
         bounds its iterations and `particles` sets its first draws (default 32). It converges
@@ -118,7 +122,7 @@ class Model:
         stochastic gradient steps on fresh draws: `steps` of them with `particles` draws each
         (default 1), the learning rate `lr` decaying to a tenth over the run; with `tol`, it
         stops early once its convergence rule holds at that tolerance (see
-        `ppl.fit.Convergence`); without it, the rule is judged at Stan's tol_rel_obj = 0.01.
+        `ppl.infer.fit.Convergence`); without it, the rule is judged at Stan's tol_rel_obj = 0.01.
 
         `guide` is "meanfield" (the default) or "fullrank" (which starts from the mean-field
         optimum); `stl=True` ("sticking the landing") drops the guide's direct gradient through
@@ -128,12 +132,12 @@ class Model:
         `stop()` is asked after every step; when true the fit ends there, marked interrupted.
         `batch_size` subsamples (Adam only): each step sees that many of the observations (and
         of the latents with one value per observation), their log-likelihood scaled up to the
-        whole data set (see `ppl.subsample`). The summaries after the fit use all of the data
+        whole data set (see `ppl.middle.subsample`). The summaries after the fit use all of the data
         when it holds at most FULL_SUMMARY_ELEMENTS numbers; beyond that they come from
         minibatches too, and leave out the values with one element per observation (read their
         guide parameters). `chunk` bounds the particles computed in one vectorized pass (by
         default, as many as keep a pass's widest observation and per-particle gradient under
-        `ppl.program.PASS_ELEMENTS` numbers); the result is the same bit for bit whatever it is,
+        `ppl.back.program.PASS_ELEMENTS` numbers); the result is the same bit for bit whatever it is,
         since each particle draws from a stream of its own and its gradient is added in
         particle order (`Program.gradient`).
 
@@ -159,7 +163,7 @@ class Model:
         if built.space.size == 0:
             raise SemanticError("nothing to fit: the model has no param and no latent",
                                 hint="declare a param to optimize").at(self.source)
-        name, sign = self._objective()
+        name, sign = self.objective()
         options = dict(steps=steps, lr=lr, particles=particles, seed=seed, baseline=baseline, stl=stl, tol=tol,
                        chunk=chunk, batch_size=batch_size, optimizer=optimizer, starts=starts)
         try:
@@ -188,7 +192,7 @@ class Model:
             start = fullrank.from_meanfield(built, mf_built.space, mf_path.theta)
         settings = {**self.options, **o, "particles": particles, "optimizer": "adam" if width is None else "lbfgs",
                     "chunk": None}         # the result does not depend on the chunk
-        print_ = fingerprint(self.source.text, self._data(data), settings)
+        print_ = fingerprint(self.source.text, self.data_values(data), settings)
         common = dict(steps=o["steps"], sign=sign, resume=resume, fingerprint=print_, chunk=o["chunk"], theta=start,
                       **run)
         if width is not None:
@@ -203,7 +207,7 @@ class Model:
                     raise failed.error from None
                 rng.bit_generator.state = state
                 particles = o["particles"] or 1
-                common["fingerprint"] = fingerprint(self.source.text, self._data(data),
+                common["fingerprint"] = fingerprint(self.source.text, self.data_values(data),
                                                     {**settings, "particles": particles, "optimizer": "adam"})
         return fitting.run(built, rng, lr=o["lr"], particles=particles, baseline=o["baseline"], tol=o["tol"],
                            **common), particles
@@ -234,7 +238,7 @@ class Model:
         >>> draws["y"].shape, draws["mu"].shape
         ((5, 3), (5,))
         """
-        from .predictive import prior
+        from .back.predictive import prior
         return prior(self, data, n, seed, params)
 
     def restore(self, result, data=None) -> Fit:
@@ -266,14 +270,16 @@ class Model:
             theta = built.space.flatten(values)
         except PPLError as err:
             raise err.at(Source("", path) if path else self.source) from None
-        name, sign = self._objective()
+        name, sign = self.objective()
         traj = fitting.Trajectory(theta, trace, result.get("skipped_steps", 0), {}, result.get("convergence"),
                                   steps=steps)
         return Fit(built, traj, mode=self.mode, seed=result.get("seed", 0),
                    particles=result.get("particles", 1), objective_name=name, sign=sign, baseline="auto", rng=rng,
                    model=self, data=data, batch_size=result.get("batch_size"))
 
-    def _objective(self):
+    def objective(self) -> tuple[str, float]:
+        """(name, sign) of what a fit reports: ("elbo", -1.0), ("log_likelihood", -1.0), or
+        ("objective", +1.0 or -1.0 for minimize or maximize); the objective is sign times the loss."""
         sense = next((s.sense for s in self.ir.body if hasattr(s, "sense")), None)
         return fitting.objective_sign(self.mode, sense)
 
@@ -304,14 +310,15 @@ class Model:
         if unknown:
             raise SemanticError(f"no parameter named '{sorted(unknown)[0]}'",
                                 hint=f"parameters: {', '.join(values) or 'none'}").at(self.source)
-        _, sign = self._objective()
+        _, sign = self.objective()
 
         summed = [s.name for s in self.rewritten.sites if s.estimator in ("enumerate", "expect")]
 
         def estimate(record=None):
+            state = baseline if carry else Baselines(baseline, n_sites=len(built.score_sites), particles=particles)
             with warnings.catch_warnings():       # a model with nothing to differentiate is fine
                 warnings.filterwarnings("ignore", "Output seems independent of input")
-                grads, aux = grad_and_aux(lambda p: built.loss(p, rng, particles, baseline, record=record))(values)
+                grads, aux = grad_and_aux(lambda p: built.loss(p, rng, particles, state, record=record))(values)
             if carry:
                 baseline.update(aux["downstream"])
             for name in summed if record is not None else ():
@@ -352,7 +359,7 @@ class Model:
     def _exact_gradient(self, params, data):
         """The gradient with every discrete statement summed over its values, or None."""
         sites = self.rewritten.sites
-        if not sites or any(DISTRIBUTIONS[self._sample(s.name).dist].discrete is False for s in sites):
+        if not sites or any(DISTRIBUTIONS[self.native_sample(s.name).dist].discrete is False for s in sites):
             return None
         how = {s.name: "enumerate" if s.estimator == "enumerate" else "expect" for s in sites}
         try:
@@ -361,7 +368,7 @@ class Model:
             return None
         return twin.grad(params, data if data is not None else None)[1]
 
-    def _sample(self, name):
+    def native_sample(self, name):
         return next(s for s in self.ir.body if getattr(s, "name", None) == name and hasattr(s, "dist"))
 
 

@@ -3,7 +3,7 @@ leans on the past average exactly when that average has been predicting the cost
 import numpy as np
 import pytest
 
-from ppl.baselines import DECAY, WARMUP, Baselines
+from ppl.infer.baselines import DECAY, WARMUP, Baselines
 
 
 def _warm(state, draw, steps):

@@ -1,5 +1,5 @@
 """Gamma and Beta latents: variational inference recovers conjugate posteriors with pathwise
-gradients, and optimization differentiates their draws implicitly (ppl.implicit)."""
+gradients, and optimization differentiates their draws implicitly (ppl.kernels.implicit)."""
 
 import numpy as onp
 import pytest

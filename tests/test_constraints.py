@@ -5,7 +5,7 @@ import autograd.numpy as np
 from autograd import jacobian
 from autograd.test_util import check_grads
 
-from ppl import constraints as C
+from ppl.distributions import constraints as C
 
 A = onp.array
 LOW, HIGH = A([-1.0, 0.0, 2.5]), A([1.0, 0.5, 10.0])

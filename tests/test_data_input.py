@@ -7,7 +7,7 @@ import numpy as onp
 import pytest
 
 import ppl
-from ppl.datafiles import load_csv, load_data
+from ppl.io.datafiles import load_csv, load_data
 from conftest import MODELS, run_main
 
 REGRESSION = """\
@@ -39,7 +39,7 @@ def test_csv_columns_become_vectors_and_matrices(files):
 
 def test_merge_and_bind(files):
     model = ppl.load(files / "m.ppl")
-    values, _ = ppl.data.bind(model.ir, load_data([files / "sizes.json", files / "obs.csv"]))
+    values, _ = ppl.back.data.bind(model.ir, load_data([files / "sizes.json", files / "obs.csv"]))
     assert values["N"] == 4 and values["D"] == 2                       # D from its default
     onp.testing.assert_array_equal(values["X"], [[1, 0], [0, 1], [1, 1], [2, 0.5]])
     onp.testing.assert_array_equal(values["w"], onp.ones(4))            # a default computed from N

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import ppl
-from ppl import fit as fitting
-from ppl.streams import Streams
+from ppl.infer import fit as fitting
+from ppl.kernels.streams import Streams
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 PARTICLES = 7

@@ -9,8 +9,8 @@ from scipy.stats import multivariate_normal
 
 import ppl
 from conftest import MODELS
-from ppl.lbfgs import LBFGS
-from ppl.noise import Counter, FixedDraws, NotFixed, moment_matched, stratified
+from ppl.infer.lbfgs import LBFGS
+from ppl.kernels.noise import Counter, FixedDraws, NotFixed, moment_matched, stratified
 
 # ------------------------------------------------------------------ exact optima
 

@@ -14,7 +14,7 @@ import autograd.numpy as anp
 from autograd import grad
 from autograd.test_util import check_grads
 
-from ppl import constraints
+from ppl.distributions import constraints
 from ppl.distributions import (
     DISTRIBUTIONS, Bernoulli, Beta, BetaBinomial, Binomial, Categorical, Cauchy, Chi2, Dirichlet, DiscreteUniform,
     Distribution, Exponential, Gamma, Geometric, Gumbel, HalfCauchy, HalfNormal, InverseGamma, Laplace, LKJCholesky,
@@ -390,7 +390,7 @@ def test_log_prob_gradients(name):
         check_grads(lambda a: with_arg(case, arg, a).log_prob(x), modes=["rev"], order=1)(case.args[arg])
     if not case.cls.discrete:
         # a perturbed simplex or correlation factor leaves the support: differentiate the formula
-        density = case.dist.log_prob if name in SCALAR else case.dist._log_prob
+        density = case.dist.log_prob if name in SCALAR else case.dist.log_prob_unchecked
         check_grads(density, modes=["rev"], order=1)(x)
 
 
@@ -480,12 +480,12 @@ def test_enumerated_supports():
               DiscreteUniform(low=A([0.0, 1.0]), high=A([2.0, 4.0]))):
         values = d.enumerate_support()
         assert onp.array_equal(values, onp.arange(int(values[0]), 5))
-        lp = d._log_prob(values[:, None])
+        lp = d.log_prob_unchecked(values[:, None])
         onp.testing.assert_allclose(lp, d.log_prob(values[:, None]))
         assert onp.array_equal(onp.isfinite(lp), onp.broadcast_to(d.support.check(values[:, None]), lp.shape))
         assert abs(onp.exp(lp).sum(axis=0) - 1).max() < 1e-12
     def total(logits):
-        return anp.sum(anp.exp(Binomial(total_count=A([2.0, 4.0]), logits=logits)._log_prob(onp.arange(5)[:, None])))
+        return anp.sum(anp.exp(Binomial(total_count=A([2.0, 4.0]), logits=logits).log_prob_unchecked(onp.arange(5)[:, None])))
     assert onp.isfinite(grad(total)(A([0.5, -1.0]))).all()
 
 

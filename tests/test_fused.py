@@ -36,7 +36,7 @@ CASES = [
 
 
 def traced(cls, args, x):
-    lp = cls(**args)._log_prob(x)
+    lp = cls(**args).log_prob_unchecked(x)
     return anp.sum(lp, axis=tuple(range(1, anp.ndim(lp)))) if anp.ndim(lp) > 1 else lp
 
 
@@ -84,7 +84,7 @@ def test_gradients_in_the_value_and_in_all_arguments_at_once(cls, args, x):
 # -- the mean-field block ----------------------------------------------------------------------
 
 def _block_case():
-    from ppl import fused
+    from ppl.kernels import fused
     theta = rng.normal(size=9)
     # column 0 scored by a constant Normal(0.5, 2) prior, column 1 (positive) by HalfCauchy(2.5)
     priors = ((0, 1, fused.normal, (onp.array([0.5]), onp.array([2.0]))),
@@ -105,7 +105,7 @@ def _block_traced(theta, eps, layout):
 
 
 def test_meanfield_block_matches_the_traced_form_to_1e_10():
-    from ppl.nodes import meanfield
+    from ppl.kernels.nodes import meanfield
     theta, eps, layout = _block_case()
     onp.testing.assert_allclose(meanfield(theta, eps, layout), _block_traced(theta, eps, layout), rtol=1e-10, atol=1e-10)
     weights = rng.normal(size=(K, 5))
@@ -118,7 +118,7 @@ def test_meanfield_block_matches_the_traced_form_to_1e_10():
 
 def test_meanfield_block_changes_no_fit_beyond_rounding(monkeypatch):
     import ppl
-    from ppl import build
+    from ppl.back import build
     from conftest import MODELS
     for name, particles in (("eight_schools", 1), ("eight_schools", 10), ("mixture", 4)):
         model = ppl.load(MODELS / f"{name}.ppl")
@@ -134,7 +134,7 @@ def test_meanfield_block_changes_no_fit_beyond_rounding(monkeypatch):
 def test_objective_matches_the_chain_it_replaces():
     """scale * sum_k [sum_i w_i t_i + sum_s sum_rest(coef_s * score_s)], with terms per particle or
     shared, and scores per particle or per element, against the traced chain to 1e-12."""
-    from ppl.nodes import objective
+    from ppl.kernels.nodes import objective
     a, b, c = rng.normal(size=K), rng.normal(size=1), rng.normal(size=K)
     s1, s2 = rng.normal(size=K), rng.normal(size=(K, N))
     coefs = (rng.normal(size=K), rng.normal(size=(K, N)))
@@ -201,7 +201,7 @@ POINTWISE_IDS = [i for i, c in zip(UNALIGNED_IDS, UNALIGNED) if c[0] == "normal"
 
 
 def _density(name, pointwise):
-    from ppl import fused
+    from ppl.kernels import fused
     f = getattr(fused, name)
     return f.pointwise if pointwise else f
 
@@ -271,7 +271,7 @@ def _marginal_case(rank):
 def _marginal_fused(rank, base, *terms):
     """The node as the program uses it: L and its log-sum-exp first, in NumPy, then the node."""
     from autograd.tracer import getval
-    from ppl.nodes import marginal, marginal_parts
+    from ppl.kernels.nodes import marginal, marginal_parts
     L, lse = marginal_parts(base, [getval(t) for t in terms], rank)
     return marginal(rank, L, lse, *terms)
 
@@ -307,7 +307,7 @@ def test_marginal_with_a_value_impossible_for_some_elements():
 # -- a cost term given as a block: its last column; columns reshaped --------------------------
 
 def test_objective_reads_the_last_column_of_a_two_dimensional_cost_term():
-    from ppl.nodes import objective
+    from ppl.kernels.nodes import objective
     block, b, s = rng2.normal(size=(K, 5)), rng2.normal(size=1), rng2.normal(size=(K, N))
     weights, coefs, scale = (-1.0, 2.0), (rng2.normal(size=(K, N)),), 1 / 7
     f = lambda t: objective(weights, coefs, scale, t, b, s)     # noqa: E731
@@ -320,7 +320,7 @@ def test_objective_reads_the_last_column_of_a_two_dimensional_cost_term():
 
 
 def test_columns_reshaped():
-    from ppl.nodes import columns
+    from ppl.kernels.nodes import columns
     a, lo, hi, shape = rng2.normal(size=(K, 9)), 2, 8, (K, 2, 3)
     onp.testing.assert_array_equal(columns(a, lo, hi, shape), a[:, lo:hi].reshape(shape))
     w = rng2.normal(size=shape)

@@ -32,10 +32,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ppl
-from ppl.datafiles import load_data
+from ppl.io.datafiles import load_data
 from ppl.distributions import DISTRIBUTIONS
-from ppl.functions import CONSTANTS, FUNCTIONS
-from ppl.parse import _parser
+from ppl.front.functions import CONSTANTS, FUNCTIONS
+from ppl.front.parse import _parser
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted((ROOT / "models").glob("*.ppl")) + sorted((ROOT / "tests" / "errors").glob("*.ppl"))
@@ -94,7 +94,7 @@ def render(toks):
     return " ".join(toks).replace(" \n ", "\n")
 
 
-def _sample(rnd):
+def native_sample(rnd):
     roll = rnd.random()
     if roll < 0.4:
         return rnd.choice(NAMES)
@@ -125,9 +125,9 @@ def mutate(rnd, text):
         elif edit == 2:
             toks[i], toks[j] = toks[j], toks[i]
         elif edit == 3:
-            toks[i] = _sample(rnd)
+            toks[i] = native_sample(rnd)
         elif edit == 4:
-            toks.insert(i, _sample(rnd))
+            toks.insert(i, native_sample(rnd))
         elif edit == 5:
             toks[i] = _kindred(rnd, toks[i])
         else:
@@ -163,7 +163,7 @@ STARTS = ["", "x = ", "param a: real = ", "data N: int\n", "y ~ Normal(", "minim
 
 def token_stream(rnd, length=30):
     """A random sequence of terminals, sometimes after the start of a statement."""
-    return rnd.choice(STARTS) + render([_sample(rnd) for _ in range(rnd.randint(0, length))])
+    return rnd.choice(STARTS) + render([native_sample(rnd) for _ in range(rnd.randint(0, length))])
 
 
 # -- generated programs: well-formed text, to reach the dry run's checks -----------------------

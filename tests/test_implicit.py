@@ -10,7 +10,7 @@ from autograd import elementwise_grad
 from autograd.test_util import check_grads
 from scipy import special, stats
 
-from ppl import implicit
+from ppl.kernels import implicit
 from ppl.distributions import Beta, Dirichlet, Gamma, StudentT, VonMises
 
 DRAWS = 100_000

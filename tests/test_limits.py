@@ -18,8 +18,8 @@ import warnings
 import pytest
 
 import ppl
-from ppl.functions import MAX_ELEMENTS
-from ppl.parse import MAX_DEPTH, MAX_NAME_LENGTH, MAX_SOURCE_CHARS, MAX_STATEMENTS
+from ppl.front.functions import MAX_ELEMENTS
+from ppl.front.parse import MAX_DEPTH, MAX_NAME_LENGTH, MAX_SOURCE_CHARS, MAX_STATEMENTS
 
 
 def error_of(text, data=None, kind=ppl.PPLError):
@@ -217,7 +217,7 @@ path = Path(sys.argv[1])
 with open(path, "wb") as f:
     f.truncate(10 * 2**30)                                        # sparse: no disk space used
 import ppl
-from ppl.datafiles import load_data
+from ppl.io.datafiles import load_data
 try:
     {call}
 except ppl.PPLError as err:

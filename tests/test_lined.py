@@ -1,4 +1,4 @@
-"""The primitives of ppl.lined agree with autograd's own operations on explicitly lined-up
+"""The primitives of ppl.kernels.lined agree with autograd's own operations on explicitly lined-up
 operands, in value and gradient, and a matrix-vector product does not depend on how many
 particles share the call."""
 import autograd.numpy as anp
@@ -7,7 +7,7 @@ import pytest
 from autograd import grad
 from autograd.test_util import check_grads
 
-from ppl import lined
+from ppl.kernels import lined
 
 rng = onp.random.default_rng(0)
 K, N, M, D = 5, 4, 3, 6
@@ -150,7 +150,7 @@ def test_product_per_particle_is_independent_of_the_particles_sharing_the_call(p
 
 def _traced(op):
     """The operation as before its lined-up primitive: reshapes on the tape, then autograd's own."""
-    from ppl.fused import align
+    from ppl.kernels.fused import align
 
     def apply(a, b):
         return op(*align((a, b))) if onp.ndim(a) != onp.ndim(b) else op(a, b)
@@ -176,7 +176,7 @@ def test_shortcuts_change_no_fit_beyond_rounding(monkeypatch, name, particles):
     operations and a Distribution per observation: the same guide to 1e-9."""
     import ppl
     from conftest import MODELS
-    from ppl import expr
+    from ppl.back import expr
     from ppl.distributions import DISTRIBUTIONS
     short = ppl.load(MODELS / f"{name}.ppl").fit(steps=200, particles=particles, seed=5, optimizer="adam").guide
     with monkeypatch.context() as m:

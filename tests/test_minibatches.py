@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import ppl
-from ppl import minibatches as mb
-from ppl.errors import FitError
+from ppl.infer import minibatches as mb
+from ppl.front.errors import FitError
 from conftest import ROOT
 
 MODEL = """
@@ -171,7 +171,7 @@ def test_the_worker_goes_away_with_its_fit():
     code = """
 import os
 from test_minibatches import bound
-from ppl import minibatches as mb
+from ppl.infer import minibatches as mb
 built, rng = bound()
 source = mb.minibatches(built, rng)
 source()
@@ -236,7 +236,7 @@ def test_a_fit_starts_while_another_thread_waits_on_stdin():
     code = """
 import sys, threading
 from test_minibatches import bound
-from ppl import minibatches as mb
+from ppl.infer import minibatches as mb
 threading.Thread(target=sys.stdin.read, daemon=True).start()
 built, rng = bound()
 source = mb.minibatches(built, rng)
@@ -277,7 +277,7 @@ def _running(pid):
 
 
 def test_a_fit_through_the_worker_equals_the_fit_in_step(monkeypatch):
-    from ppl import fit as fitting
+    from ppl.infer import fit as fitting
     model = ppl.load(ROOT / "models" / "logistic_regression.ppl")
     data = ROOT / "models" / "logistic_regression.data.json"
     ahead = model.fit(data, steps=150, seed=4, batch_size=20, particles=2)

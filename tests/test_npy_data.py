@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import ppl
-from ppl import data as data_module
+from ppl.back import data as data_module
 from ppl import model as model_module
-from ppl.checkpoint import fingerprint
-from ppl.datafiles import load_data
+from ppl.infer.checkpoint import fingerprint
+from ppl.io.datafiles import load_data
 from conftest import ROOT
 
 LOGISTIC = """

@@ -96,7 +96,7 @@ def test_summary_table_on_stdout(eight):
 def test_summary_compact_for_long_vectors():
     fit = ppl.compile("data y: real[30]\nz: real[30] ~ Normal(0, 1)\ny ~ Normal(z, 1)").fit(
         {"y": list(range(30))}, steps=20)
-    from ppl.output import table
+    from ppl.io.output import table
     lines = table(fit).splitlines()
     assert sum(line.startswith("z[") for line in lines) == 12
     assert lines[-1].startswith("... 18 more elements of z")
@@ -138,7 +138,7 @@ def test_trace_csv(eight):
 
 
 def test_draws_csv_matrix_and_integer_columns():
-    from ppl.output import draws_csv
+    from ppl.io.output import draws_csv
     text = draws_csv({"a": onp.arange(4.0).reshape(2, 2) / 2, "X": onp.arange(12).reshape(2, 2, 3)})
     rows = list(csv.reader(text.splitlines()))
     assert rows[0] == ["a[0]", "a[1]", "X[0,0]", "X[0,1]", "X[0,2]", "X[1,0]", "X[1,1]", "X[1,2]"]
@@ -225,7 +225,7 @@ def test_unconverged_lbfgs_warning(capsys, tmp_path):
 
 
 def test_convergence_rule_unit():
-    from ppl.convergence import Convergence
+    from ppl.infer.convergence import Convergence
     flat = Convergence(1000, tol=0.01)
     stops = [flat.update(-10.0) for _ in range(1000)]
     assert stops.index(True) == 299          # three windows of 100: two relative changes of 0
@@ -241,7 +241,7 @@ def test_convergence_rule_sees_a_slow_climb_the_relative_rule_misses():
     """An objective that gains 0.5 per window of 100 steps, in noise of sd 1 per step: each
     window changes by 0.5 / 1000 relatively, far below tol, but the line through the window
     means rises by about 7 of its standard errors (0.5 / (0.1 / sqrt(2)))."""
-    from ppl.convergence import Convergence
+    from ppl.infer.convergence import Convergence
     rng = onp.random.default_rng(0)
     climbing, flat = Convergence(1000), Convergence(1000)
     for t in range(1000):
@@ -261,7 +261,7 @@ def test_convergence_rule_sees_a_slow_climb_the_relative_rule_misses():
 def test_convergence_rule_sees_parameters_still_moving():
     """A flat objective while a guide location drifts by 0.0003 per step: 0.06 over the last two
     windows, 0.6 of its guide sd (0.1). The verdict fails, and names the parameter."""
-    from ppl.convergence import Convergence
+    from ppl.infer.convergence import Convergence
     built, _ = ppl.compile("data y: real\nmu ~ Normal(0, 1)\ny ~ Normal(mu, 1)").bind({"y": 1.0})
     space = built.space
     rule = Convergence(1000, space=space)
@@ -275,7 +275,7 @@ def test_convergence_rule_sees_parameters_still_moving():
     assert record["rel_change_mean"] == 0 and not record["converged"]
     assert record["movement"]["parameter"] == "mu.loc"
     assert record["movement"]["max"] == pytest.approx(0.6, rel=0.01)
-    from ppl.convergence import warnings
+    from ppl.infer.convergence import warnings
     assert "'mu.loc' still moved by 0.6 of its scale" in warnings(record, "elbo")[0]
 
 
@@ -327,7 +327,7 @@ def test_unwritable_outputs_fail_before_fitting(cli, capsys, tmp_path):
 
 
 def test_write_failure_names_the_path(tmp_path):
-    from ppl.output import write_atomic
+    from ppl.io.output import write_atomic
     target = tmp_path / "dir"
     target.mkdir()
     with pytest.raises(ppl.PPLError, match="cannot write") as info:

@@ -46,19 +46,20 @@ def wheel(tmp_path_factory):
 def test_wheel_contents(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "ppl/__init__.py" in names and "ppl/cli.py" in names
-    assert "ppl/ppl.lark" in names                                      # the grammar ships inside
-    assert "ppl/parser_tables.json" in names                            # and its parser's tables
-    assert not any(n.startswith(("tests/", "models/", "grammar/")) for n in names)
+    assert "ppl/front/ppl.lark" in names                                # the grammar ships inside
+    assert "ppl/front/parser_tables.json" in names                      # and its parser's tables
+    assert {f"ppl/{layer}/__init__.py" for layer in ("front", "middle", "back", "kernels", "infer", "io")} <= names
+    assert not any(n.startswith(("tests/", "models/", "grammar/", "tools/")) for n in names)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "ppl = ppl.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 SCRIPT = textwrap.dedent("""
     import json, sys
-    import ppl, ppl.parse
+    import ppl, ppl.front.parse
     model = ppl.compile("param mu: real = 0\\ny ~ Normal(mu, 1)\\nminimize (y - 2)^2")
     fit = model.fit(steps=300, seed=0)
-    print(json.dumps({"file": ppl.__file__, "grammar": str(ppl.tables.grammar_path()), "tables": ppl.tables.fresh(),
+    print(json.dumps({"file": ppl.__file__, "grammar": str(ppl.front.tables.grammar_path()), "tables": ppl.front.tables.fresh(),
                       "mu": float(fit.params["mu"]), "mode": fit.mode,
                       "path": sys.path}))
 """)
@@ -98,15 +99,16 @@ def test_unpacked_wheel_cli(wheel, tmp_path):
 
 
 def test_parser_tables_are_those_of_the_grammar():
-    """The shipped tables were made from grammar/ppl.lark (else: python -c "from ppl.tables import
+    """The shipped tables were made from grammar/ppl.lark (else: python -c "from ppl.front.tables import
     write; write()"), and the parser loaded from them parses every model and error case exactly as
     one built from the grammar."""
     import lark
 
-    from ppl import PPLError, parse, tables
+    from ppl import PPLError
+    from ppl.front import parse, tables
     stored = tables._read(tables.TABLES)
     assert stored["grammar"] == tables._digest(tables.grammar_path().read_text()), \
-        'the grammar changed: python -c "from ppl.tables import write; write()"'
+        'the grammar changed: python -c "from ppl.front.tables import write; write()"'
     if stored["lark"] != lark.__version__:
         pytest.skip(f"tables made by Lark {stored['lark']}, this is {lark.__version__}: the parser is built")
     loaded, built = tables.parser(parse._Brackets()), tables.build(tables.grammar_path().read_text(), parse._Brackets())

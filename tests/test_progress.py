@@ -15,7 +15,7 @@ import termios
 import pytest
 
 import ppl
-from ppl.progress import reporter
+from ppl.io.progress import reporter
 from conftest import MODELS, _env
 
 EIGHT = MODELS / "eight_schools.ppl"

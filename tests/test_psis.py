@@ -3,7 +3,7 @@ what theory says of Gaussian proposals."""
 import numpy as onp
 import pytest
 
-from ppl.psis import psis, weighted_moments
+from ppl.infer.psis import psis, weighted_moments
 
 
 @pytest.mark.parametrize("seed", range(6))

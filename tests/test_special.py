@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.special
 
-from ppl.special import normal_quantile, plain_expit, plain_logsumexp
+from ppl.kernels.special import normal_quantile, plain_expit, plain_logsumexp
 from conftest import ROOT
 
 

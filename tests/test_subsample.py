@@ -146,7 +146,7 @@ def test_an_interrupted_subsampled_fit_resumes_bit_for_bit(tmp_path):
 def test_minibatches_drawn_ahead_give_the_fit_drawn_in_step(monkeypatch):
     """The worker process only moves the work: the same rows, the same generator after the fit
     (its summaries), the same result as minibatches drawn at their own steps."""
-    from ppl import fit as fitting, minibatches
+    from ppl.infer import fit as fitting, minibatches
 
     used = []
     real = minibatches.minibatches
@@ -165,7 +165,7 @@ def test_minibatches_drawn_ahead_give_the_fit_drawn_in_step(monkeypatch):
 
 
 def test_minibatch_rows_are_distinct_and_uniform():
-    from ppl.subsample import Batch
+    from ppl.middle.subsample import Batch
     rng = np.random.default_rng(0)
     for total, size in ((1000, 10), (40, 30)):           # the sparse draw, and choice without replacement
         batch = Batch(size, total, "N", (), frozenset(), frozenset())
@@ -182,5 +182,5 @@ def test_minibatch_rows_are_distinct_and_uniform():
 def test_the_result_records_the_batch_size(tmp_path):
     fit = ppl.load(ROOT / "models" / "eight_schools.ppl").fit(steps=50, batch_size=4)
     assert fit.to_json()["batch_size"] == 4
-    from ppl.output import table
+    from ppl.io.output import table
     assert table(fit).splitlines()[0].startswith("vi: 50 steps, 1 particle, minibatches of 4, seed 0")

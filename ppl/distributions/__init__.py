@@ -5,7 +5,7 @@ Log densities use autograd.numpy, so they can be differentiated with respect to 
 batch axes. A family is reparameterizable exactly when it defines `transform`, which maps
 parameter-free `noise` to a draw differentiably in the parameters: explicitly (location-scale maps,
 closed-form inverse CDFs: `continuous`) or implicitly (numerical inverse CDFs whose gradients come
-from the implicit function theorem: `implicit_families`, built on `ppl.implicit`).
+from the implicit function theorem: `implicit_families`, built on `ppl.kernels.implicit`).
 """
 from .base import Distribution
 from .continuous import (Cauchy, Exponential, Gumbel, HalfCauchy, HalfNormal, Laplace, Logistic, LogNormal, Normal,

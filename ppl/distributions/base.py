@@ -3,12 +3,12 @@ import math
 
 import numpy as onp
 import autograd.numpy as np
-from ..functions import sum_rest
-from ..special import gammaln
+from ..kernels.special import sum_rest
+from ..kernels.special import gammaln
 from autograd.tracer import Box, getval
 
-from .. import constraints
-from ..constraints import _short
+from . import constraints
+from .constraints import short
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -67,7 +67,7 @@ class Distribution:
     """Base class: declarations on the class, arguments on the instance.
 
     A value has batch axes (one distribution each) followed by `event_dim` event axes (a vector
-    or matrix drawn as one: Dirichlet, MultivariateNormal, Multinomial, LKJCholesky); `_log_prob`
+    or matrix drawn as one: Dirichlet, MultivariateNormal, Multinomial, LKJCholesky); `log_prob_unchecked`
     gives one number per batch element. `sample(rng, shape)` and `noise(rng, shape)` take the
     value's whole shape, event axes included.
     """
@@ -115,16 +115,16 @@ class Distribution:
         x = x if isinstance(x, Box) else onp.asarray(x)
         # Out-of-support values may produce log(0) or nan before masking.
         with onp.errstate(divide="ignore", invalid="ignore"):
-            return where(self.support.check(x), self._log_prob(x), -np.inf)
+            return where(self.support.check(x), self.log_prob_unchecked(x), -np.inf)
 
     def log_prob_elements(self, x):
-        """`_log_prob` (one value per element, in the support), as one primitive for a family
+        """`log_prob_unchecked` (one value per element, in the support), as one primitive for a family
         with a fused density for these arguments (`fused_density`)."""
         found = self.fused_density(self.args)
         if found is not None:
             primitive, names = found
             return primitive.pointwise(x, *(self.args[k] for k in names))
-        return self._log_prob(x)
+        return self.log_prob_unchecked(x)
 
     def log_prob_sum(self, x):
         """log_prob summed over every axis but the first (the particle axis), for a value known
@@ -134,7 +134,7 @@ class Distribution:
         if found is not None:
             primitive, names = found
             return primitive(x, *(self.args[k] for k in names))
-        return sum_rest(self._log_prob(x))
+        return sum_rest(self.log_prob_unchecked(x))
 
     @classmethod
     def fused_density(cls, names):
@@ -152,7 +152,7 @@ class Distribution:
 
     def sample(self, rng, shape=()):
         """Draws of the given shape (batch and event axes included), without gradient: by the
-        family's own sampler `_sample` if it has one, else through `transform`."""
+        family's own sampler `native_sample` if it has one, else through `transform`."""
         shape = tuple(shape)
         full = self.batch_shape + self.event_shape
         if len(shape) < len(full) or onp.broadcast_shapes(shape, full) != shape \
@@ -161,13 +161,13 @@ class Distribution:
                              f"and event shape {self.event_shape}")
         plain_self = type(self)(**{k: getval(v) for k, v in self.args.items()})
         with onp.errstate(divide="ignore", over="ignore"):
-            if hasattr(self, "_sample"):
-                return plain_self._sample(rng, shape)
+            if hasattr(self, "native_sample"):
+                return plain_self.native_sample(rng, shape)
             return plain_self.transform(self.noise(rng, shape))
 
     def _full(self, value):
         return broadcast(value, self.batch_shape + self.event_shape)
 
     def __repr__(self):
-        args = ", ".join(f"{k}={_short(v)}" for k, v in self.args.items())
+        args = ", ".join(f"{k}={short(v)}" for k, v in self.args.items())
         return f"{type(self).__name__}({args})"

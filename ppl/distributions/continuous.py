@@ -4,9 +4,10 @@ import math
 
 import numpy as onp
 import autograd.numpy as np
-from ..special import gammaln
+from ..kernels.special import gammaln
 
-from .. import constraints, fused
+from . import constraints
+from ..kernels import fused
 from .base import LOG_2PI, Distribution, log_sigmoid
 
 EULER_GAMMA = 0.5772156649015329
@@ -37,7 +38,7 @@ class Normal(_LocScale):
         """loc + scale * eps, eps ~ Normal(0, 1)"""
         return self.loc + self.scale * eps
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         z = (x - self.loc) / self.scale
         return -0.5 * z**2 - np.log(self.scale) - 0.5 * LOG_2PI
 
@@ -58,7 +59,7 @@ class HalfNormal(Distribution):
         """scale * |eps|, eps ~ Normal(0, 1)"""
         return self.scale * np.abs(eps)
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         z = x / self.scale
         return -0.5 * z**2 - np.log(self.scale) + 0.5 * math.log(2 / math.pi)
 
@@ -78,7 +79,7 @@ class LogNormal(_LocScale):
         """exp(loc + scale * eps), eps ~ Normal(0, 1)"""
         return np.exp(self.loc + self.scale * eps)
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         log_x = np.log(x)
         z = (log_x - self.loc) / self.scale
         return -0.5 * z**2 - np.log(self.scale) - 0.5 * LOG_2PI - log_x
@@ -98,7 +99,7 @@ class Exponential(Distribution):
         """eps / rate, eps ~ Exponential(1)"""
         return eps / self.rate
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         return np.log(self.rate) - self.rate * x
 
     density = (fused.exponential, ("rate",))
@@ -121,7 +122,7 @@ class Uniform(Distribution):
         """low + (high - low) * eps, eps ~ Uniform(0, 1)"""
         return self.low + (self.high - self.low) * eps
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         return -np.log(self.high - self.low)
 
 
@@ -136,7 +137,7 @@ class Laplace(_LocScale):
         """loc + scale * eps, eps ~ Laplace(0, 1)"""
         return self.loc + self.scale * eps
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         return -np.abs(x - self.loc) / self.scale - np.log(2 * self.scale)
 
 
@@ -151,7 +152,7 @@ class Logistic(_LocScale):
         """loc + scale * eps, eps ~ Logistic(0, 1)"""
         return self.loc + self.scale * eps
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         z = (x - self.loc) / self.scale
         return log_sigmoid(z) + log_sigmoid(-z) - np.log(self.scale)
 
@@ -167,7 +168,7 @@ class Gumbel(_LocScale):
         """loc + scale * eps, eps ~ Gumbel(0, 1)"""
         return self.loc + self.scale * eps
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         z = (x - self.loc) / self.scale
         return -z - np.exp(-z) - np.log(self.scale)
 
@@ -184,7 +185,7 @@ class Cauchy(_LocScale):
         """loc + scale * eps, eps ~ Cauchy(0, 1)"""
         return self.loc + self.scale * eps
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         z = (x - self.loc) / self.scale
         return -np.log1p(z**2) - np.log(math.pi * self.scale)
 
@@ -206,7 +207,7 @@ class HalfCauchy(Distribution):
         """scale * |eps|, eps ~ Cauchy(0, 1)"""
         return self.scale * np.abs(eps)
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         z = x / self.scale
         return -np.log1p(z**2) - np.log(math.pi / 2 * self.scale)
 
@@ -225,7 +226,7 @@ class Weibull(Distribution):
         """scale * eps ^ (1 / concentration), eps ~ Exponential(1)"""
         return self.scale * eps ** (1 / self.concentration)
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         k, log_z = self.concentration, np.log(x) - np.log(self.scale)
         return np.log(k) - np.log(self.scale) + (k - 1) * log_z - np.exp(k * log_z)
 
@@ -251,7 +252,7 @@ class Pareto(Distribution):
         """scale * exp(eps / alpha), eps ~ Exponential(1)"""
         return self.scale * np.exp(eps / self.alpha)
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         return np.log(self.alpha) + self.alpha * np.log(self.scale) - (self.alpha + 1) * np.log(x)
 
     @property

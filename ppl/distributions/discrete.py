@@ -3,9 +3,10 @@ learns (logits where there is a choice: they are unconstrained), and, when its s
 `enumerate_support`."""
 import numpy as onp
 import autograd.numpy as np
-from ..special import betaln, expit, gammaln, logsumexp
+from ..kernels.special import betaln, expit, gammaln, logsumexp
 
-from .. import constraints, fused
+from . import constraints
+from ..kernels import fused
 from .base import Distribution, broadcast, log_choose, log_sigmoid, plain, where, xlogy
 
 
@@ -48,7 +49,7 @@ class Bernoulli(_ProbsOrLogits):
     mean = property(lambda self: self._full(self.probs))
     variance = property(lambda self: self._full(self.probs * (1 - self.probs)))
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         # Select rather than multiply, so 0 * log(0) never turns into nan.
         if "logits" in self.args:
             return where(x == 1, log_sigmoid(self.logits), log_sigmoid(-self.logits))
@@ -58,7 +59,7 @@ class Bernoulli(_ProbsOrLogits):
     def fused_density(cls, names):
         return (fused.bernoulli_logits, ("logits",)) if set(names) == {"logits"} else None
 
-    def _sample(self, rng, shape):
+    def native_sample(self, rng, shape):
         return (rng.random(shape) < self.probs).astype(onp.int64)
 
     def enumerate_support(self):
@@ -82,7 +83,7 @@ class Binomial(_ProbsOrLogits):
     def enumerate_support(self):
         return _range(0, self.total_count)
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         n = self.total_count
         k = onp.clip(plain(x), 0, plain(n))   # out-of-range values are masked below
         if "logits" in self.args:
@@ -97,7 +98,7 @@ class Binomial(_ProbsOrLogits):
             return fused.binomial_logits, ("total_count", "logits")
         return (fused.binomial_probs, ("total_count", "probs")) if set(names) == {"total_count", "probs"} else None
 
-    def _sample(self, rng, shape):
+    def native_sample(self, rng, shape):
         return rng.binomial(onp.broadcast_to(self.total_count, shape).astype(onp.int64), self.probs).astype(onp.int64)
 
 
@@ -139,7 +140,7 @@ class Categorical(Distribution):
     def logits(self):
         return self.args["logits"] if "logits" in self.args else self.log_probs
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         shape = onp.broadcast_shapes(self.batch_shape, onp.shape(x))
         # Out-of-support entries read category 0 here; log_prob masks them.
         index = onp.where(self.support.check(x), plain(x), 0).astype(onp.int64)
@@ -156,7 +157,7 @@ class Categorical(Distribution):
             return fused.categorical_logits.pointwise(x, self.logits)
         return super().log_prob_elements(x)
 
-    def _sample(self, rng, shape):
+    def native_sample(self, rng, shape):
         p = onp.exp(plain(self.log_probs))
         # the cdf a category at a time (NumPy's cumsum over a short last axis is slow)
         cdf = [p[..., 0]]
@@ -190,14 +191,14 @@ class Poisson(Distribution):
     mean = property(lambda self: self._full(self.rate))
     variance = property(lambda self: self._full(self.rate))
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         return x * np.log(self.rate) - self.rate - gammaln(x + 1.0)
 
     @classmethod
     def fused_density(cls, names):
         return (fused.poisson, ("rate",)) if set(names) == {"rate"} else None
 
-    def _sample(self, rng, shape):
+    def native_sample(self, rng, shape):
         return rng.poisson(self.rate, size=shape).astype(onp.int64)
 
 
@@ -211,12 +212,12 @@ class Geometric(_ProbsOrLogits):
     mean = property(lambda self: self._full((1 - self.probs) / self.probs))
     variance = property(lambda self: self._full((1 - self.probs) / self.probs**2))
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         if "logits" in self.args:
             return x * log_sigmoid(-self.logits) + log_sigmoid(self.logits)
         return xlogy(x, 1 - self.probs) + np.log(self.probs)
 
-    def _sample(self, rng, shape):
+    def native_sample(self, rng, shape):
         return rng.geometric(onp.broadcast_to(self.probs, shape)).astype(onp.int64) - 1
 
 
@@ -231,14 +232,14 @@ class NegativeBinomial(_ProbsOrLogits):
     mean = property(lambda self: self._full(self.total_count * self.probs / (1 - self.probs)))
     variance = property(lambda self: self._full(self.total_count * self.probs / (1 - self.probs) ** 2))
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         r = self.total_count
         norm = gammaln(x + r) - gammaln(x + 1.0) - gammaln(r)
         if "logits" in self.args:
             return norm + x * log_sigmoid(self.logits) + r * log_sigmoid(-self.logits)
         return norm + xlogy(x, self.probs) + r * np.log1p(-self.probs)
 
-    def _sample(self, rng, shape):
+    def native_sample(self, rng, shape):
         # numpy counts failures before n successes: its success is our failure.
         r, p = (onp.broadcast_to(a, shape) for a in (self.total_count, self.probs))
         return rng.negative_binomial(r, 1 - p).astype(onp.int64)
@@ -261,12 +262,12 @@ class BetaBinomial(Distribution):
     def enumerate_support(self):
         return _range(0, self.total_count)
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         n, a, b = self.total_count, self.concentration1, self.concentration0
         k = onp.clip(plain(x), 0, plain(n))
         return _within(x, 0, n, log_choose(n, k) + betaln(k + a, n - k + b) - betaln(a, b))
 
-    def _sample(self, rng, shape):
+    def native_sample(self, rng, shape):
         p = rng.beta(*(onp.broadcast_to(c, shape) for c in (self.concentration1, self.concentration0)))
         return rng.binomial(onp.broadcast_to(self.total_count, shape).astype(onp.int64), p).astype(onp.int64)
 
@@ -298,9 +299,9 @@ class DiscreteUniform(Distribution):
     def enumerate_support(self):
         return _range(self.low, self.high)
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         return _within(x, self.low, self.high, -np.log(self.high - self.low + 1.0) + np.zeros(onp.shape(x)))
 
-    def _sample(self, rng, shape):
+    def native_sample(self, rng, shape):
         low, high = (onp.broadcast_to(a, shape).astype(onp.int64) for a in (self.low, self.high))
         return rng.integers(low, high + 1)

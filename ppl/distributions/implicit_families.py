@@ -1,14 +1,15 @@
 """Continuous families whose pathwise form is an inverse CDF without a closed form: Gamma and its
 relatives, Beta, StudentT and VonMises, differentiated by implicit reparameterization
-(`ppl.implicit`). Each also has an exact sampler of its own (numpy's) for draws that need no
+(`ppl.kernels.implicit`). Each also has an exact sampler of its own (numpy's) for draws that need no
 gradient."""
 import math
 
 import numpy as onp
 import autograd.numpy as np
-from ..special import betaln, gammaln, ive
+from ..kernels.special import betaln, gammaln, ive
 
-from .. import constraints, fused, implicit
+from . import constraints
+from ..kernels import fused, implicit
 from .base import Distribution, broadcast, plain
 
 _uniform = staticmethod(implicit.uniform)
@@ -33,13 +34,13 @@ class Gamma(Distribution):
         """gamma_icdf(eps; concentration) / rate, eps ~ Uniform(0, 1), implicit gradient"""
         return implicit.standard_gamma(self.concentration, eps) / self.rate
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         c, r = self.concentration, self.rate
         return c * np.log(r) + (c - 1) * np.log(x) - r * x - gammaln(c)
 
     density = (fused.gamma, ("concentration", "rate"))
 
-    def _sample(self, rng, shape):
+    def native_sample(self, rng, shape):
         return rng.standard_gamma(onp.broadcast_to(self.concentration, shape)) / self.rate
 
 
@@ -55,11 +56,11 @@ class InverseGamma(Distribution):
         """rate / gamma_icdf(eps; concentration), eps ~ Uniform(0, 1), implicit gradient"""
         return self.rate / implicit.standard_gamma(self.concentration, eps)
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         c, r = self.concentration, self.rate
         return c * np.log(r) - (c + 1) * np.log(x) - r / x - gammaln(c)
 
-    def _sample(self, rng, shape):
+    def native_sample(self, rng, shape):
         return self.rate / rng.standard_gamma(onp.broadcast_to(self.concentration, shape))
 
     @property
@@ -87,13 +88,13 @@ class Chi2(Distribution):
         """2 * gamma_icdf(eps; df / 2), eps ~ Uniform(0, 1), implicit gradient"""
         return 2 * implicit.standard_gamma(self.df / 2, eps)
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         return (self.df / 2 - 1) * np.log(x) - x / 2 - self.df / 2 * math.log(2) - gammaln(self.df / 2)
 
     def log_prob_sum(self, x):
         return fused.gamma(x, self.df / 2, 0.5)
 
-    def _sample(self, rng, shape):
+    def native_sample(self, rng, shape):
         return rng.chisquare(onp.broadcast_to(self.df, shape))
 
 
@@ -109,13 +110,13 @@ class Beta(Distribution):
         """beta_icdf(eps; concentration1; concentration0), eps ~ Uniform(0, 1), implicit gradient"""
         return implicit.beta(self.concentration1, self.concentration0, eps)
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         a, b = self.concentration1, self.concentration0
         return (a - 1) * np.log(x) + (b - 1) * np.log1p(-x) - betaln(a, b)
 
     density = (fused.beta, ("concentration1", "concentration0"))
 
-    def _sample(self, rng, shape):
+    def native_sample(self, rng, shape):
         return rng.beta(*(onp.broadcast_to(c, shape) for c in (self.concentration1, self.concentration0)))
 
     @property
@@ -146,14 +147,14 @@ class StudentT(Distribution):
         # implicit gradient in df.
         return self.loc + self.scale * eps[0] * np.sqrt(self.df / (2 * implicit.standard_gamma(self.df / 2, eps[1])))
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         df, z = self.df, (x - self.loc) / self.scale
         return (gammaln((df + 1) / 2) - gammaln(df / 2) - 0.5 * np.log(df * math.pi) - np.log(self.scale)
                 - (df + 1) / 2 * np.log1p(z**2 / df))
 
     density = (fused.student_t, ("df", "loc", "scale"))
 
-    def _sample(self, rng, shape):
+    def native_sample(self, rng, shape):
         return self.loc + self.scale * rng.standard_t(onp.broadcast_to(self.df, shape))
 
     @property
@@ -184,12 +185,12 @@ class VonMises(Distribution):
         """wrap(loc + von_mises_icdf(eps; concentration)), eps ~ Uniform(0, 1), implicit gradient"""
         return _wrap(self.loc + implicit.von_mises(self.concentration, eps))
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         k = self.concentration
         # ive(0, k) = exp(-k) I0(k) keeps large concentrations finite.
         return k * (np.cos(x - self.loc) - 1) - np.log(2 * math.pi * ive(0, k))
 
-    def _sample(self, rng, shape):
+    def native_sample(self, rng, shape):
         return rng.vonmises(*(onp.broadcast_to(a, shape) for a in (self.loc, self.concentration)))
 
     @property

@@ -4,9 +4,10 @@ import math
 
 import numpy as onp
 import autograd.numpy as np
-from ..special import betaln, gammaln, logsumexp, multigammaln
+from ..kernels.special import betaln, gammaln, logsumexp, multigammaln
 
-from .. import constraints, implicit
+from . import constraints
+from ..kernels import implicit
 from .base import LOG_2PI, Distribution, broadcast, plain, single_value, xlogy
 
 
@@ -26,12 +27,12 @@ class Dirichlet(Distribution):
         g = implicit.standard_gamma(self.concentration, eps)
         return g / np.sum(g, axis=-1, keepdims=True)
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         a = self.concentration
         return (np.sum((a - 1) * np.log(x), axis=-1) + gammaln(np.sum(a, axis=-1))
                 - np.sum(gammaln(a), axis=-1))
 
-    def _sample(self, rng, shape):
+    def native_sample(self, rng, shape):
         g = rng.standard_gamma(onp.broadcast_to(self.concentration, shape))
         return g / g.sum(axis=-1, keepdims=True)
 
@@ -79,7 +80,7 @@ class MultivariateNormal(Distribution):
         """loc + scale_tril @ eps, eps ~ Normal(0, I)"""
         return self.loc + np.sum(self.scale_tril * eps[..., None, :], axis=-1)
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         k = self.event_shape[0]
         batch = onp.broadcast_shapes(self.batch_shape, onp.shape(x)[:-1])
         # solve does not sum its gradient over broadcast axes: line everything up first
@@ -128,13 +129,13 @@ class Multinomial(Distribution):
     def logits(self):
         return self.args["logits"] if "logits" in self.args else self.log_probs
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         n = self.total_count
         # probs may hold zeros (0 log 0 = 0); logits never do
         terms = x * self.log_probs if "logits" in self.args else xlogy(x, self.probs)
         return gammaln(n + 1.0) + np.sum(terms - gammaln(x + 1.0), axis=-1)
 
-    def _sample(self, rng, shape):
+    def native_sample(self, rng, shape):
         n = onp.broadcast_to(self.total_count, shape[:-1]).astype(onp.int64)
         return rng.multinomial(n, onp.broadcast_to(plain(self.probs), shape)).astype(onp.int64)
 
@@ -195,7 +196,7 @@ class LKJCholesky(Distribution):
         off = 1 / (2 * np.expand_dims(self.concentration, (-1, -2)) + k - 1)
         return self._full(diag[..., None] * onp.eye(k) + off * onp.tril(onp.ones((k, k)), -1))
 
-    def _log_prob(self, x):
+    def log_prob_unchecked(self, x):
         k = self.event_shape[0]
         eta = self.concentration
         i = onp.arange(1, k)

@@ -1,0 +1,313 @@
+"""Expressions compiled once into closures over a list of slots.
+
+`compile_expr` returns either a `Const` (folded at build time: numbers, data, and anything
+computed from them alone) or a function `env -> value`. Every value has a leading particle
+axis of size K or 1; see `functions.py`. Nothing here walks the tree or looks up a name per step.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import autograd.numpy as np
+import numpy as onp
+from autograd.tracer import getval
+
+from ..front import ast
+from ..kernels import lined
+from ..kernels.fused import align
+from ..front.errors import DataError, SemanticError, Span, brief
+from ..front.functions import CONSTANTS, FUNCTIONS, MAX_ELEMENTS, Refused, TooLarge, check_size
+from ..middle.ir import Size
+
+
+@dataclass(frozen=True)
+class Const:
+    value: object
+
+
+def constant(x):
+    """A value as a physical constant: a leading particle axis of size 1."""
+    return np.asarray(x)[None]
+
+
+def compile_expr(node, scope: dict):
+    """Compile `node`; `scope` maps a name to a slot index (int) or a `Const`."""
+    return _COMPILERS[type(node)](node, scope)
+
+
+def evaluate(node, scope: dict):
+    """The value of an expression that must be constant (sizes, defaults, bounds)."""
+    code = compile_expr(node, scope)
+    if not isinstance(code, Const):
+        raise SemanticError("this must be known before the fit", node.span)
+    return code.value
+
+
+def _num(node, scope):
+    return Const(constant(node.value))
+
+
+def _name(node, scope):
+    where = scope.get(node.id)
+    if where is None:
+        return Const(constant(CONSTANTS[node.id]))
+    if isinstance(where, Const):
+        return where
+    return lambda env: env[where]
+
+
+# What numpy raises on values that do not fit an operation (RuntimeWarning: when warnings are
+# errors, a division by zero or a log of a negative number); each becomes a positioned error.
+_FAILURES = (ValueError, IndexError, TypeError, ArithmeticError, RuntimeWarning, MemoryError)
+
+
+def _lift(node, op, parts):
+    """Fold when every part is constant, else a closure; errors point at `node`."""
+    def guarded(*values):
+        try:
+            return op(*values)
+        except _FAILURES as err:
+            raise _shape_error(node, values, err) from None
+
+    if all(isinstance(p, Const) for p in parts):
+        with onp.errstate(all="ignore"):   # a constant may well be infinite (log(0)); checks come later
+            return Const(guarded(*(p.value for p in parts)))
+    fns = [(lambda env, v=p.value: v) if isinstance(p, Const) else p for p in parts]
+    if len(fns) == 1:
+        (f,) = fns
+        return lambda env: guarded(f(env))
+    if len(fns) == 2:
+        f, g = fns
+        return lambda env: guarded(f(env), g(env))
+    return lambda env: guarded(*(f(env) for f in fns))
+
+
+class _Scalars(ValueError):
+    pass
+
+
+def _shape_error(node, values, err):
+    text = brief(node)
+    shapes = " and ".join(str(tuple(onp.shape(v))[1:]) for v in values)
+    if isinstance(err, TooLarge):
+        return SemanticError(f"'{text}' {err}{_particles(values)}", node.span, hint=err.hint)
+    if isinstance(err, Refused):
+        return SemanticError(f"cannot compute '{text}': {err}", node.span, hint=err.hint)
+    if isinstance(err, MemoryError):
+        return SemanticError(f"not enough memory to compute '{text}'", node.span,
+                             hint="use smaller sizes or fewer particles")
+    if isinstance(err, (ArithmeticError, RuntimeWarning)):
+        return SemanticError(f"cannot compute '{text}': {err}", node.span)
+    if isinstance(err, _Scalars):
+        operands = " and ".join(f"'{brief(c)}'" for c in (node.left, node.right))
+        return SemanticError(f"@ needs vectors or matrices on both sides, but {operands} include a single "
+                             "number", node.span, hint="use * to multiply by a number")
+    if isinstance(err, IndexError):
+        match = re.search(r"index (-?\d+) is out of bounds for axis (\d+) with size (\d+)", str(err))
+        if match:
+            index, axis, size = (int(g) for g in match.groups())
+            return SemanticError(f"index {index} is out of range for axis {axis - 1} of size {size} in '{text}'",
+                                 node.span, hint=f"indices start at 0, so an axis of size {size} takes 0 to {size - 1}")
+        return SemanticError(f"index out of range in '{text}'", node.span)
+    if any(w in str(err) for w in ("broadcast", "shape", "dimension", "align")):
+        hint = ("the left side's last axis and the right side's first must have the same size"
+                if getattr(node, "op", None) == "@" else
+                "axes are paired from the right; each pair must be equal, or one of them 1")
+        return SemanticError(f"shapes {shapes} do not fit together in '{text}'", node.span, hint=hint)
+    return SemanticError(f"cannot compute '{text}': {err}", node.span)
+
+
+MAX_AXES = 32   # numpy's limit, the particle axis included
+
+
+def _particles(values):
+    k = max((onp.shape(v)[0] for v in values if onp.ndim(v)), default=1)
+    return f" with {k} particles" if k > 1 else ""
+
+
+def _fits(a, b):
+    """Refuse to broadcast `a` with `b` into a value over the size limit."""
+    if onp.size(a) * onp.size(b) > MAX_ELEMENTS:   # else the result cannot be over the limit
+        check_size(np.broadcast_shapes(*(onp.shape(x) for x in align((getval(a), getval(b))))))
+
+
+def _float(x):
+    return x.astype(float) if getattr(x, "dtype", None) is not None and x.dtype.kind in "iub" else x
+
+
+def _power(a, b):
+    return np.power(_float(a), b)
+
+
+def _matmul(a, b):
+    ra, rb = onp.ndim(a) - 1, onp.ndim(b) - 1
+    if ra < 1 or rb < 1:
+        raise _Scalars()
+    _matmul_fits(onp.shape(a), onp.shape(b))
+    if ra == 1 and rb == 1:
+        return np.sum(a * b, axis=-1)
+    # vectors become one-row or one-column matrices by reshaping, not indexing: the gradient of an
+    # index is a scatter (np.add.at), many times slower than the gradient of a reshape
+    if ra == 1 and rb == 2:
+        return lined.vecmat(a, b)
+    if rb == 1 and ra == 2:
+        return lined.matvec(a, b)
+    if ra == 1:
+        sa = onp.shape(a)
+        r = np.matmul(np.reshape(a, sa[:1] + (1,) * (rb - 2) + (1,) + sa[1:]), b)
+        return np.reshape(r, onp.shape(r)[:-2] + onp.shape(r)[-1:])
+    if rb == 1:
+        sb = onp.shape(b)
+        r = np.matmul(a, np.reshape(b, sb[:1] + (1,) * (ra - 2) + sb[1:] + (1,)))
+        return np.reshape(r, onp.shape(r)[:-1])
+    return np.matmul(*align((a, b)))
+
+
+def _matmul_fits(sa, sb):
+    """Refuse a matrix product whose result would be over the size limit (a (m, 0) @ (0, n)
+    product has empty operands but m * n elements)."""
+    rows = sa[-2:-1] if len(sa) > 2 else ()
+    cols = sb[-1:] if len(sb) > 2 else ()
+    middle = np.broadcast_shapes(sa[1:-2], sb[1:-2])          # logical batch axes, from the right
+    check_size((max(sa[0], sb[0]),) + middle + rows + cols)
+
+
+def _elementwise(op, lined_op):
+    """`op` on operands of one rank; `lined_op` (`lined`) lines up operands of different ranks
+    inside one node."""
+    def apply(a, b):
+        _fits(a, b)
+        return op(a, b) if onp.ndim(a) == onp.ndim(b) else lined_op(a, b)
+    return apply
+
+
+_BINARY = {"+": _elementwise(np.add, lined.add), "-": _elementwise(np.subtract, lined.subtract),
+           "*": _elementwise(np.multiply, lined.multiply), "/": _elementwise(np.true_divide, lined.true_divide),
+           "^": _elementwise(_power, lambda a, b: lined.power(_float(a), b)), "@": _matmul}
+
+
+def _binary(node, scope):
+    return _lift(node, _BINARY[node.op], [compile_expr(node.left, scope), compile_expr(node.right, scope)])
+
+
+def _unary(node, scope):
+    return _lift(node, np.negative, [compile_expr(node.operand, scope)])
+
+
+def _call(node, scope):
+    fn = FUNCTIONS[node.func]
+    return _lift(node, fn.impl, [compile_expr(a, scope) for a in node.args])
+
+
+def _array(node, scope):
+    def stack(*items):
+        if max(onp.ndim(i) for i in items) >= MAX_AXES:
+            raise Refused(f"an array of more than {MAX_AXES - 1} axes", hint="numpy allows no more")
+        items = align(items)
+        lead = max(onp.shape(i)[0] for i in items)
+        shape = np.broadcast_shapes(*(onp.shape(i)[1:] for i in items))
+        check_size((lead, len(items)) + shape)
+        return np.stack([np.broadcast_to(i, (lead,) + shape) for i in items], axis=1)
+    if not node.items:
+        raise SemanticError("an empty array has no shape", node.span, hint="use zeros(0) for an empty vector")
+    return _lift(node, stack, [compile_expr(i, scope) for i in node.items])
+
+
+def _index(node, scope):
+    parts = [compile_expr(node.target, scope)]
+    layout = []  # per index: a python slice (static), or None (a value from parts)
+    for idx in node.indices:
+        if isinstance(idx, ast.Slice):
+            start, stop = (None if e is None else _slice_bound(e, scope) for e in (idx.start, idx.stop))
+            layout.append(slice(start, stop))
+        elif isinstance(idx, ast.Num):
+            layout.append(int(idx.value))
+        else:
+            layout.append(None)
+            parts.append(compile_expr(idx, scope))
+    arrays = [i for i, item in enumerate(layout) if item is None]
+    if arrays and any(isinstance(item, slice) for item in layout[:arrays[-1]]):
+        raise SemanticError("a slice before an array index is not supported", node.span,
+                            hint="put the array indices first, or index in two steps")
+    return _lift(node, _indexer(tuple(layout)), parts)
+
+
+def _slice_bound(expr, scope):
+    value = evaluate(expr, scope)
+    if onp.size(value) != 1:
+        raise SemanticError(f"a slice bound must be a single integer, but '{brief(expr)}' has shape "
+                            f"{onp.shape(value)[1:]}", expr.span)
+    return int(np.reshape(value, (-1,))[0])
+
+
+def _indexer(layout):
+    if all(item is not None for item in layout):
+        key = (slice(None),) + layout
+        return lambda x: _check_rank(x, layout)[key]
+
+    checked = set()      # the shapes already checked (they are the same at every step)
+
+    def gather(x, *values):
+        values = align(values)
+        shapes = (onp.shape(x),) + tuple(onp.shape(v) for v in values)
+        if shapes not in checked:
+            _check_rank(x, layout)
+            if onp.ndim(values[0]) + onp.ndim(x) - len(layout) > MAX_AXES:
+                raise Refused(f"a result of more than {MAX_AXES - 1} axes", hint="numpy allows no more")
+            _gather_fits(onp.shape(x), layout, values)
+            if len(checked) < 64:
+                checked.add(shapes)
+        it = iter(values)
+        picks = [item if item is not None else next(it) for item in layout]
+        rank = max(onp.ndim(v) for v in values) - 1
+        if onp.shape(x)[0] == 1:        # one index (one node): the array indices follow the 0
+            return x[(0, *picks)]
+        lead = np.arange(onp.shape(x)[0]).reshape((-1,) + (1,) * rank)
+        return x[(lead, *picks)]
+    return gather
+
+
+def _gather_fits(shape, layout, values):
+    """Refuse an indexing whose result would be over the size limit: the index arrays' broadcast
+    shape, then the sliced axes and the axes not indexed."""
+    picked = np.broadcast_shapes(*(onp.shape(v) for v in values))
+    kept = [len(range(*item.indices(n))) for item, n in zip(layout, shape[1:]) if isinstance(item, slice)]
+    check_size(tuple(picked) + tuple(kept) + tuple(shape[1 + len(layout):]))
+
+
+def _check_rank(x, layout):
+    if onp.ndim(x) - 1 < len(layout):
+        axes = onp.ndim(x) - 1
+        raise Refused(f"{len(layout)} ind{'ices' if len(layout) > 1 else 'ex'} for a value with "
+                      f"{axes} ax{'es' if axes != 1 else 'is'}",
+                      hint="give at most one index per axis" if axes else "a single number cannot be indexed")
+    return x
+
+
+def _size(node, scope):
+    dims = []
+    for expr in node.shape:
+        value = evaluate(expr, scope)
+        n = int(np.reshape(value, (-1,))[0]) if onp.size(value) == 1 else None
+        if n is None:
+            raise SemanticError(f"the size '{brief(expr)}' of '{node.owner}' must be a single integer, but has shape "
+                                f"{onp.shape(value)[1:]}", expr.span)
+        if n < 0:
+            raise DataError(f"the size '{brief(expr)}' of '{node.owner}' is {n}; sizes cannot be negative", expr.span,
+                            hint="check the data it is computed from")
+        if n == 0 and node.simplex and expr is node.shape[-1]:
+            raise DataError(f"the size '{brief(expr)}' of the simplex '{node.owner}' is 0; a simplex has at least one "
+                            "element", expr.span, hint="check the data it is computed from")
+        dims.append(n)
+    if math.prod(dims) > MAX_ELEMENTS:
+        first, last = node.shape[0].span, node.shape[-1].span
+        raise SemanticError(f"'{node.owner}' is declared with shape {tuple(dims)}: {math.prod(dims):,} elements; "
+                            f"the limit is {MAX_ELEMENTS:,}", Span(first.line, first.col, last.end_line, last.end_col),
+                            hint="a value this large would exhaust memory: use smaller sizes")
+    return compile_expr(node.expr, scope)
+
+
+_COMPILERS = {ast.Num: _num, ast.Name: _name, ast.Binary: _binary, ast.Unary: _unary, ast.Call: _call,
+              ast.Array: _array, ast.Index: _index, Size: _size}

@@ -1,0 +1,368 @@
+"""One closure per statement, run in program order on a list of slots (see `program.Run`).
+
+A cost term is stored as one number per particle (`run.costs`); when a score site needs it per
+element, its elementwise values go to `run.elem` too (no gradient needed there). A cost influenced
+by an enumerated latent z is evaluated at every value k of z at once (an axis after the particles)
+and then either summed out of the model (inference mode, "enumerate": added to log p(z = k) and
+reduced by log-sum-exp, see `enumeration.marginal_final`) or averaged with weights w_k ("expect": w = p(z = k)
+for the program's own draws, q(z = k) for a guide).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import autograd.numpy as np
+import numpy as onp
+from autograd.tracer import Box, getval
+
+from ..kernels import fused, nodes
+from ..distributions.constraints import real
+from ..distributions import DISTRIBUTIONS
+from .expr import Const
+from ..kernels.special import sum_rest
+from .runtime_checks import check_args, check_finite, check_observed
+
+ZERO = onp.zeros(1)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the ops of one program must keep besides the plain costs."""
+    enum_of: dict          # cost index -> the enumerated site that absorbs it
+    marginal: frozenset    # enumerated sites summed out of the model (the others are weighted)
+    elem_needed: frozenset  # cost indices some score site uses per element
+    elementwise: frozenset  # score sites whose score is kept per element
+    enum_rank: int          # axes after the enumeration axis (at least the program's largest rank)
+    blocks: dict = None     # full-rank guide: latent -> (start, stop) in the joint draw
+    stl: bool = False       # sticking the landing: no direct gradient through log q's parameters
+    local: frozenset = frozenset()   # latents subsampled with the observations (`run.rows`)
+    columns: dict = None    # mean-field latents drawn in one block: latent -> (start, stop)
+    layout: tuple = None    # and where their parameters sit (`nodes.meanfield`)
+    folded: frozenset = frozenset()   # block latents whose constant prior the block scores
+
+
+def value(code, env):
+    return code.value if isinstance(code, Const) else code(env)
+
+
+def make_dist(cls, codes, env, rank=0):
+    """An instance of `cls`; its arguments are aligned on their batch axes (and to `rank`, the
+    number of axes of the value it will score), so a particle axis never meets an element axis."""
+    args = {name: value(code, env) for name, code in codes}
+    events = cls.arg_event_dims
+    ranks = {k: onp.ndim(v) - events.get(k, 0) for k, v in args.items()}
+    target = max(rank - cls.event_dim, *ranks.values())
+    for k, v in args.items():
+        if ranks[k] < target:
+            shape = onp.shape(v)
+            args[k] = np.reshape(v, shape[:1] + (1,) * (target - ranks[k]) + shape[1:])
+    return cls(**args)
+
+
+def _plain(dist):
+    """`dist` without autograd boxes in its arguments (itself when it has none: a constant prior)."""
+    if not any(isinstance(v, Box) for v in dist.args.values()):
+        return dist
+    return type(dist)(**{k: getval(v) for k, v in dist.args.items()})
+
+
+def _elementwise(dist, x):
+    with onp.errstate(divide="ignore", invalid="ignore"):
+        return _plain(dist).log_prob_unchecked(getval(x))
+
+
+def varying_args(codes):
+    """The arguments that can change from step to step (constants were checked before the fit)."""
+    return frozenset(name for name, code in codes if not isinstance(code, Const))
+
+
+def steady_args(cls, codes):
+    """The arguments the steady check looks at: those that vary, with a constraint beyond real.
+    A real argument is not checked at every step: the check lets NaN and infinity through, and
+    nothing else is outside real."""
+    return [n for n in sorted(varying_args(codes)) if cls.arg_constraints.get(n) is not real]
+
+
+def check_step(stmt, dist, steady, run):
+    """Arguments outside their constraints (a negative scale) stop the fit at once, naming the
+    statement: the `steady` ones (`steady_args`) at every step, all of them when replaying a
+    faulty step."""
+    if run.checking:
+        check_args(stmt, dist)
+    elif steady:
+        check_args(stmt, dist, steady, steady=True)
+
+
+def _beside(x, dist):
+    """`x` (particles, elements...) with axes inserted after the particles to line up with
+    arguments that carry an enumeration axis."""
+    events = dist.arg_event_dims
+    batch = max(onp.ndim(v) - events.get(k, 0) for k, v in dist.args.items())
+    extra = batch - onp.ndim(x)
+    return np.reshape(x, onp.shape(x)[:1] + (1,) * extra + onp.shape(x)[1:]) if extra > 0 else x
+
+
+def _elem_values(run, plan, cost, values):
+    """A cost's elementwise values for another site's score; where a latent is enumerated with
+    weights, the values at its k are averaged with those weights (the enumeration axis goes)."""
+    site = plan.enum_of.get(cost)
+    values = onp.asarray(getval(values), dtype=float)
+    if site is None or site in run.fixed or site in plan.marginal:
+        return values
+    return onp.sum(onp.asarray(getval(run.enum[site])) * values, axis=1)
+
+
+def _absorb(run, plan, cost, log_density):
+    """Hand a cost to the enumerated latent that influences it; True when it did."""
+    site = plan.enum_of.get(cost)
+    if site is None or site in run.fixed:
+        return False
+    if site in plan.marginal:
+        run.enum[site].append(log_density())
+        run.costs[cost] = ZERO
+    else:
+        run.costs[cost] = sum_rest(run.enum[site] * log_density())
+    return True
+
+
+def let_op(stmt, code, slot):
+    get = (lambda env: code.value) if isinstance(code, Const) else code
+
+    def op(env, run):
+        x = get(env)
+        if run.checking:
+            check_finite(stmt, x, f"the value of '{stmt.name}'")
+        env[slot] = x
+        if run.record is not None:
+            run.record[stmt.name] = getval(x)
+    return op
+
+
+def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
+    """A latent in inference mode: drawn from its guide, scored under its prior."""
+    cls = DISTRIBUTIONS[stmt.dist]
+    steady, constant = steady_args(cls, codes), not varying_args(codes)    # constant: its arguments
+    rank, score = 1 + len(shape), site.estimator == "score"
+    per_element = stmt.name in plan.elementwise
+    arg = guide.params[0][0]
+    free, loc_name, scale_name = f"{stmt.name}.{arg}", f"{stmt.name}.loc", f"{stmt.name}.scale"
+
+    guide_fixed = fixed_args(cls, arg) if cls.discrete else ()
+    param = param_reader(stmt.name, plan)
+
+    def discrete(run, prior):
+        q = cls(**{**{k: prior.args[k] for k in guide_fixed}, arg: param(run, free)})
+        x = q.sample(run.rng, (run.K,) + shape)
+        if per_element:
+            logq = _broadcast(q.log_prob_elements(x), (run.K,) + shape)
+            return x, logq, getval(logq)
+        return x, q.log_prob_sum(x), None
+
+    def continuous(run, prior):
+        loc, scale = param(run, loc_name), param(run, scale_name)
+        eps = run.rng.standard_normal((run.K,) + onp.shape(loc)[1:])
+        support = prior.support
+        if score:            # the draw carries no gradient: only log q's parameters do
+            u = getval(loc) + getval(scale) * eps
+            x = support.to_constrained(u)
+            jacobian = 0.0 if support is real else support.log_abs_det_jacobian(u)     # no gradient
+            if per_element or cost + 1 in plan.elem_needed:
+                logq = fused.normal.pointwise(u, loc, scale)
+                logq = logq if support is real else logq - jacobian
+                return x, (logq if per_element else sum_rest(logq)), getval(logq)
+            logq = fused.normal(u, loc, scale)          # one node
+            return x, (logq if support is real else logq - sum_rest(jacobian)), None
+        u = loc + scale * eps
+        x = support.to_constrained(u)
+        if plan.stl:     # sticking the landing: log q's parameters are constants here
+            logq = fused.normal(u, getval(loc), getval(scale))
+        else:
+            # log Normal(u; loc, scale) with u - loc = scale * eps: the same function of
+            # (loc, scale, eps), hence the same pathwise gradient, in fewer operations
+            logq = -fused.sum_rest(0.5 * eps * eps + fused.HALF_LOG_2PI) - sum_rest(np.log(scale))
+        return x, _jacobian(logq, support, u), None
+
+    def block(run, prior):
+        """A block of the full-rank guide's joint draw; the joint log-density goes with the first."""
+        lo, hi = plan.blocks[stmt.name]
+        support = prior.support
+        u = np.reshape(run.joint[:, lo:hi], (run.K,) + support.unconstrained_shape(shape))
+        logq = run.joint_logq if lo == 0 else onp.zeros(1)
+        return support.to_constrained(u), _jacobian(logq, support, u), None
+
+    def from_block(run, prior):
+        """A slice of the mean-field block (`meanfield_op`); its log q goes with the first slice.
+        Without the flat parameter vector (gradients by name), the latent draws on its own."""
+        if run.mf is None:
+            return continuous(run, prior)
+        x = nodes.columns(run.mf, lo, None if scalar else hi, None if len(shape) < 2 else (run.K,) + shape)
+        return x, run.mf if lo == 0 else ZERO, None      # the block: its last column (`nodes.term`)
+
+    folded = stmt.name in plan.folded
+    if plan.columns and stmt.name in plan.columns:
+        (lo, hi), scalar = plan.columns[stmt.name], shape == ()
+        draw = from_block
+    else:
+        draw = discrete if cls.discrete else block if plan.blocks and stmt.name in plan.blocks else continuous
+
+    fixed_prior = make_dist(cls, codes, None, rank) if constant else None    # built once
+
+    def op(env, run):
+        prior = fixed_prior if fixed_prior is not None else make_dist(cls, codes, env, rank)
+        check_step(stmt, prior, steady, run)
+        x, logq, logq_values = draw(run, prior)
+        env[slot] = x
+        # a discrete draw under a prior without parameters: its log-density has no gradient, and
+        # the per-element values (for score terms) give the cost too
+        values = _elementwise(prior, x) if cost in plan.elem_needed and cls.discrete and constant else None
+        if folded and run.mf is not None:
+            run.costs[cost] = ZERO           # in the block's last column
+        elif not _absorb(run, plan, cost, lambda: prior.log_prob_elements(_beside(x, prior))):
+            run.costs[cost] = prior.log_prob_sum(x) if values is None else sum_rest(values)
+        # a score site's log q enters the gradient only through its score term: differentiating
+        # the cost itself would add -grad log q, which averages to zero but adds variance
+        # (a score site's is a constant: summed outside the tape)
+        total_logq = logq if not per_element else sum_rest(getval(logq) if score else logq)
+        run.costs[cost + 1] = getval(total_logq) if score else total_logq
+        if cost in plan.elem_needed:
+            run.elem[cost] = _elem_values(run, plan, cost, _elementwise(prior, x) if values is None else values)
+        if cost + 1 in plan.elem_needed:
+            run.elem[cost + 1] = logq_values if logq_values is not None else getval(logq)
+        if run.checking:
+            check_finite(stmt, run.costs[cost], f"the log-density of '{stmt.name}'")
+        if score:
+            run.scores[stmt.name] = logq
+        if run.record is not None:
+            run.record[stmt.name] = getval(x)
+    return op
+
+
+def meanfield_op(layout, sizes):
+    """Draw every block latent of the mean-field guide at once (`nodes.meanfield`) from the flat
+    parameter vector, the noise of all in one call: from each particle's own stream (`Streams`),
+    the very numbers the latents (`sizes`) would draw one by one. Gradients taken by parameter
+    name (no flat vector) skip the block."""
+    total = sum(sizes)
+
+    def op(env, run):
+        theta = getattr(run.params, "theta", None)
+        if theta is None or run.checking:     # a replay checks each latent on its own
+            run.mf = None
+            return
+        run.mf = nodes.meanfield(theta, run.rng.standard_normal((run.K, total)), layout)
+    return op
+
+
+def param_reader(latent, plan):
+    """How `latent`'s ops read a guide parameter: whole, or, for a latent subsampled with the
+    observations, at this step's rows (particles first)."""
+    if latent in plan.local:
+        return lambda run, name: run.params[name][:, run.rows]
+    return lambda run, name: run.params[name]
+
+
+def _jacobian(logq, support, u):
+    """log q of the constrained value: the unconstrained density less log |d x / d u|."""
+    return logq if support is real else logq - sum_rest(support.log_abs_det_jacobian(u))
+
+
+def _broadcast(x, shape):
+    return x + np.zeros(shape) if onp.shape(x) != shape else x
+
+
+def fixed_args(cls, arg):
+    """A same-family guide learns `arg`; it takes the other arguments of that signature (a
+    Binomial's total_count) from the prior."""
+    if arg is None:
+        return ()
+    signature = next(s for s in cls.signatures if arg in s)
+    return tuple(k for k in signature if k != arg)
+
+
+def sample_op(stmt, codes, slot, shape, site, plan):
+    """A latent drawn from the program itself (optimization, or prior simulation)."""
+    cls = DISTRIBUTIONS[stmt.dist]
+    steady = steady_args(cls, codes)
+    rank = 1 + len(shape)
+    pathwise = site is not None and site.estimator == "pathwise"
+    score = site is not None and site.estimator == "score"
+    per_element = score and stmt.name in plan.elementwise
+
+    def op(env, run):
+        dist = make_dist(cls, codes, env, rank)
+        check_step(stmt, dist, steady, run)
+        if pathwise:
+            x = dist.transform(cls.noise(run.rng, (run.K,) + shape))
+        else:
+            x = dist.sample(run.rng, (run.K,) + shape)
+        if score:
+            logp = _broadcast(dist.log_prob_unchecked(x), (run.K,) + shape) if per_element else dist.log_prob_sum(x)
+            if run.checking:
+                check_finite(stmt, logp, f"the log-density of '{stmt.name}'")
+            run.scores[stmt.name] = logp
+        env[slot] = x
+        if run.record is not None:
+            run.record[stmt.name] = getval(x)
+    return op
+
+
+def observe_op(stmt, codes, data, cost, plan):
+    """An observation; `data` is its value's code (a constant, or a minibatch's slot)."""
+    cls = DISTRIBUTIONS[stmt.dist]
+    steady = steady_args(cls, codes)
+    fixed = isinstance(data, Const)
+    rank = onp.ndim(data.value) if fixed else None
+    # data were checked against a fixed support before the fit; a support that moves with the
+    # arguments (Uniform's bounds) is checked at every step
+    moving = not cls.discrete and isinstance(cls.__dict__.get("support"), property)
+    # the common case as one call: a fused density, on arguments with no check at each step
+    plain = not (moving or steady or cost in plan.enum_of or cost in plan.elem_needed)
+    density = cls.fused_density([name for name, _ in codes]) if plain else None
+    if density is not None:
+        primitive, order = density[0], [dict(codes)[name] for name in density[1]]
+
+    def op(env, run):
+        y = data.value if fixed else data(env)
+        if density is not None and not run.checking:
+            run.costs[cost] = primitive(y, *[value(code, env) for code in order])
+            return
+        dist = make_dist(cls, codes, env, rank if fixed else onp.ndim(y))
+        check_step(stmt, dist, steady, run)
+        if run.checking:
+            check_observed(stmt, dist, y)
+        if not _absorb(run, plan, cost, lambda: dist.log_prob_elements(y)):
+            run.costs[cost] = sum_rest(dist.log_prob(y)) if moving else dist.log_prob_sum(y)
+        if cost in plan.elem_needed:
+            run.elem[cost] = _elem_values(run, plan, cost, _elementwise(dist, y))
+        if run.checking:
+            check_finite(stmt, run.costs[cost], f"the log-density of '{stmt.name}'")
+    return op
+
+
+def term_op(stmt, code, reduce, cost, plan):
+    """An objective term; `code` computes E when the term is sum(E) or mean(E) (`reduce`)."""
+    get = (lambda env: code.value) if isinstance(code, Const) else code
+    site = plan.enum_of.get(cost)
+
+    def op(env, run):
+        x = get(env)
+        if site is not None and site not in run.fixed:
+            weighted = run.enum[site] * x      # p(z = k) * E at z = k; both (particles, k, ...)
+            value = sum_rest(weighted)
+            if reduce == "mean":
+                value = value / _count(onp.shape(weighted)[2:])
+        else:
+            value = x if reduce is None else sum_rest(x)
+            if reduce == "mean":
+                value = value / _count(onp.shape(x)[1:])
+        if run.checking:
+            check_finite(stmt, value, "the objective")
+        run.costs[cost] = value
+        if cost in plan.elem_needed:
+            scale = _count(onp.shape(x)[2 if site in run.enum else 1:]) if reduce == "mean" else 1
+            run.elem[cost] = _elem_values(run, plan, cost, x) / scale
+    return op
+
+
+def _count(shape):
+    return max(1, int(onp.prod(shape, dtype=int)))

@@ -1,0 +1,184 @@
+"""The fitting loop (stochastic gradient steps with Adam) and the fitted result."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as onp
+
+from . import checkpoint as saved
+from .baselines import Baselines
+from .convergence import Convergence
+from .diagnostics import SNRMonitor
+from ..front.errors import FitError
+from .minibatches import minibatches
+from .optim import Adam
+from ..back.program import PASS_ELEMENTS
+from ..kernels.streams import Streams
+
+MAX_BAD_STEPS = 20            # consecutive non-finite steps before a fit gives up
+OBJECTIVES = {"vi": ("elbo", -1.0), "mle": ("log_likelihood", -1.0), "optimize": ("objective", 1.0)}
+
+
+def objective_sign(mode, sense):
+    """(name, sign) so that objective = sign * loss."""
+    if mode == "optimize":
+        return "objective", 1.0 if sense == "minimize" else -1.0
+    return OBJECTIVES[mode]
+
+
+@dataclass
+class Trajectory:
+    theta: onp.ndarray         # final unconstrained parameters (averaged over the last steps)
+    trace: list                # the objective per step (nan for a skipped step)
+    skipped: int               # steps skipped for a non-finite objective or gradient
+    snr: dict                  # parameter group -> signal-to-noise ratio per window of steps
+    convergence: dict | None = None   # the convergence rule's verdict (`Convergence.record`)
+    interrupted: bool = False  # stopped by a signal before its last step
+    steps: int | None = None   # the steps run (default: the trace's length)
+
+    def __post_init__(self):
+        if self.steps is None:
+            self.steps = len(self.trace)
+
+
+@dataclass
+class Loop:
+    """Everything a fit carries from one step to the next (besides the optimizer, the averages
+    and the monitors): what a checkpoint stores."""
+    t: int
+    theta: onp.ndarray
+    trace: list
+    skipped: int = 0
+    bad_run: int = 0
+    interrupted: bool = False
+
+
+def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=None, resume=None,
+        checkpoint=None, every=100, fingerprint="", stop=None, chunk=None, theta=None) -> Trajectory:
+    """Fit `built` with Adam; the objective is `sign` times the loss being minimized; `report(t,
+    objective)` is called after every step and, if it has one, `report.snr({group: ratio})` after
+    every window of the gradient signal-to-noise monitor. With `tol`,
+    stop as soon as the convergence rule (`Convergence`) holds at that tolerance. `checkpoint` is
+    a path written every `every` steps (and when stopped); `resume` a path to continue from, which
+    then ends bit for bit where the uninterrupted fit would. `stop()` is asked after every step:
+    when it says so, the fit ends there (marked interrupted). About `chunk` particles run per
+    pass (`Program.gradient`; by default as many as keep a pass's widest observation, and its
+    per-particle gradient, under `PASS_ELEMENTS` numbers); the result does not depend on it.
+    `theta` is where the fit starts (default: the parameters' initial values).
+
+    `rng` draws the particles' own streams (`Streams`) once, then each step's minibatch rows
+    (`minibatches`: drawn a few steps ahead in a worker process where possible; the generator
+    ends as if each were drawn at its step)."""
+    space = built.space
+    if chunk is None:       # a pass holds K x (observation elements, parameters) numbers at most
+        chunk = max(1, PASS_ELEMENTS // max(1, built.widest, space.size))
+    loop = Loop(0, space.initial() if theta is None else theta, [])
+    streams = Streams.seeded(rng, particles)
+    baselines = Baselines(baseline, n_sites=len(built.score_sites), particles=particles)
+    parts = {"loop": loop, "baselines": baselines, "adam": Adam(lr=lr, steps=steps), "tail": TailAverage(steps),
+             "convergence": Convergence(steps, tol, space, direction=-sign), "monitor": SNRMonitor(space),
+             "streams": SimpleNamespace(states=streams.state)}
+    if resume is not None:
+        saved.load(resume, parts, rng, fingerprint)
+        streams.state = parts["streams"].states
+        loop.interrupted = False
+    # a subsampled fit's next minibatches are drawn and gathered while the steps run
+    source = None
+    try:
+        source = minibatches(built, rng) if built.batch is not None else None
+        while loop.t < steps:
+            try:
+                batch = source() if source is not None else None
+            except FitError as err:
+                raise FitError(f"{err.message}, before step {loop.t + 1}", hint=err.hint) from None
+            if _step(built, parts, streams, batch, particles, chunk, sign, report) and tol is not None:
+                break
+            if stop is not None and stop():
+                loop.interrupted = True
+            if checkpoint is not None and (loop.interrupted or loop.t % every == 0):
+                parts["streams"].states = streams.state
+                if source is not None:
+                    source.settle()
+                saved.save(checkpoint, parts, rng, fingerprint)
+            if loop.interrupted:
+                break
+    finally:
+        if source is not None:
+            source.close()
+    return Trajectory(parts["tail"].value(loop.theta), loop.trace, loop.skipped, parts["monitor"].history,
+                      parts["convergence"].record(len(loop.trace)), loop.interrupted)
+
+
+def _step(built, parts, streams, batch, particles, chunk, sign, report) -> bool:
+    """One step: the gradient, then Adam's update, or a skip when the objective or the gradient
+    is not finite; True when the convergence rule holds at the end of this step's window."""
+    loop, adam, baselines, monitor = parts["loop"], parts["adam"], parts["baselines"], parts["monitor"]
+    t = loop.t
+    # the step's draws, to replay it if it is the one that ends the fit (only that one)
+    state = (batch, streams.state) if loop.bad_run == MAX_BAD_STEPS - 1 else None
+    with onp.errstate(all="ignore"):      # a non-finite step is counted and skipped below
+        try:
+            g, aux = built.gradient(loop.theta, batch, streams, particles, baselines, chunk)
+        except FitError as err:
+            raise at_step(err, t, built.space, loop.theta) from None
+    loop.t += 1
+    value = float(aux["total"].mean())
+    if not (math.isfinite(value) and onp.isfinite(g).all()):
+        loop.skipped, loop.bad_run = loop.skipped + 1, loop.bad_run + 1
+        if loop.bad_run >= MAX_BAD_STEPS:
+            _fail(built, loop.theta, state, particles, t, value)
+        loop.trace.append(float("nan"))
+        return False
+    loop.bad_run = 0
+    if monitor.update(g) and hasattr(report, "snr"):
+        report.snr(monitor.latest())
+    loop.theta = adam.step(loop.theta, g)
+    parts["tail"].add(t, loop.theta)
+    baselines.update(aux["downstream"])
+    loop.trace.append(sign * value)
+    if report is not None:
+        report(t, sign * value)
+    return parts["convergence"].update(sign * value, loop.theta)
+
+
+class TailAverage:
+    """The mean of the iterates over the last quarter of the steps (Polyak-Ruppert averaging):
+    it removes most of the noise that single-sample gradients leave in the final iterate."""
+
+    def __init__(self, steps, fraction=0.25):
+        self.start = int(steps * (1 - fraction))
+        self.sum, self.n = None, 0
+
+    def add(self, t, theta):
+        if t >= self.start:
+            self.sum = theta.copy() if self.sum is None else self.sum + theta
+            self.n += 1
+
+    def value(self, theta):
+        return theta if self.n == 0 else self.sum / self.n
+
+
+def at_step(err, t, space, theta):
+    """The error, with the step it happened at and the parameter values there."""
+    values = space.constrained(theta)
+    shown = ", ".join(f"{k} = {onp.array2string(onp.asarray(v), precision=4, threshold=6)}"
+                      for k, v in list(values.items())[:6])
+    return FitError(f"{err.message} at step {t + 1}", err.span, err.source,
+                    hint=f"parameter values there: {shown}" if shown else err.hint)
+
+
+def _fail(built, theta, state, particles, t, value):
+    """Replay the failing step (its minibatch, its streams' states), checking each statement."""
+    batch, states = state
+    streams = Streams.seeded(onp.random.default_rng(0), particles)
+    streams.state = states
+    with onp.errstate(all="ignore"):
+        try:
+            built.diagnose(built.space.lazy(theta), batch, streams, particles)
+        except FitError as err:
+            raise at_step(err, t, built.space, theta) from None
+    what = "objective" if not math.isfinite(value) else "gradient"
+    raise FitError(f"the {what} was not finite for {MAX_BAD_STEPS} steps in a row (at step {t + 1})",
+                   hint="try a smaller --lr, or check the model for values that can overflow")

@@ -1,0 +1,241 @@
+"""The result of a fit: learned values, summaries from draws, the objective with its error."""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as onp
+
+from . import baselines, convergence, importance
+from ..back import predictive as _predictive
+from .diagnostics import summarize
+from .diagnostics import warnings as snr_warnings
+from ..back.program import PASS_ELEMENTS
+
+QUANTILES = {"q05": 0.05, "q50": 0.5, "q95": 0.95}
+EVAL_DRAWS = 1000             # draws for the final objective and the summaries
+
+
+class Fit:
+    """A fitted model.
+
+    >>> import ppl
+    >>> fit = ppl.compile("param m: real = 0\\ny ~ Normal(m, 1)\\nminimize (y - 2)^2").fit(steps=300, seed=0, particles=10)
+    >>> round(float(fit.params["m"]), 1)
+    2.0
+    """
+
+    def __init__(self, built, path, *, mode, seed, particles, objective_name, sign, baseline, rng,
+                 draws=EVAL_DRAWS, model=None, data=None, batch_size=None):
+        self._built, self._theta, self._sign = built, path.theta, sign
+        self._model, self._data = model, data
+        self.convergence = getattr(path, "convergence", None)
+        self.mode, self.seed, self.particles, self.batch_size = mode, seed, particles, batch_size
+        self.steps = path.steps         # the steps run
+        self.trace, self.skipped = path.trace, path.skipped
+        self.interrupted = path.interrupted
+        theta = path.theta
+        values = built.space.constrained(theta)
+        user = {d.name for d in built.rewritten.module.decls if d.kind == "param"}
+        self.params = {k: v for k, v in values.items() if k in user}
+        self.guide = {k: v for k, v in values.items() if k not in user}
+        self.estimators = {s.name: s.estimator for s in built.rewritten.sites}
+        self.statements = _statements(built.rewritten, baseline, particles)
+        self.diagnostics = summarize(path.snr, self.estimators)
+        self.warnings = convergence.warnings(self.convergence, objective_name) + snr_warnings(path.snr, self.estimators)
+        # in inference, more draws than the summaries' for the importance weights and the objective
+        checked = mode == "vi" and built.batch is None
+        every = self._draw(importance.draws(draws, self._width()) if checked else draws, rng)
+        loss = every.pop("__loss__")
+        if built.batch is not None:
+            self.warnings.append(_minibatch_note(built.batch))
+        # the exact conditional probabilities of each enumerated latent, averaged over the draws
+        # of everything else: categories on the last axis
+        self.enumerated = {k: onp.moveaxis(v.mean(axis=0), 0, -1) for k, v in every.pop("__probs__").items()}
+        self.objective = {"name": objective_name, "value": float(sign * loss.mean()),
+                          "stderr": float(loss.std(ddof=1) / onp.sqrt(len(loss))) if len(loss) > 1 else 0.0}
+        self.draws = {name: v[:draws] for name, v in every.items()}      # the draws behind the summaries
+        self.latents = {name: _summary(v) for name, v in self.draws.items()}
+        # importance weights p / q of the draws: how close the guide is to the posterior
+        self.psis = importance.assess(loss, every) if checked else None
+        if self.psis is not None:
+            self.warnings += importance.warnings(self.psis, self.latents)
+
+    def summary(self) -> dict:
+        """Per latent and deterministic: mean, sd, q05, q50, q95 (from draws of the fitted guide)."""
+        return self.latents
+
+    def sample(self, n: int = 1000, seed: int | None = None) -> dict:
+        """`n` draws of every latent and deterministic from the fitted guide: {name: array (n, ...)}.
+
+        >>> import ppl
+        >>> fit = ppl.compile("param m: real = 0\\ny ~ Normal(m, 1)\\nminimize (y - 2)^2").fit(steps=50)
+        >>> fit.sample(10, seed=1)["y"].shape
+        (10,)
+        """
+        draws = self._draw(n, onp.random.default_rng(self.seed if seed is None else seed))
+        draws.pop("__loss__")
+        draws.pop("__probs__")
+        return draws
+
+    def _draw(self, n, rng):
+        """`n` draws of every value (with "__loss__" and "__probs__"); after a fit subsampled
+        from data too large to summarize whole, the values with one element per row are left out."""
+        out = self._draws(n, rng)
+        for name in self._built.batch.rowwise if self._built.batch is not None else ():
+            out.pop(name, None)
+        return out
+
+    def _width(self):
+        """Numbers per draw: every latent and deterministic, or the largest observed data (whose
+        log-densities are computed per draw), whichever is more."""
+        built = self._built
+        return max(1, sum(int(onp.prod(s[0], dtype=int)) for s in built.shapes.values()), built.widest)
+
+    def _draws(self, n, rng):
+        built = self._built
+        params = built.space.lazy(self._theta)
+        chunk = max(1, min(n, PASS_ELEMENTS // self._width()))
+        with onp.errstate(all="ignore"):      # a draw may be non-finite; its summary says so
+            parts = [built.simulate(params, rng, min(chunk, n - i)) for i in range(0, n, chunk)]
+        out = {"__probs__": {k: onp.concatenate([p["__probs__"][k] for p in parts])
+                             for k in parts[0]["__probs__"]}}
+        for name in parts[0]:
+            if name == "__probs__":
+                continue
+            out[name] = onp.concatenate([onp.broadcast_to(p[name], (k,) + onp.shape(p[name])[1:])
+                                         for p, k in zip(parts, _sizes(n, chunk))])
+        return out
+
+    def predictive(self, n: int = 1000, seed: int | None = None) -> dict:
+        """`n` draws from the posterior predictive: the latents and deterministics drawn from the
+        fitted guide (as `sample`), and every observation drawn anew given them, under its own name.
+
+        >>> import ppl
+        >>> fit = ppl.compile("data y: real[3]\\nmu ~ Normal(0, 1)\\ny ~ Normal(mu, 1)").fit({"y": [1, 2, 3]}, steps=50)
+        >>> fit.predictive(10, seed=1)["y"].shape
+        (10, 3)
+        """
+        if self._model is None:
+            raise RuntimeError("this Fit does not know its model: use Model.fit or Model.restore")
+        rng = onp.random.default_rng(self.seed if seed is None else seed)
+        latents = self._draw(n, rng)
+        latents.pop("__loss__")
+        latents.pop("__probs__")
+        return _predictive.posterior(self._model, self._data, latents, self.params, rng, n)
+
+    def to_arviz(self, predictive: bool = True):
+        """The draws as an ArviZ `InferenceData`: the guide's draws as `posterior` (one chain),
+        and, with `predictive`, `posterior_predictive` and `observed_data` for every observation.
+        Needs ArviZ (`pip install 'ppl[arviz]'`)."""
+        try:
+            import arviz as az
+        except ImportError:
+            raise ImportError("Fit.to_arviz() needs ArviZ, an optional dependency: "
+                              "pip install 'ppl[arviz]' (or pip install arviz)") from None
+        groups = {}
+        if self.draws:          # maximum likelihood has no latents: no posterior
+            groups["posterior"] = {k: onp.asarray(v)[None] for k, v in self.draws.items()}
+        if predictive and self._model is not None:
+            observed = _predictive.observed_data(self._model, self._data)
+            n = len(next(iter(self.draws.values()))) if self.draws else EVAL_DRAWS
+            draws = self.predictive(n)
+            groups["posterior_predictive"] = {k: draws[k][None] for k in observed}
+            groups["observed_data"] = observed
+        return az.from_dict(**groups, attrs={"mode": self.mode, "objective": self.objective["name"],
+                                             "objective_value": self.objective["value"]})
+
+    def to_dataframe(self):
+        """The draws as a pandas DataFrame, one column per element (`name[i]`), as `--draws` writes."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("Fit.to_dataframe() needs pandas: pip install pandas") from None
+        from ..io.output import draw_columns
+        return pd.DataFrame(dict(draw_columns(self.draws)))
+
+    def to_json(self) -> dict:
+        """The documented JSON form (see the README)."""
+        return {"mode": self.mode, "seed": self.seed, "steps": self.steps, "particles": self.particles,
+                "batch_size": self.batch_size,
+                "objective": self.objective, "params": _lists(self.params), "guide": _lists(self.guide),
+                "latents": {k: _lists(v) for k, v in self.latents.items()}, "estimators": self.estimators,
+                "enumerated": _lists(self.enumerated), "statements": self.statements,
+                "diagnostics": self.diagnostics, "psis": _psis_json(self.psis),
+                "skipped_steps": self.skipped, "interrupted": self.interrupted,
+                "convergence": self.convergence, "trace": [v if math.isfinite(v) else None for v in self.trace],
+                "model": self._model_file(), "data": self._data_files(),
+                "options": getattr(self._model, "options", None)}
+
+    def _model_file(self):
+        name = self._model.source.filename if self._model is not None else None
+        return None if name is None or name.startswith("<") else name
+
+    def _data_files(self):
+        """The data as the files it came from (None when it was given as a dict or not at all)."""
+        data = self._data
+        if data is None and self._model is not None and self._model.data_path is not None:
+            data = self._model.data_path if Path(self._model.data_path).exists() else None
+        return _files(data)
+
+    def __repr__(self):
+        o = self.objective
+        return f"<Fit {self.mode}: {o['name']} = {o['value']:.4g} ± {o['stderr']:.2g}>"
+
+
+def _files(data):
+    if isinstance(data, (list, tuple)):
+        files = [_files(d) for d in data]
+        return None if None in files else files
+    return str(data) if isinstance(data, (str, os.PathLike)) else None
+
+
+def _minibatch_note(batch):
+    left = ", ".join(f"'{n}'" for n in sorted(batch.rowwise))
+    return (f"note: the data are too large to summarize whole, so the objective is estimated from minibatches of "
+            f"{batch.size} of the {batch.total} rows" + (f", and {left} (one value per row) are not summarized: "
+                                                          "read their guide parameters" if left else ""))
+
+
+def _statements(rewritten, baseline, particles):
+    """Per stochastic statement: estimator, baseline and cost granularity."""
+    used = baselines.used(baseline, particles)
+    out = {}
+    for s in rewritten.sites:
+        row = {"estimator": s.estimator, "reason": s.reason}
+        if s.estimator == "score":
+            row["baseline"] = used
+            row["costs"] = {str(rewritten.costs[i]): g for i, g in s.costs}
+        elif s.estimator in ("enumerate", "expect"):
+            row["costs"] = {str(rewritten.costs[i]): g for i, g in s.costs}
+        out[s.name] = row
+    return out
+
+
+def _sizes(n, chunk):
+    return [min(chunk, n - i) for i in range(0, n, chunk)]
+
+
+def summarize_draws(draws) -> dict:
+    """mean, sd, q05, q50, q95 over the first axis of `draws`."""
+    return _summary(draws)
+
+
+def _summary(draws):
+    draws = onp.asarray(draws, dtype=float)
+    out = {"mean": draws.mean(axis=0), "sd": draws.std(axis=0, ddof=1) if len(draws) > 1 else draws[0] * 0}
+    for key, q in QUANTILES.items():
+        out[key] = onp.quantile(draws, q, axis=0)
+    return out
+
+
+def _psis_json(check):
+    if check is None:
+        return None
+    latents = check["latents"]
+    return {**check, "latents": None if latents is None else {k: _lists(v) for k, v in latents.items()}}
+
+
+def _lists(values):
+    return {k: onp.asarray(v).tolist() for k, v in values.items()}
