@@ -130,7 +130,7 @@ def _output_parsers(sub):
     s.add_argument("-n", "--num-draws", dest="n", type=_positive, default=1000, help="number of draws (default 1000)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--draws", metavar="FILE", help="write the draws as CSV: a column per element")
-    s.set_defaults(run=native_sample)
+    s.set_defaults(run=_sample)
     pl = sub.add_parser("plot", help="plot a fit's objective trace and marginal posterior densities")
     pl.add_argument("result", help="a result JSON (from fit --out)")
     pl.add_argument("--model", help="the model file (default: the one the result names)")
@@ -259,7 +259,7 @@ def _write_outputs(fit, args):
         plots.save(plots.plot_fit(fit), args.plot)
 
 
-def native_sample(args):
+def _sample(args):
     model = load(args.model)
     if args.fit:
         draws = model.restore(args.fit, _data(args.data)).predictive(args.n, seed=args.seed)

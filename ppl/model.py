@@ -359,7 +359,7 @@ class Model:
     def _exact_gradient(self, params, data):
         """The gradient with every discrete statement summed over its values, or None."""
         sites = self.rewritten.sites
-        if not sites or any(DISTRIBUTIONS[self.native_sample(s.name).dist].discrete is False for s in sites):
+        if not sites or any(DISTRIBUTIONS[self._statement(s.name).dist].discrete is False for s in sites):
             return None
         how = {s.name: "enumerate" if s.estimator == "enumerate" else "expect" for s in sites}
         try:
@@ -368,7 +368,7 @@ class Model:
             return None
         return twin.grad(params, data if data is not None else None)[1]
 
-    def native_sample(self, name):
+    def _statement(self, name):
         return next(s for s in self.ir.body if getattr(s, "name", None) == name and hasattr(s, "dist"))
 
 

@@ -94,7 +94,7 @@ def render(toks):
     return " ".join(toks).replace(" \n ", "\n")
 
 
-def native_sample(rnd):
+def _sample(rnd):
     roll = rnd.random()
     if roll < 0.4:
         return rnd.choice(NAMES)
@@ -125,9 +125,9 @@ def mutate(rnd, text):
         elif edit == 2:
             toks[i], toks[j] = toks[j], toks[i]
         elif edit == 3:
-            toks[i] = native_sample(rnd)
+            toks[i] = _sample(rnd)
         elif edit == 4:
-            toks.insert(i, native_sample(rnd))
+            toks.insert(i, _sample(rnd))
         elif edit == 5:
             toks[i] = _kindred(rnd, toks[i])
         else:
@@ -163,7 +163,7 @@ STARTS = ["", "x = ", "param a: real = ", "data N: int\n", "y ~ Normal(", "minim
 
 def token_stream(rnd, length=30):
     """A random sequence of terminals, sometimes after the start of a statement."""
-    return rnd.choice(STARTS) + render([native_sample(rnd) for _ in range(rnd.randint(0, length))])
+    return rnd.choice(STARTS) + render([_sample(rnd) for _ in range(rnd.randint(0, length))])
 
 
 # -- generated programs: well-formed text, to reach the dry run's checks -----------------------

@@ -20,7 +20,7 @@ def lower(checked: Checked) -> ir.Module:
             decls.append(ir.Decl(kind, stmt.name, stmt.type.base, stmt.type.bounds, _sizes(stmt.type, stmt.name),
                                  value, span=stmt.span))
         elif isinstance(stmt, ast.SampleStmt):
-            body.append(native_sample(stmt, checked.symbols[stmt.name].kind == "data"))
+            body.append(_sample(stmt, checked.symbols[stmt.name].kind == "data"))
         elif isinstance(stmt, ast.Assign):
             body.append(ir.Let(stmt.name, stmt.expr, span=stmt.span))
         else:
@@ -28,7 +28,7 @@ def lower(checked: Checked) -> ir.Module:
     return ir.Module(tuple(decls), tuple(body), checked.mode)
 
 
-def native_sample(stmt, observed):
+def _sample(stmt, observed):
     call = stmt.dist
     names = signature_of(DISTRIBUTIONS[call.func], call)
     given = dict(zip(names, call.args)) if call.args else dict(call.kwargs)
