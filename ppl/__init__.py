@@ -10,10 +10,10 @@
 >>> print(model.explain().splitlines()[1].split()[0])
 y
 """
-from .front.errors import DataError, FitError, PPLError, PPLSyntaxError, SemanticError
+from .front.errors import DataError, FitError, OptionError, PPLError, PPLSyntaxError, SemanticError
 from .model import Model, compile, load
 from .infer.result import Fit
 
 __all__ = ["compile", "load", "Model", "Fit", "PPLError", "PPLSyntaxError", "SemanticError", "DataError",
-           "FitError"]
+           "FitError", "OptionError"]
 __version__ = "0.1.0"

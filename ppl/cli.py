@@ -12,12 +12,10 @@ from . import load
 from .front.errors import PPLError, Source
 from .io.datafiles import load_json
 from .io.output import draws_csv, gradcheck_table, summary_table, table, trace_csv, write_atomic, write_json
-from .model import OPTIMIZERS
+from .infer.options import BASELINES, OPTIMIZERS, FitOptions
+from .middle.options import ESTIMATORS, GRANULARITIES, GUIDES, CompileOptions
 from .io.progress import reporter
 from .infer.result import summarize_draws
-from .middle.guide import GUIDES
-from .infer.baselines import CHOICES as BASELINE_CHOICES
-from .middle.rewrite import ESTIMATORS, RAO_BLACKWELL
 
 KINDS = {ir.Let: "deterministic", ir.Sample: "latent", ir.Observe: "observed"}
 
@@ -53,16 +51,17 @@ def _fit_parser(sub):
     f.add_argument("--data", action="append", metavar="FILE",
                    help="data file: JSON (Stan's layout), CSV (each column a vector) or .npy (one array, named "
                         "by the file, memory-mapped); may be given more than once; default: MODEL.data.json if present")
-    f.add_argument("--optimizer", choices=OPTIMIZERS, default="auto",
+    f.add_argument("--optimizer", choices=OPTIMIZERS, default=FitOptions.optimizer,
                    help="lbfgs: fixed quasi-Monte Carlo draws and L-BFGS to machine precision, the draws doubled "
                         "until the optimum stops moving; adam: stochastic gradient steps on fresh draws; "
                         "auto (default): lbfgs wherever it applies (every draw a standard normal, no subsampling)")
-    f.add_argument("--starts", type=_positive, default=4,
+    f.add_argument("--starts", type=_positive, default=FitOptions.starts,
                    help="lbfgs: starting points, each converged on the first draws; the best goes on, and "
-                        "different optima are reported (default 4; 1 to skip)")
-    f.add_argument("--steps", type=_positive, default=2000,
-                   help="the most steps: L-BFGS iterations, or Adam's steps (all of which run unless --tol)")
-    f.add_argument("--lr", type=float, default=0.05, help="Adam's learning rate (default 0.05)")
+                        "different optima are reported (default %(default)s; 1 to skip)")
+    f.add_argument("--steps", type=_positive, default=FitOptions.steps,
+                   help="the most steps: L-BFGS iterations, or Adam's steps (all of which run unless --tol; "
+                        "default %(default)s)")
+    f.add_argument("--lr", type=_tolerance, default=FitOptions.lr, help="Adam's learning rate (default %(default)s)")
     f.add_argument("--particles", type=_positive,
                    help="draws per gradient estimate: Adam's (default 1), or L-BFGS's first fixed draws (default 32)")
     f.add_argument("--chunk", type=_positive, metavar="K",
@@ -71,15 +70,15 @@ def _fit_parser(sub):
     f.add_argument("--batch-size", type=_positive, metavar="B",
                    help="subsample: each step sees B of the observations (and their local latents), "
                         "its log-likelihood scaled up to the whole data set")
-    f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--estimator", type=_estimator, default="auto",
-                   help="auto, pathwise or score, for every latent or as NAME=HOW,NAME=HOW")
-    f.add_argument("--baseline", choices=BASELINE_CHOICES, default="auto",
+    f.add_argument("--seed", type=_seed, default=FitOptions.seed)
+    f.add_argument("--estimator", type=_estimator, default=CompileOptions.estimator,
+                   help=f"{', '.join(ESTIMATORS)}, for every latent or as NAME=HOW,NAME=HOW")
+    f.add_argument("--baseline", choices=BASELINES, default=FitOptions.baseline,
                    help="score-function baseline (auto: leave-one-out shrunk towards the decaying average with 2+ particles, else the decaying average)")
-    f.add_argument("--guide", choices=GUIDES, default="meanfield",
-                   help="variational family of the continuous latents (default meanfield)")
+    f.add_argument("--guide", choices=GUIDES, default=CompileOptions.guide,
+                   help="variational family of the continuous latents (default %(default)s)")
     f.add_argument("--stl", action="store_true", help="sticking the landing: no direct gradient through log q")
-    f.add_argument("--rao-blackwell", choices=RAO_BLACKWELL, default="element",
+    f.add_argument("--rao-blackwell", choices=GRANULARITIES, default=CompileOptions.rao_blackwell,
                    help="costs a score-function site multiplies: those it influences per element (default), "
                         "per statement, or all (none)")
     f.add_argument("--tol", type=_tolerance, metavar="TOL",
@@ -92,7 +91,7 @@ def _fit_parser(sub):
     f.add_argument("--quiet", action="store_true", help="no progress; the summary still goes to stdout")
     f.add_argument("--checkpoint", metavar="FILE",
                    help="write the fit's whole state to FILE every --checkpoint-every steps (and when stopped)")
-    f.add_argument("--checkpoint-every", type=_positive, default=100, metavar="N")
+    f.add_argument("--checkpoint-every", type=_positive, default=FitOptions.checkpoint_every, metavar="N")
     f.add_argument("--resume", metavar="FILE", help="continue the fit saved in FILE (same model, data and options)")
     f.set_defaults(run=_fit)
 
@@ -108,10 +107,10 @@ def _other_parsers(sub):
     g.add_argument("--params", help="a result JSON (from fit --out) whose params and guide to check at")
     g.add_argument("--draws", type=_positive, default=1000)
     g.add_argument("--particles", type=_positive, default=1)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=_seed, default=0)
     g.add_argument("--estimator", type=_estimator, default="auto")
-    g.add_argument("--baseline", choices=BASELINE_CHOICES, default="auto")
-    g.add_argument("--rao-blackwell", choices=RAO_BLACKWELL, default="element")
+    g.add_argument("--baseline", choices=BASELINES, default=FitOptions.baseline)
+    g.add_argument("--rao-blackwell", choices=GRANULARITIES, default=CompileOptions.rao_blackwell)
     g.set_defaults(run=_gradcheck)
     k = sub.add_parser("compile", help="print a compiler pass's result")
     k.add_argument("model")
@@ -128,7 +127,7 @@ def _output_parsers(sub):
     s.add_argument("--data", action="append", metavar="FILE")
     s.add_argument("--fit", metavar="RESULT", help="a result JSON (from fit --out): draw from its posterior predictive")
     s.add_argument("-n", "--num-draws", dest="n", type=_positive, default=1000, help="number of draws (default 1000)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--draws", metavar="FILE", help="write the draws as CSV: a column per element")
     s.set_defaults(run=_sample)
     pl = sub.add_parser("plot", help="plot a fit's objective trace and marginal posterior densities")
@@ -143,6 +142,13 @@ def _positive(text):
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _seed(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be a non-negative integer")
     return value
 
 
@@ -166,7 +172,7 @@ def _estimator(text):
 
 
 def _fit(args):
-    model = load(args.model, estimator=args.estimator, rao_blackwell=args.rao_blackwell)
+    model = load(args.model, estimator=args.estimator, rao_blackwell=args.rao_blackwell, guide=args.guide)
     _check_outputs(args.out, args.draws, args.trace, plot=args.plot)
     estimators = {s.name: s.estimator for s in model.rewritten.sites}
     report = None if args.quiet or model.mode == "prior" else \
@@ -176,7 +182,7 @@ def _fit(args):
     with StopOnSignal() as stop:
         try:
             fit = model.fit(_data(args.data), steps=args.steps, lr=args.lr, particles=args.particles,
-                            seed=args.seed, guide=args.guide, stl=args.stl, baseline=args.baseline, report=report,
+                            seed=args.seed, stl=args.stl, baseline=args.baseline, report=report,
                             tol=args.tol, checkpoint=saving,
                             checkpoint_every=args.checkpoint_every if args.checkpoint else 2 ** 62,
                             resume=args.resume, stop=stop, batch_size=args.batch_size, chunk=args.chunk,

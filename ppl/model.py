@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as onp
@@ -18,7 +19,9 @@ from .infer.checkpoint import fingerprint
 from .back.data import bind
 from .io.datafiles import load_data, load_json
 from .distributions import DISTRIBUTIONS
-from .front.errors import PPLError, PPLSyntaxError, SemanticError, Source
+from .front.errors import OptionError, PPLError, PPLSyntaxError, SemanticError, Source
+from .infer.options import Baseline, FitOptions, Optimizer
+from .middle.options import CompileOptions, Estimator, Granularity, Guide
 from .middle.guide import guide as make_guide
 from .middle.lower import lower
 from .front.parse import MAX_SOURCE_CHARS, parse
@@ -38,17 +41,17 @@ class Model:
     ['mu']
     """
 
-    def __init__(self, source: str, filename: str = "<model>", estimator="auto", data_path=None,
-                 rao_blackwell="element", guide="meanfield"):
+    def __init__(self, source: str, filename: str = "<model>", options: CompileOptions = CompileOptions(),
+                 data_path=None):
         self.source = Source(source, filename)
         self.data_path = data_path
-        self.options = {"estimator": estimator, "rao_blackwell": rao_blackwell, "guide": guide}
+        self.options = options
         try:
             self.ast = parse(source, filename)
             self.checked = check(self.ast)
             self.ir = lower(self.checked)
-            self.guided = make_guide(self.ir, guide)
-            self.rewritten = rewrite(self.guided, estimator, rao_blackwell)
+            self.guided = make_guide(self.ir, options.guide)
+            self.rewritten = rewrite(self.guided, options.estimator, options.rao_blackwell)
         except PPLError as err:
             raise err.at(self.source) from None
 
@@ -68,17 +71,23 @@ class Model:
         return self._build(data, rng, stl, batch_size), rng
 
     def _scored(self, name) -> "Model":
-        choice = self.options["estimator"]
+        choice = self.options.estimator
         if isinstance(choice, str):
             choice = {s.name: choice for s in self.ir.body if isinstance(s, ir.Sample)}
         return self.with_options(estimator={**choice, name: "score"})
 
     def with_options(self, **options) -> "Model":
-        """The same model compiled with other options (estimator, rao_blackwell, guide)."""
-        merged = {**self.options, **{k: v for k, v in options.items() if v is not None}}
+        """The same model compiled with other options (`CompileOptions`: estimator, rao_blackwell,
+        guide); itself when they are the same.
+
+        >>> import ppl
+        >>> ppl.compile("data y: real\\nmu ~ Normal(0, 1)\\ny ~ Normal(mu, 1)").with_options(guide="fullrank").options.guide
+        'fullrank'
+        """
+        merged = replace(self.options, **{k: v for k, v in options.items() if v is not None})
         if merged == self.options:
             return self
-        return Model(self.source.text, self.source.filename, data_path=self.data_path, **merged)
+        return Model(self.source.text, self.source.filename, merged, data_path=self.data_path)
 
     def _build(self, data, rng, stl=False, batch_size=None):
         try:
@@ -102,11 +111,13 @@ class Model:
             return load_data(data)
         return data
 
-    def fit(self, data=None, *, steps: int = 2000, lr: float = 0.05, particles: int | None = None, seed: int = 0,
-            baseline: str = "auto", guide: str | None = None, stl: bool = False, report=None,
-            tol: float | None = None, checkpoint=None, checkpoint_every: int = 100, resume=None,
-            stop=None, batch_size: int | None = None, chunk: int | None = None, optimizer: str = "auto",
-            starts: int = deterministic.STARTS) -> Fit:
+    def fit(self, data=None, *, optimizer: Optimizer = FitOptions.optimizer, steps: int = FitOptions.steps,
+            particles: int | None = FitOptions.particles, seed: int = FitOptions.seed,
+            starts: int = FitOptions.starts, lr: float = FitOptions.lr, tol: float | None = FitOptions.tol,
+            baseline: Baseline = FitOptions.baseline, stl: bool = FitOptions.stl,
+            batch_size: int | None = FitOptions.batch_size, chunk: int | None = FitOptions.chunk,
+            checkpoint_every: int = FitOptions.checkpoint_every, checkpoint=None, resume=None, report=None,
+            stop=None, guide: str | None = None) -> Fit:
         """Fit the model: variational inference, maximum likelihood or stochastic optimization,
         whichever its statements call for. `report(step, objective)` is called after each step.
 
@@ -124,9 +135,12 @@ class Model:
         stops early once its convergence rule holds at that tolerance (see
         `ppl.infer.fit.Convergence`); without it, the rule is judged at Stan's tol_rel_obj = 0.01.
 
-        `guide` is "meanfield" (the default) or "fullrank" (which starts from the mean-field
-        optimum); `stl=True` ("sticking the landing") drops the guide's direct gradient through
-        log q, whose expectation is zero (Adam only).
+        The options and their defaults are `ppl.infer.options.FitOptions`, checked before anything
+        runs (a bad one raises `OptionError` naming it). The guide is the compiled model's
+        (`CompileOptions.guide`): `guide`, if given, must be that one; a full-rank guide
+        (`ppl.compile(..., guide="fullrank")` or `model.with_options(guide="fullrank")`) starts from
+        the mean-field optimum. `stl=True` ("sticking the landing") drops the guide's direct
+        gradient through log q, whose expectation is zero (Adam only).
         `checkpoint` (a path) receives the fit's whole state every `checkpoint_every` steps;
         `resume` (a path) continues from one, ending exactly where the uninterrupted fit ends.
         `stop()` is asked after every step; when true the fit ends there, marked interrupted.
@@ -146,78 +160,78 @@ class Model:
         >>> abs(float(fit.params["mu"]) - 3) < 0.01
         True
         """
-        if guide is not None and guide != self.options["guide"]:
-            return self.with_options(guide=guide).fit(data, steps=steps, lr=lr, particles=particles, seed=seed,
-                                                      baseline=baseline, stl=stl, report=report, tol=tol,
-                                                      checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                                                      resume=resume, stop=stop, batch_size=batch_size, chunk=chunk,
-                                                      optimizer=optimizer, starts=starts)
-        if optimizer not in OPTIMIZERS:
-            raise SemanticError(f"unknown optimizer '{optimizer}'",
-                                hint=f"use one of {', '.join(OPTIMIZERS)}").at(self.source)
+        if guide is not None and guide != self.options.guide:
+            raise OptionError(f"fit(guide={guide!r}): the model was compiled with guide {self.options.guide!r}, and "
+                              "fit does not compile it again",
+                              hint=f"fit model.with_options(guide={guide!r}), or compile with guide={guide!r}")
+        o = FitOptions(optimizer=optimizer, steps=steps, particles=particles, seed=seed, starts=starts, lr=lr,
+                       tol=tol, baseline=baseline, stl=stl, batch_size=batch_size, chunk=chunk,
+                       checkpoint_every=checkpoint_every)
         if self.mode == "prior":
             raise SemanticError("nothing to fit: the model has no observed data and no objective",
                                 hint="observe a data name with ~, or add minimize/maximize").at(self.source)
-        rng = onp.random.default_rng(seed)
-        built = self._build(data, rng, stl, batch_size)
+        rng = onp.random.default_rng(o.seed)
+        built = self._build(data, rng, o.stl, o.batch_size)
         if built.space.size == 0:
             raise SemanticError("nothing to fit: the model has no param and no latent",
                                 hint="declare a param to optimize").at(self.source)
         name, sign = self.objective()
-        options = dict(steps=steps, lr=lr, particles=particles, seed=seed, baseline=baseline, stl=stl, tol=tol,
-                       chunk=chunk, batch_size=batch_size, optimizer=optimizer, starts=starts)
         try:
-            path, particles = self._optimize(data, built, rng, sign, options, report=report, resume=resume,
-                                             checkpoint=checkpoint, every=checkpoint_every, stop=stop)
+            path, particles = self._optimize(data, built, rng, sign, o, report=report, resume=resume,
+                                             checkpoint=checkpoint, stop=stop)
         except PPLError as err:
             raise err.at(self.source) from None
-        if batch_size is not None and sum(onp.size(v) for _, v in built.feed) <= FULL_SUMMARY_ELEMENTS:
-            built = self._build(data, onp.random.default_rng(seed), stl)    # the summaries see every row
-        return Fit(built, path, mode=self.mode, seed=seed, particles=particles, objective_name=name, sign=sign,
-                   baseline=baseline, rng=rng, model=self, data=data, batch_size=batch_size)
+        if o.batch_size is not None and sum(onp.size(v) for _, v in built.feed) <= FULL_SUMMARY_ELEMENTS:
+            built = self._build(data, onp.random.default_rng(o.seed), o.stl)    # the summaries see every row
+        return Fit(built, path, mode=self.mode, seed=o.seed, particles=particles, objective_name=name, sign=sign,
+                   baseline=o.baseline, rng=rng, model=self, data=data, batch_size=o.batch_size)
 
-    def _optimize(self, data, built, rng, sign, o, resume=None, **run):
-        """(trajectory, particles): the fit's optimization, by the method `o["optimizer"]` picks.
+    def _optimize(self, data, built, rng, sign, o: FitOptions, resume=None, **run):
+        """(trajectory, particles): the fit's optimization, by the method `o.optimizer` picks.
         A full-rank guide starts from the mean-field optimum (its locations, and its scales on
-        the diagonal), found first."""
-        width = self._fixed_width(built, o["optimizer"], o["stl"], o["batch_size"])
-        joint = self.options["guide"] == "fullrank"
-        particles = o["particles"] or (1 if width is None else deterministic.first_draws(width, joint))
+        the diagonal), found first with the same options."""
+        width = self._fixed_width(built, o.optimizer, o.stl, o.batch_size)
+        joint = self.options.guide == "fullrank"
         start = None
         if joint and resume is None and built.rewritten.guide:
             meanfield = self.with_options(guide="meanfield")
-            mf_rng = onp.random.default_rng(o["seed"])
-            mf_built = meanfield._build(data, mf_rng, o["stl"], o["batch_size"])
-            mf_path, _ = meanfield._optimize(data, mf_built, mf_rng, sign, {**o, "particles": None})
+            mf_rng = onp.random.default_rng(o.seed)
+            mf_built = meanfield._build(data, mf_rng, o.stl, o.batch_size)
+            mf_path, _ = meanfield._optimize(data, mf_built, mf_rng, sign, replace(o, particles=None))
             start = fullrank.from_meanfield(built, mf_built.space, mf_path.theta)
-        settings = {**self.options, **o, "particles": particles, "optimizer": "adam" if width is None else "lbfgs",
-                    "chunk": None}         # the result does not depend on the chunk
-        print_ = fingerprint(self.source.text, self.data_values(data), settings)
-        common = dict(steps=o["steps"], sign=sign, resume=resume, fingerprint=print_, chunk=o["chunk"], theta=start,
+        method = "adam" if width is None else "lbfgs"
+        common = dict(steps=o.steps, sign=sign, resume=resume, chunk=o.chunk, theta=start, every=o.checkpoint_every,
                       **run)
         if width is not None:
             state = rng.bit_generator.state
+            particles = o.particles_for(width, joint)
             try:
                 return deterministic.run(built, rng, width=width, draws=_power_of_two(particles),
-                                         starts=o["starts"] if start is None else 1, **common), particles
+                                         starts=o.starts if start is None else 1,
+                                         fingerprint=self._fingerprint(data, o, particles, method), **common), particles
             except deterministic.NotFinite as failed:
                 # some fixed draw makes the objective not finite (a log of a negative draw, say):
                 # "auto" takes Adam's stochastic steps instead, which skip such draws
-                if o["optimizer"] == "lbfgs":
+                if o.optimizer == "lbfgs":
                     raise failed.error from None
                 rng.bit_generator.state = state
-                particles = o["particles"] or 1
-                common["fingerprint"] = fingerprint(self.source.text, self.data_values(data),
-                                                    {**settings, "particles": particles, "optimizer": "adam"})
-        return fitting.run(built, rng, lr=o["lr"], particles=particles, baseline=o["baseline"], tol=o["tol"],
-                           **common), particles
+                method = "adam"
+        particles = o.particles_for(None)
+        return fitting.run(built, rng, lr=o.lr, particles=particles, baseline=o.baseline, tol=o.tol,
+                           fingerprint=self._fingerprint(data, o, particles, method), **common), particles
+
+    def _fingerprint(self, data, o, particles, method):
+        """What a checkpoint may only be resumed with: the model, its data, and every option that
+        changes the result."""
+        options = {**self.options.as_dict(), **o.result_options(), "particles": particles, "optimizer": method}
+        return fingerprint(self.source.text, self.data_values(data), options)
 
     def _fixed_width(self, built, optimizer, stl, batch_size):
         """The standard normals per particle a deterministic fit would fix, or None for Adam."""
         if optimizer == "adam":
             return None
         width = None if stl or batch_size is not None else built.noise_width(built.space.initial())
-        joint = self.options["guide"] == "fullrank"
+        joint = self.options.guide == "fullrank"
         if width is not None and deterministic.feasible(width, deterministic.first_draws(width, joint)):
             return width
         if optimizer == "lbfgs":
@@ -249,7 +263,7 @@ class Model:
         if not isinstance(result, dict):
             path, result = str(result), load_json(result)
         options = result.get("options") or {}
-        if options and {**self.options, **options} != self.options:   # fitted with --guide, --estimator...
+        if options and {**self.options.as_dict(), **options} != self.options.as_dict():   # fitted with --guide...
             return self.with_options(**options).restore(result, data)
         try:
             if result.get("mode") != self.mode:
@@ -373,7 +387,6 @@ class Model:
 
 
 FULL_SUMMARY_ELEMENTS = 10 ** 7    # subsampled data up to this size are summarized whole after a fit
-OPTIMIZERS = ("auto", "lbfgs", "adam")
 
 
 def _power_of_two(n):
@@ -381,8 +394,8 @@ def _power_of_two(n):
     return 1 << (int(n) - 1).bit_length()
 
 
-def compile(source: str, filename: str = "<model>", estimator="auto", rao_blackwell="element",  # noqa: A001
-            guide="meanfield") -> Model:
+def compile(source: str, filename: str = "<model>", estimator: Estimator | dict = CompileOptions.estimator,  # noqa: A001
+            rao_blackwell: Granularity = CompileOptions.rao_blackwell, guide: Guide = CompileOptions.guide) -> Model:
     """Compile model text.
 
     `estimator` ("auto", "pathwise", "score", "enumerate", "expect", or a dict from latent name to
@@ -393,10 +406,12 @@ def compile(source: str, filename: str = "<model>", estimator="auto", rao_blackw
     >>> ppl.compile("mu ~ Normal(0, 1)").mode
     'prior'
     """
-    return Model(source, filename, estimator, rao_blackwell=rao_blackwell, guide=guide)
+    options = CompileOptions(estimator=estimator, rao_blackwell=rao_blackwell, guide=guide)
+    return Model(source, filename, options)
 
 
-def load(path, estimator="auto", rao_blackwell="element", guide="meanfield") -> Model:
+def load(path, estimator: Estimator | dict = CompileOptions.estimator,
+         rao_blackwell: Granularity = CompileOptions.rao_blackwell, guide: Guide = CompileOptions.guide) -> Model:
     """Compile a model file; data beside it (`NAME.data.json`) is used when no data is given.
 
     >>> import ppl, pathlib
@@ -412,5 +427,5 @@ def load(path, estimator="auto", rao_blackwell="element", guide="meanfield") -> 
         text = path.read_text()
     except OSError as err:
         raise PPLError(f"cannot read model file: {err.strerror}", source=Source("", str(path))) from None
-    return Model(text, str(path), estimator, data_path=path.with_suffix(".data.json"), rao_blackwell=rao_blackwell,
-                 guide=guide)
+    options = CompileOptions(estimator=estimator, rao_blackwell=rao_blackwell, guide=guide)
+    return Model(text, str(path), options, data_path=path.with_suffix(".data.json"))

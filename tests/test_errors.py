@@ -40,12 +40,15 @@ BATCH = 2      # the batch size of the subsample_* cases
 
 
 def _options(name):
-    options = {"batch_size": BATCH} if name.startswith("subsample_") else {}
-    return {**options, "guide": "fullrank"} if name.startswith("subsample_fullrank_") else options
+    return {"batch_size": BATCH} if name.startswith("subsample_") else {}
+
+
+def _compiled(name):
+    return {"guide": "fullrank"} if name.startswith("subsample_fullrank_") else {}
 
 
 def _flags(name):
-    return [f"--{k.replace('_', '-')}={v}" for k, v in _options(name).items()]
+    return [f"--{k.replace('_', '-')}={v}" for k, v in {**_options(name), **_compiled(name)}.items()]
 
 
 def _cases(names):
@@ -64,7 +67,7 @@ def test_message(name, monkeypatch):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with pytest.raises(ppl.PPLError) as info:
-            ppl.load(f"{name}.ppl").fit(steps=int(STEPS), **_options(name))
+            ppl.load(f"{name}.ppl", **_compiled(name)).fit(steps=int(STEPS), **_options(name))
     message = str(info.value) + "\n"
     if REGOLD and name not in XFAIL:
         (ERRORS / f"{name}.err").write_text(message)

@@ -18,7 +18,7 @@ def _posterior_correlation(guide, seed):
     """(correlation of b and c, mean of (b + c) / 2, mean of b - c) under the fitted guide. The
     data pin b + c down (posterior sd 0.23) but barely b - c (sd 1.4, as under the prior): the
     guide's location along b - c wanders with the gradient noise, so only b + c is held tight."""
-    fit = ppl.compile(CORRELATED).fit({"a": 1.0}, steps=3000, guide=guide, seed=seed)
+    fit = ppl.compile(CORRELATED, guide=guide).fit({"a": 1.0}, steps=3000, seed=seed)
     draws = fit.sample(20_000, seed=1)
     b, c = draws["b"], draws["c"]
     return np.corrcoef(b, c)[0, 1], np.mean(b + c) / 2, np.mean(b - c)

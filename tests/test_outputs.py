@@ -342,7 +342,7 @@ def test_restore_round_trip(small_fit):
         onp.testing.assert_allclose(again.guide[key], small_fit.guide[key], rtol=1e-9)
     assert again.trace == small_fit.trace and again.convergence == small_fit.convergence
     # a result remembers how it was compiled: a full-rank guide is restored as one
-    fullrank = ppl.load(EIGHT).fit(steps=50, guide="fullrank").to_json()
+    fullrank = ppl.load(EIGHT, guide="fullrank").fit(steps=50).to_json()
     restored = ppl.load(EIGHT).restore(json.loads(json.dumps(fullrank)))
     assert sorted(restored.guide) == sorted(fullrank["guide"]) and restored.predictive(5)["y"].shape == (5, 8)
     with pytest.raises(ppl.PPLError, match="does not match"):

@@ -108,6 +108,16 @@ class FitError(PPLError):
     kind = "runtime error"
 
 
+class OptionError(PPLError, ValueError):
+    """An option given to the Python API (`compile`, `fit`, ...) that is not one it takes: the
+    message names the argument. Also a ValueError, as Python's own bad arguments are. It belongs
+    to a call, not to a place in a model file, so it prints as the message alone."""
+    kind = "option error"
+
+    def __str__(self):
+        return self.message + (f"\n  {self.hint}" if self.hint else "")
+
+
 def brief(node, width: int = 60) -> str:
     """An expression's text as a message quotes it: at most `width` characters."""
     text = str(node)

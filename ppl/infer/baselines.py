@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import numpy as onp
 
+from ..middle.options import one_of
+from .options import BASELINES as CHOICES
+
 DECAY = 0.9                 # the decaying average's decay (Pyro's default baseline_beta)
 WARMUP = 10                 # steps of pure leave-one-out before the average is trusted
-CHOICES = ("auto", "loo", "average", "none")
 
 
 def used(how, particles):
@@ -46,8 +48,7 @@ class Baselines:
     """
 
     def __init__(self, how="auto", *, n_sites, particles):
-        if how not in CHOICES:
-            raise ValueError(f"baseline must be one of {', '.join(CHOICES)}, not {how!r}")
+        one_of("baseline", how, CHOICES)
         if how == "loo" and particles < 2:
             how = "none"                          # no other particle to leave out
         self.how, self.K = used(how, particles), particles

@@ -166,7 +166,7 @@ class Fit:
                 "skipped_steps": self.skipped, "interrupted": self.interrupted,
                 "convergence": self.convergence, "trace": [v if math.isfinite(v) else None for v in self.trace],
                 "model": self._model_file(), "data": self._data_files(),
-                "options": getattr(self._model, "options", None)}
+                "options": self._model.options.as_dict() if self._model is not None else None}
 
     def _model_file(self):
         name = self._model.source.filename if self._model is not None else None

@@ -14,7 +14,8 @@ from . import ir
 from ..front.ast import NOSPAN
 from ..distributions.constraints import positive, real
 from ..distributions import DISTRIBUTIONS, Distribution
-from ..front.errors import SemanticError, Span
+from ..front.errors import Span
+from .options import GUIDES, one_of
 
 
 @dataclass(frozen=True)
@@ -56,14 +57,12 @@ class Guided:
         return "\n".join([str(self.module), f"# guide: {self.family}", *map(str, self.sites)])
 
 
-GUIDES = ("meanfield", "fullrank")
 
 
 def guide(module: ir.Module, family: str = "meanfield") -> Guided:
     """Add a guide for each latent when the mode is variational inference (a discrete family
     with nothing to learn, `guide_arg = None`, gets none: it must be summed out)."""
-    if family not in GUIDES:
-        raise SemanticError(f"unknown guide '{family}'", hint=f"use one of {', '.join(GUIDES)}")
+    one_of("guide", family, GUIDES)
     if module.mode != "vi":
         return Guided(module, (), family)
     sites = tuple(_site(s, family == "fullrank") for s in module.body if isinstance(s, ir.Sample)

@@ -19,9 +19,8 @@ from .dependence import GRANULARITY, NONE, WHOLE, dependence, log_density_depend
 from ..distributions import DISTRIBUTIONS
 from ..front.errors import SemanticError, Span
 from .guide import Guided
+from .options import ESTIMATORS, GRANULARITIES, one_of
 
-ESTIMATORS = ("auto", "pathwise", "score", "enumerate", "expect")
-RAO_BLACKWELL = ("element", "statement", "none")
 
 
 @dataclass(frozen=True)
@@ -73,9 +72,7 @@ def rewrite(guided: Guided, estimator="auto", rao_blackwell="element") -> Rewrit
     "element" (the default), "statement", or "none" (every cost multiplies every score).
     """
     module = guided.module
-    if rao_blackwell not in RAO_BLACKWELL:
-        raise SemanticError(f"unknown Rao-Blackwellization '{rao_blackwell}'",
-                            hint=f"use one of {', '.join(RAO_BLACKWELL)}")
+    one_of("rao_blackwell", rao_blackwell, GRANULARITIES)
     choice = _choices(module, estimator)
     costs = tuple(_costs(module))
     known = ranks(module)
@@ -134,16 +131,13 @@ def _granular(influence, costs, rao_blackwell):
 
 def _choices(module, estimator) -> dict:
     samples = [s.name for s in module.body if isinstance(s, ir.Sample)]
-    if isinstance(estimator, str):
-        if estimator not in ESTIMATORS:
-            raise SemanticError(f"unknown estimator '{estimator}'", hint=f"use one of {', '.join(ESTIMATORS)}")
-        return {name: estimator for name in samples}
+    if not isinstance(estimator, dict):
+        return {name: one_of("estimator", estimator, ESTIMATORS) for name in samples}
     for name, how in estimator.items():
         if name not in samples:
             raise SemanticError(f"no latent named '{name}' to set an estimator for",
                                 hint=f"latents: {', '.join(samples) or 'none'}")
-        if how not in ESTIMATORS:
-            raise SemanticError(f"unknown estimator '{how}' for '{name}'", hint=f"use one of {', '.join(ESTIMATORS)}")
+        one_of(f"estimator for '{name}'", how, ESTIMATORS)
     return dict(estimator)
 
 
