@@ -76,6 +76,7 @@ def test_von_mises_draw_in_an_objective():
     assert g["k"] == pytest.approx(1 - A - A**2, abs=0.01)
 
 
+@pytest.mark.slow
 def test_optimization_finds_the_gamma_shape():
     fit = ppl.compile("param a: positive = 1\nz ~ Gamma(a, 1)\nminimize (z - 5)^2").fit(steps=1500, particles=4, seed=0)
     assert float(fit.params["a"]) == pytest.approx(4.5, rel=0.05)

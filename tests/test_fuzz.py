@@ -40,6 +40,8 @@ from ppl.front.parse import _parser
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted((ROOT / "models").glob("*.ppl")) + sorted((ROOT / "tests" / "errors").glob("*.ppl"))
 
+pytestmark = pytest.mark.slow      # thousands of generated inputs
+
 
 def _data_beside(path):
     data = path.with_suffix(".data.json")

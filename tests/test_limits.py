@@ -68,6 +68,7 @@ def test_many_statements():
     assert err.span.line == MAX_STATEMENTS + 1
 
 
+@pytest.mark.slow
 def test_program_at_the_limits_compiles_in_seconds():
     """The largest chain of statements the limits allow (the worst case of the rewrite's
     dependence analysis, which is quadratic) still compiles in seconds, not minutes."""

@@ -102,6 +102,7 @@ def posteriors():
     return sorted(p.stem for p in POSTERIORDB.glob("*.ppl")) if POSTERIORDB.is_dir() else []
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not posteriors(), reason="no posteriordb folder beside the repository")
 def test_posteriordb_right_or_warned():
     """Every posterior's max z <= 0.5, or a warning; the median max z <= 0.2; none with max z > 3

@@ -76,6 +76,7 @@ def quickstart(text, cwd):
     pytest.fail("the README has no quickstart command `pip install ... && ppl ...`")
 
 
+@pytest.mark.slow
 def test_every_example_runs(text, tmp_path, monkeypatch):
     """In order, in one scratch folder (with `models/` linked): every `$ ppl ...` line prints the
     output shown under it, every Python block runs, and the quickstart's `ppl` command succeeds."""

@@ -55,6 +55,7 @@ def _exact(source, params, data):
     return ppl.compile(source, estimator={"z": "expect"}).grad(params, data)[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rb, baseline, particles", OPTIONS)
 def test_mixture_score_gradient_unbiased_under_every_option(rb, baseline, particles):
     exact = _exact(MIXTURE, MIX_PARAMS, MIX_DATA)
@@ -65,6 +66,7 @@ def test_mixture_score_gradient_unbiased_under_every_option(rb, baseline, partic
         assert np.all(np.abs(z) < 4), (name, z)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rb, baseline, particles", OPTIONS)
 def test_irrelevant_downstream_cost_unbiased_under_every_option(rb, baseline, particles):
     p = 1 / (1 + np.exp(-IRR_PARAMS["theta"]))
@@ -77,6 +79,7 @@ def test_irrelevant_downstream_cost_unbiased_under_every_option(rb, baseline, pa
         assert np.all(np.abs(z) < 4), (name, z)
 
 
+@pytest.mark.slow
 def test_rao_blackwellization_leaves_out_the_irrelevant_cost():
     """Statement level already drops (w - 2)^2 from z's score; with no Rao-Blackwellization
     its noise enters, and per element each bit sees only its own term."""
@@ -167,6 +170,7 @@ def test_gradcheck_command_reports_exact_gradient():
     assert all(abs(float(r[4])) < 4 for r in rows)
 
 
+@pytest.mark.slow
 def test_fit_warns_when_a_score_gradient_stays_at_noise_level():
     def stderr(*options):
         run = subprocess.run([sys.executable, "-m", "ppl.cli", "fit", str(MODELS / "mixture.ppl"), "--steps", "300",

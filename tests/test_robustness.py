@@ -27,6 +27,7 @@ def _fit_cli(*args, cwd):
                             env={**os.environ, "PYTHONPATH": str(Path(ppl.__file__).parents[1])})
 
 
+@pytest.mark.slow
 def test_sigint_at_a_random_step_then_resume_is_bit_for_bit(tmp_path):
     steps = "6000"
     run = _fit_cli("--optimizer", "adam", "--steps", steps, "--out", "part.json", "--checkpoint", "fit.npz",

@@ -63,6 +63,7 @@ def test_minibatch_gradient_with_enumerated_local_latents_is_unbiased():
     _unbiased(model, params, data, 10, 3000, exact)
 
 
+@pytest.mark.slow
 def test_minibatch_gradient_with_guided_local_latents_matches_the_full_data_mean():
     rng = np.random.default_rng(2)
     data = {"N": 40, "y": rng.normal(3, 1.1, 40).tolist()}
@@ -117,6 +118,7 @@ def test_batch_size_outside_the_data_and_fullrank_locals_are_refused():
         ppl.compile(LOCAL, guide="fullrank").fit(data, steps=5, batch_size=2)
 
 
+@pytest.mark.slow
 def test_cli_and_api_give_the_same_subsampled_fit(tmp_path):
     out = tmp_path / "r.json"
     r = subprocess.run([sys.executable, "-m", "ppl.cli", "fit", str(ROOT / "models" / "mixture.ppl"), "--batch-size",
@@ -128,6 +130,7 @@ def test_cli_and_api_give_the_same_subsampled_fit(tmp_path):
     np.testing.assert_array_equal(np.asarray(cli["guide"]["mu.loc"]), api.guide["mu.loc"])
 
 
+@pytest.mark.slow
 def test_an_interrupted_subsampled_fit_resumes_bit_for_bit(tmp_path):
     model = ppl.load(ROOT / "models" / "mixture.ppl")
     calls = []
