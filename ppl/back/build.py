@@ -325,6 +325,7 @@ def _compile_ops(rewritten, scope, slots, shapes, plan, batch):
     distributions of enumerated latents, and the sign of each cost (loss = sum sign * term; a
     subsampled statement's terms are weighted by N / B)."""
     module, sites = rewritten.module, {s.name: s for s in rewritten.sites}
+    index = {(c.source, c.part): i for i, c in enumerate(rewritten.costs)}
     program_ops, finals, enumerated, signs = [], [], {}, []
     if plan.blocks:
         program_ops.append(fullrank.joint_op(max(hi for _, hi in plan.blocks.values()), plan.stl))
@@ -336,18 +337,19 @@ def _compile_ops(rewritten, scope, slots, shapes, plan, batch):
         elif isinstance(stmt, ir.Sample):
             site, codes, slot = sites.get(stmt.name), _arg_codes(stmt, scope), slots[stmt.name]
             shape, prior = shapes[stmt.name]
+            costs = ops.SiteCosts(index[stmt.name, "logp"], index[stmt.name, "logq"]) if module.mode == "vi" else None
             if site is not None and site.estimator in ("enumerate", "expect"):
                 support, guide = prior.enumerate_support(), rewritten.guide.get(stmt.name)
-                program_ops.append(enumeration.enumerated_op(stmt, codes, slot, shape, len(signs), plan, support,
-                                                     module.mode, guide))
+                program_ops.append(enumeration.enumerated_op(stmt, codes, slot, shape, costs, plan, support,
+                                                             module.mode, guide))
                 enumerated[stmt.name] = enumeration.conditional(stmt.name, shape, stmt.name in plan.marginal)
                 if stmt.name in plan.marginal:
-                    finals.append(enumeration.marginal_final(stmt.name, shape, len(signs)))
+                    finals.append(enumeration.marginal_final(stmt.name, shape, costs.logp))
             elif module.mode == "vi":
                 guide = rewritten.guide[stmt.name]
                 if stmt.name == first:
                     program_ops.append(ops.meanfield_op(plan.layout, [hi - lo for lo, hi in plan.columns.values()]))
-                program_ops.append(ops.guided_op(stmt, codes, slot, shape, site, guide, len(signs), plan))
+                program_ops.append(ops.guided_op(stmt, codes, slot, shape, site, guide, costs, plan))
             else:
                 program_ops.append(ops.sample_op(stmt, codes, slot, shape, site, plan))
             if module.mode == "vi":

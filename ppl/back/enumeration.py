@@ -11,12 +11,14 @@ from autograd.tracer import getval
 from ..kernels import nodes
 from ..distributions import DISTRIBUTIONS
 from ..kernels.special import sum_rest
-from .ops import ZERO, check_step, fixed_args, make_dist, param_reader, steady_args, varying_args
+from .ops import SiteCosts, check_step, fixed_args, make_dist, param_reader, steady_args, varying_args
 
 
-def enumerated_op(stmt, codes, slot, shape, cost, plan, support, mode, guide=None):
+def enumerated_op(stmt, codes, slot, shape, costs: SiteCosts | None, plan, support, mode, guide=None):
     """A latent evaluated at every value of its support at once, on an axis after the particles:
-    summed out of the model, or weighted by the program's or the guide's probabilities."""
+    summed out of the model, or weighted by the program's or the guide's probabilities. In
+    inference its two cost slots (`costs`) get the guide-weighted log p and log q, or, summed out,
+    the marginal (`marginal_final`) in log p's and nothing in log q's; in optimization it has none."""
     cls = DISTRIBUTIONS[stmt.dist]
     steady = steady_args(cls, codes)
     rank = 1 + len(shape)
@@ -39,13 +41,13 @@ def enumerated_op(stmt, codes, slot, shape, cost, plan, support, mode, guide=Non
         if fixed:
             env[slot] = run.fixed[stmt.name]
             if mode == "vi":
-                run.costs[cost] = run.costs[cost + 1] = ZERO
+                run.carried.update((costs.logp, costs.logq))
         else:
             env[slot] = values
             log_p = constant_log_p if constant is not None else dist.log_prob_unchecked(values)
             if marginal:
                 run.enum[stmt.name] = [log_p]
-                run.costs[cost] = run.costs[cost + 1] = ZERO
+                run.carried.add(costs.logq)         # log p's slot gets the marginal (`marginal_final`)
             elif free is None:
                 run.enum[stmt.name] = np.exp(log_p)
             else:
@@ -53,8 +55,8 @@ def enumerated_op(stmt, codes, slot, shape, cost, plan, support, mode, guide=Non
                 q = cls(**{**{k: dist.args[k] for k in fixed_args(cls, arg)}, arg: _enum_axis(param(run, free), plan)})
                 log_q = q.log_prob_unchecked(values)
                 w = run.enum[stmt.name] = np.exp(log_q)
-                run.costs[cost] = sum_rest(w * log_p)
-                run.costs[cost + 1] = sum_rest(w * log_q)
+                run.costs[costs.logp] = sum_rest(w * log_p)
+                run.costs[costs.logq] = sum_rest(w * log_q)
         if run.record is not None:
             run.record[stmt.name] = getval(env[slot])
     return op

@@ -1,7 +1,11 @@
 """One closure per statement, run in program order on a list of slots (see `program.Run`).
 
-A cost term is stored as one number per particle (`run.costs`); when a score site needs it per
-element, its elementwise values go to `run.elem` too (no gradient needed there). A cost influenced
+A cost term is stored as one number per particle (`run.costs`), in the slot the rewrite gave it:
+a latent has two, `SiteCosts.logp` and `SiteCosts.logq`. A term that another one carries (a block
+latent's log q inside the mean-field block's column, an observation's log-density inside an
+enumerated latent's marginal) leaves its slot empty and is marked in `run.carried`. When a score
+site needs a cost per element, its elementwise values go to `run.elem` too (no gradient needed
+there). A cost influenced
 by an enumerated latent z is evaluated at every value k of z at once (an axis after the particles)
 and then either summed out of the model (inference mode, "enumerate": added to log p(z = k) and
 reduced by log-sum-exp, see `enumeration.marginal_final`) or averaged with weights w_k ("expect": w = p(z = k)
@@ -15,14 +19,19 @@ import autograd.numpy as np
 import numpy as onp
 from autograd.tracer import Box, getval
 
-from ..kernels import fused, nodes
+from ..kernels import nodes
 from ..distributions.constraints import real
 from ..distributions import DISTRIBUTIONS
+from . import draws
 from .expr import Const
 from ..kernels.special import sum_rest
 from .runtime_checks import check_args, check_finite, check_observed
 
-ZERO = onp.zeros(1)
+@dataclass(frozen=True)
+class SiteCosts:
+    """A latent's two cost slots: log p(z) and log q(z), in inference (`Rewritten.costs`)."""
+    logp: int
+    logq: int
 
 
 @dataclass(frozen=True)
@@ -119,7 +128,7 @@ def _absorb(run, plan, cost, log_density):
         return False
     if site in plan.marginal:
         run.enum[site].append(log_density())
-        run.costs[cost] = ZERO
+        run.carried.add(cost)
     else:
         run.costs[cost] = sum_rest(run.enum[site] * log_density())
     return True
@@ -138,73 +147,15 @@ def let_op(stmt, code, slot):
     return op
 
 
-def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
-    """A latent in inference mode: drawn from its guide, scored under its prior."""
+def guided_op(stmt, codes, slot, shape, site, guide, costs: SiteCosts, plan: Plan):
+    """A latent in inference mode: drawn from its guide by one of `draws`' strategies, scored
+    under its prior into its two cost slots."""
     cls = DISTRIBUTIONS[stmt.dist]
     steady, constant = steady_args(cls, codes), not varying_args(codes)    # constant: its arguments
     rank, score = 1 + len(shape), site.estimator == "score"
     per_element = stmt.name in plan.elementwise
-    arg = guide.params[0][0]
-    free, loc_name, scale_name = f"{stmt.name}.{arg}", f"{stmt.name}.loc", f"{stmt.name}.scale"
-
-    guide_fixed = fixed_args(cls, arg) if cls.discrete else ()
-    param = param_reader(stmt.name, plan)
-
-    def discrete(run, prior):
-        q = cls(**{**{k: prior.args[k] for k in guide_fixed}, arg: param(run, free)})
-        x = q.sample(run.rng, (run.K,) + shape)
-        if per_element:
-            logq = _broadcast(q.log_prob_elements(x), (run.K,) + shape)
-            return x, logq, getval(logq)
-        return x, q.log_prob_sum(x), None
-
-    def continuous(run, prior):
-        loc, scale = param(run, loc_name), param(run, scale_name)
-        eps = run.rng.standard_normal((run.K,) + onp.shape(loc)[1:])
-        support = prior.support
-        if score:            # the draw carries no gradient: only log q's parameters do
-            u = getval(loc) + getval(scale) * eps
-            x = support.to_constrained(u)
-            jacobian = 0.0 if support is real else support.log_abs_det_jacobian(u)     # no gradient
-            if per_element or cost + 1 in plan.elem_needed:
-                logq = fused.normal.pointwise(u, loc, scale)
-                logq = logq if support is real else logq - jacobian
-                return x, (logq if per_element else sum_rest(logq)), getval(logq)
-            logq = fused.normal(u, loc, scale)          # one node
-            return x, (logq if support is real else logq - sum_rest(jacobian)), None
-        u = loc + scale * eps
-        x = support.to_constrained(u)
-        if plan.stl:     # sticking the landing: log q's parameters are constants here
-            logq = fused.normal(u, getval(loc), getval(scale))
-        else:
-            # log Normal(u; loc, scale) with u - loc = scale * eps: the same function of
-            # (loc, scale, eps), hence the same pathwise gradient, in fewer operations
-            logq = -fused.sum_rest(0.5 * eps * eps + fused.HALF_LOG_2PI) - sum_rest(np.log(scale))
-        return x, _jacobian(logq, support, u), None
-
-    def block(run, prior):
-        """A block of the full-rank guide's joint draw; the joint log-density goes with the first."""
-        lo, hi = plan.blocks[stmt.name]
-        support = prior.support
-        u = np.reshape(run.joint[:, lo:hi], (run.K,) + support.unconstrained_shape(shape))
-        logq = run.joint_logq if lo == 0 else onp.zeros(1)
-        return support.to_constrained(u), _jacobian(logq, support, u), None
-
-    def from_block(run, prior):
-        """A slice of the mean-field block (`meanfield_op`); its log q goes with the first slice.
-        Without the flat parameter vector (gradients by name), the latent draws on its own."""
-        if run.mf is None:
-            return continuous(run, prior)
-        x = nodes.columns(run.mf, lo, None if scalar else hi, None if len(shape) < 2 else (run.K,) + shape)
-        return x, run.mf if lo == 0 else ZERO, None      # the block: its last column (`nodes.term`)
-
+    draw = _strategy(stmt, cls, shape, score, per_element, guide, costs, plan)
     folded = stmt.name in plan.folded
-    if plan.columns and stmt.name in plan.columns:
-        (lo, hi), scalar = plan.columns[stmt.name], shape == ()
-        draw = from_block
-    else:
-        draw = discrete if cls.discrete else block if plan.blocks and stmt.name in plan.blocks else continuous
-
     fixed_prior = make_dist(cls, codes, None, rank) if constant else None    # built once
 
     def op(env, run):
@@ -214,27 +165,45 @@ def guided_op(stmt, codes, slot, shape, site, guide, cost, plan):
         env[slot] = x
         # a discrete draw under a prior without parameters: its log-density has no gradient, and
         # the per-element values (for score terms) give the cost too
-        values = _elementwise(prior, x) if cost in plan.elem_needed and cls.discrete and constant else None
+        values = _elementwise(prior, x) if costs.logp in plan.elem_needed and cls.discrete and constant else None
         if folded and run.mf is not None:
-            run.costs[cost] = ZERO           # in the block's last column
-        elif not _absorb(run, plan, cost, lambda: prior.log_prob_elements(_beside(x, prior))):
-            run.costs[cost] = prior.log_prob_sum(x) if values is None else sum_rest(values)
-        # a score site's log q enters the gradient only through its score term: differentiating
-        # the cost itself would add -grad log q, which averages to zero but adds variance
-        # (a score site's is a constant: summed outside the tape)
-        total_logq = logq if not per_element else sum_rest(getval(logq) if score else logq)
-        run.costs[cost + 1] = getval(total_logq) if score else total_logq
-        if cost in plan.elem_needed:
-            run.elem[cost] = _elem_values(run, plan, cost, _elementwise(prior, x) if values is None else values)
-        if cost + 1 in plan.elem_needed:
-            run.elem[cost + 1] = logq_values if logq_values is not None else getval(logq)
-        if run.checking:
-            check_finite(stmt, run.costs[cost], f"the log-density of '{stmt.name}'")
+            run.carried.add(costs.logp)           # in the block's last column
+        elif not _absorb(run, plan, costs.logp, lambda: prior.log_prob_elements(_beside(x, prior))):
+            run.costs[costs.logp] = prior.log_prob_sum(x) if values is None else sum_rest(values)
+        if logq is None:
+            run.carried.add(costs.logq)           # in the block's last column
+        else:
+            # a score site's log q enters the gradient only through its score term: differentiating
+            # the cost itself would add -grad log q, which averages to zero but adds variance
+            # (a score site's is a constant: summed outside the tape)
+            total_logq = logq if not per_element else sum_rest(getval(logq) if score else logq)
+            run.costs[costs.logq] = getval(total_logq) if score else total_logq
+        if costs.logp in plan.elem_needed:
+            run.elem[costs.logp] = _elem_values(run, plan, costs.logp,
+                                                _elementwise(prior, x) if values is None else values)
+        if costs.logq in plan.elem_needed:
+            run.elem[costs.logq] = logq_values if logq_values is not None else getval(logq)
+        if run.checking and costs.logp not in run.carried:
+            check_finite(stmt, run.costs[costs.logp], f"the log-density of '{stmt.name}'")
         if score:
             run.scores[stmt.name] = logq
         if run.record is not None:
             run.record[stmt.name] = getval(x)
     return op
+
+
+def _strategy(stmt, cls, shape, score, per_element, guide, costs, plan) -> draws.Draw:
+    """The way `stmt` is drawn from its guide (`draws`)."""
+    param = param_reader(stmt.name, plan)
+    if cls.discrete:
+        arg = guide.params[0][0]
+        return draws.discrete(cls, shape, f"{stmt.name}.{arg}", fixed_args(cls, arg), per_element, param)
+    if plan.blocks and stmt.name in plan.blocks:
+        return draws.joint(shape, plan.blocks[stmt.name])
+    normal = draws.normal(stmt.name, score, per_element, costs.logq in plan.elem_needed, plan.stl, param)
+    if plan.columns and stmt.name in plan.columns:
+        return draws.block(shape, plan.columns[stmt.name], normal)
+    return normal
 
 
 def meanfield_op(layout, sizes):
@@ -259,11 +228,6 @@ def param_reader(latent, plan):
     if latent in plan.local:
         return lambda run, name: run.params[name][:, run.rows]
     return lambda run, name: run.params[name]
-
-
-def _jacobian(logq, support, u):
-    """log q of the constrained value: the unconstrained density less log |d x / d u|."""
-    return logq if support is real else logq - sum_rest(support.log_abs_det_jacobian(u))
 
 
 def _broadcast(x, shape):

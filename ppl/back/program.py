@@ -18,7 +18,6 @@ from autograd.tracer import getval
 from ..kernels import nodes
 from ..kernels.special import sum_rest
 from ..kernels.noise import Counter, NotFixed
-from .ops import ZERO
 
 PASS_ELEMENTS = 2_000_000    # bound on particles x elements in one vectorized pass
 
@@ -36,6 +35,7 @@ class Run:
     fixed: dict = field(default_factory=dict)     # enumerated site -> a drawn value to use instead
     joint: object = None                          # the full-rank guide's draw (particles, D)
     joint_logq: object = None                     # and its log-density
+    carried: set = field(default_factory=set)     # cost slots whose term another one carries
     rows: object = None                           # subsampling: this step's rows
     mf: object = None                             # the mean-field block: values, then log q
     record: dict | None = None
@@ -102,7 +102,7 @@ class Program:
         the sum over particles of the loss plus every score site's stop(C - b) * log q
         (`nodes.objective`); each site's C. b is `baselines(i, C)` unless given in `centred`
         (one per site, these particles' rows)."""
-        kept = [i for i, t in enumerate(run.costs) if t is not ZERO]
+        kept = [i for i in range(len(run.costs)) if i not in run.carried]
         weights, terms = tuple(self.signs[i] for i in kept), [run.costs[i] for i in kept]
         coefs, scores, downstream = [], [], []
         for i, site in enumerate(self.score_sites):
@@ -175,7 +175,7 @@ class Program:
             sign = self.signs[i]
             if site.elementwise and grain == "element" and i in run.elem:
                 C = C + sign * _to_elements(run.elem[i], shape)
-            else:
+            elif i not in run.carried:             # a carried term is counted in the one carrying it
                 whole = onp.asarray(nodes.term(getval(run.costs[i])), dtype=float)
                 C = C + sign * whole.reshape(whole.shape + (1,) * (len(shape) - whole.ndim))
         return C
@@ -185,7 +185,7 @@ class Program:
         enumerated latent is drawn from its exact conditional distribution."""
         state = rng.bit_generator.state
         first = self._run(params, rng, K)
-        loss = onp.broadcast_to(total_cost(first.costs, self.signs, K), (K,))
+        loss = onp.broadcast_to(total_cost(first, self.signs, K), (K,))
         record, probs = {}, {}
         if self.enumerated:
             fixed = {}
@@ -235,13 +235,13 @@ def _copies(theta, K):
     return theta[None].repeat(K, axis=0) if theta.size <= 10_000 else onp.broadcast_to(theta, (K,) + theta.shape)
 
 
-def total_cost(terms, signs, K):
+def total_cost(run, signs, K):
     """The per-particle loss in NumPy: sum(sign * term) (a sign is +-1, or +-N/B for a subsampled
-    statement's terms); a term carried by another (a block's log q, `ZERO`) is left out."""
-    kept = [i for i, t in enumerate(terms) if t is not ZERO]
+    statement's terms) over the terms of `run`, those another carries left out."""
+    kept = [i for i in range(len(run.costs)) if i not in run.carried]
     if not kept:
         return onp.zeros(K)
-    return nodes.signed_total(tuple(signs[i] for i in kept), [getval(terms[i]) for i in kept])
+    return nodes.signed_total(tuple(signs[i] for i in kept), [getval(run.costs[i]) for i in kept])
 
 
 def _to_elements(values, shape):
