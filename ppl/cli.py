@@ -233,6 +233,10 @@ def _gradcheck(args):
     check = model.gradcheck(params, _data(args.data), draws=args.draws, particles=args.particles, seed=args.seed,
                             baseline=args.baseline)
     print(gradcheck_table(check, args.draws, args.particles))
+    fast = model.check_fast_path(params, _data(args.data), draws=min(args.draws, 100), seed=args.seed)
+    print(f"fast path (mean-field block, fused densities) against the reference program: largest difference "
+          f"{fast['max_abs']:.2g} ({fast['max_rel']:.2g} of the largest gradient element) over "
+          f"{fast['estimates']} estimates")
     return 0
 
 

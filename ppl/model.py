@@ -13,6 +13,7 @@ from .back import fullrank
 from .middle import ir, subsample
 from .infer import fit as fitting
 from .infer.baselines import Baselines
+from .kernels.streams import Streams
 from .back.build import TooManyValues, build
 from .front.check import check
 from .infer.checkpoint import fingerprint
@@ -64,11 +65,14 @@ class Model:
         """Per statement: the rewritten form, the guide, and the estimator with its reason."""
         return str(self.rewritten)
 
-    def bind(self, data=None, seed=0, stl=False, batch_size=None):
-        """The program built against `data` (a dict, a JSON path, or None for the bundled data),
-        and the generator its draws come from; `batch_size` subsamples as `fit` does."""
+    def bind(self, data=None, seed: int = 0, stl: bool = False, batch_size: int | None = None,
+             fast: bool = True) -> tuple:
+        """(program, generator): the program built against `data` (a dict, a JSON path, or None
+        for the bundled data), and the generator its draws come from; `batch_size` subsamples as
+        `fit` does; `fast=False` builds the reference program, without the build's
+        optimizations (`ppl.back.build.build`)."""
         rng = onp.random.default_rng(seed)
-        return self._build(data, rng, stl, batch_size), rng
+        return self._build(data, rng, stl, batch_size, fast), rng
 
     def _scored(self, name) -> "Model":
         choice = self.options.estimator
@@ -89,16 +93,16 @@ class Model:
             return self
         return Model(self.source.text, self.source.filename, merged, data_path=self.data_path)
 
-    def _build(self, data, rng, stl=False, batch_size=None):
+    def _build(self, data, rng, stl=False, batch_size=None, fast=True):
         try:
             values, params = bind(self.ir, self.data_values(data))
             batch = None if batch_size is None else subsample.plan(self.rewritten.module, values, batch_size)
             state = rng.bit_generator.state
             try:
-                return build(self.rewritten, values, rng, params, stl, batch)
+                return build(self.rewritten, values, rng, params, stl, batch, fast)
             except TooManyValues as many:            # too many values to sum out: the score function
                 rng.bit_generator.state = state
-                return self._scored(many.name)._build(data, rng, stl, batch_size)
+                return self._scored(many.name)._build(data, rng, stl, batch_size, fast)
         except PPLError as err:
             raise err.at(self.source) from None
 
@@ -369,6 +373,37 @@ class Model:
                     row["z"] = onp.where(stderr > 0, (mean - exact[name]) / stderr, 0.0)
             out[name] = row
         return out
+
+    def check_fast_path(self, params=None, data=None, *, draws: int = 100, particles: int = 2,
+                        seed: int = 0) -> dict:
+        """The fast program a fit runs (the build's optimizations: the mean-field block, fused
+        densities) against the reference program, on the same draws: `draws` gradient
+        estimates of `particles` particles each at `params` (as in `grad`), through the
+        flat parameter vector a fit differentiates. Returns {"estimates", "max_abs",
+        "max_rel"}: the largest absolute difference of a gradient element, and that over the
+        largest element (rounding: about 1e-15).
+
+        >>> import ppl
+        >>> check = ppl.load("models/eight_schools.ppl").check_fast_path(draws=5)  # doctest: +SKIP
+        >>> check["max_rel"] < 1e-12                                               # doctest: +SKIP
+        True
+        """
+        fast, _ = self.bind(data, seed)
+        reference, _ = self.bind(data, seed, fast=False)
+        theta = fast.space.flatten(params or {})
+        streams = Streams.seeded(onp.random.default_rng(seed), particles)
+        largest, difference = 0.0, 0.0
+        for _ in range(draws):
+            state = streams.state
+            g_fast, _ = fast.gradient(theta, None, streams, particles,
+                                      Baselines("auto", n_sites=len(fast.score_sites), particles=particles))
+            streams.state = state
+            g_reference, _ = reference.gradient(theta, None, streams, particles,
+                                                Baselines("auto", n_sites=len(reference.score_sites),
+                                                          particles=particles))
+            largest = max(largest, float(onp.max(onp.abs(g_reference), initial=0.0)))
+            difference = max(difference, float(onp.max(onp.abs(g_fast - g_reference), initial=0.0)))
+        return {"estimates": draws, "max_abs": difference, "max_rel": difference / largest if largest else 0.0}
 
     def _exact_gradient(self, params, data):
         """The gradient with every discrete statement summed over its values, or None."""

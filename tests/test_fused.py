@@ -327,3 +327,32 @@ def test_columns_reshaped():
     mine = grad(lambda x: anp.sum(w * columns(x, lo, hi, shape)))(a)
     onp.testing.assert_array_equal(mine, grad(lambda x: anp.sum(w * anp.reshape(x[:, lo:hi], shape)))(a))
     check_grads(lambda x: columns(x, lo, hi, shape), modes=["rev"], order=1)(a)
+
+
+@pytest.mark.parametrize("name, options", [("eight_schools", {}), ("mixture", {}), ("linear_regression", {}),
+                                           ("logistic_regression", {}), ("poisson_regression", {}),
+                                           ("eight_schools", {"guide": "fullrank"}),
+                                           ("mixture", {"estimator": {"z": "score"}})])
+def test_fast_path_gives_the_reference_programs_gradients(name, options):
+    """The build's optimizations (the mean-field block, fused one-call densities) change no
+    gradient beyond rounding: the fit's own path (the flat parameter vector), same draws."""
+    import ppl
+    from conftest import MODELS
+    model = ppl.load(MODELS / f"{name}.ppl", **options)
+    fast, _ = model.bind()
+    reference, _ = model.bind(fast=False)
+    blocks = lambda program: [op for op in program.ops if op.__qualname__.startswith("meanfield_op")]
+    assert not blocks(reference)    # the reference really is another program: no mean-field block
+    if not options:
+        assert len(blocks(fast)) == 1
+    check = model.check_fast_path(draws=20)
+    assert check["estimates"] == 20 and check["max_rel"] < 1e-13, check
+
+
+def test_gradcheck_on_the_command_line_covers_the_fast_path(capsys):
+    from conftest import MODELS, run_main
+    status, out, err = run_main(capsys, "gradcheck", MODELS / "eight_schools.ppl", "--draws", 30)
+    assert status == 0, err
+    last = out.splitlines()[-1]
+    assert last.startswith("fast path (mean-field block, fused densities) against the reference program")
+    assert float(last.split("(")[2].split()[0]) < 1e-13 and last.endswith("over 30 estimates")

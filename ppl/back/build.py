@@ -26,11 +26,17 @@ INIT_SCALE = 0.1         # guide scales start small, as in Pyro's AutoNormal
 ENUMERATE_MAX = 64       # largest support summed out automatically
 
 
-def build(rewritten, data: dict, rng, param_init: dict, stl: bool = False, batch=None) -> Program:
+def build(rewritten, data: dict, rng, param_init: dict, stl: bool = False, batch=None, fast: bool = True) -> Program:
     """Compile `rewritten` against validated `data` ({name: array}); `param_init` gives the
     user params' initial constrained values, `rng` draws the guide's initial locations; `stl`
     ("sticking the landing") drops the guide parameters' direct gradient through log q; `batch`
-    (a `subsample.Batch`) cuts the observations into minibatches, drawn anew at every step."""
+    (a `subsample.Batch`) cuts the observations into minibatches, drawn anew at every step.
+
+    `fast=False` builds the reference program: every latent drawn on its own and every
+    observation scored through its Distribution. `fast` (the default) then optimizes it: the
+    mean-field latents drawn in one block (`nodes.meanfield`, scoring their constant priors
+    too) and an observation's log-density in one fused call where it can. Both take the same
+    draws and give the same values and gradients, up to rounding (`Model.check_fast_path`)."""
     module = rewritten.module
     batched = batch.data if batch else ()
     scope = {name: Const(constant(value)) for name, value in data.items() if name not in batched}
@@ -47,7 +53,7 @@ def build(rewritten, data: dict, rng, param_init: dict, stl: bool = False, batch
     rewritten = _limit_enumeration(rewritten, shapes)
     full = {k: ((batch.total,) + v[0][1:], v[1]) if batch and k in batch.local else v for k, v in shapes.items()}
     space = ParamSpace(_user_params(param_init) + _guide_params(rewritten, full, rng))
-    plan, score_sites = _plan(rewritten, shapes, data, stl, batch, space, scope)
+    plan, score_sites = _plan(rewritten, shapes, data, stl, batch, space, scope, fast)
     program_ops, finals, enumerated, signs = _compile_ops(rewritten, scope, slots, shapes, plan, batch)
     feed = batch and (batch, [(slots[name], data[name]) for name in batched])
     widest = max([onp.size(data[s.name]) for s in module.body if isinstance(s, ir.Observe)] + [0])
@@ -198,7 +204,7 @@ def _limit_enumeration(rewritten, shapes):
     return rewritten
 
 
-def _plan(rewritten, shapes, data, stl, batch, space, scope):
+def _plan(rewritten, shapes, data, stl, batch, space, scope, fast):
     enum_of = {i: s.name for s in rewritten.sites if s.estimator in ("enumerate", "expect") for i, _ in s.costs}
     marginal = frozenset(s.name for s in rewritten.sites
                          if s.estimator == "enumerate" and rewritten.module.mode == "vi")
@@ -221,10 +227,10 @@ def _plan(rewritten, shapes, data, stl, batch, space, scope):
         span = next(s.span for s in rewritten.module.body if isinstance(s, ir.Sample) and s.name == name)
         raise SemanticError(f"'{name}' has one value per observation, which the full-rank guide cannot subsample",
                             span, hint="use the mean-field guide (--guide meanfield) with --batch-size")
-    members = _meanfield_members(rewritten, shapes, blocks, local, stl, elem_needed)
+    members = _meanfield_members(rewritten, shapes, blocks, local, stl, elem_needed) if fast else []
     priors = _constant_priors(rewritten, members, shapes, scope, set(enum_of) | set(elem_needed))
     plan = ops.Plan(enum_of, marginal, frozenset(elem_needed), frozenset(elementwise), max(ranks_ + [0]) + 1,
-                    blocks, stl, local, *_meanfield_layout(members, shapes, space, priors), frozenset(priors))
+                    blocks, stl, local, *_meanfield_layout(members, shapes, space, priors), frozenset(priors), fast)
     return plan, score_sites
 
 

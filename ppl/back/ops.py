@@ -48,6 +48,7 @@ class Plan:
     columns: dict = None    # mean-field latents drawn in one block: latent -> (start, stop)
     layout: tuple = None    # and where their parameters sit (`nodes.meanfield`)
     folded: frozenset = frozenset()   # block latents whose constant prior the block scores
+    fast: bool = True       # the build's optimizations (`build(fast=...)`): fused one-call densities too
 
 
 def value(code, env):
@@ -281,7 +282,7 @@ def observe_op(stmt, codes, data, cost, plan):
     moving = not cls.discrete and isinstance(cls.__dict__.get("support"), property)
     # the common case as one call: a fused density, on arguments with no check at each step
     plain = not (moving or steady or cost in plan.enum_of or cost in plan.elem_needed)
-    density = cls.fused_density([name for name, _ in codes]) if plain else None
+    density = cls.fused_density([name for name, _ in codes]) if plain and plan.fast else None
     if density is not None:
         primitive, order = density[0], [dict(codes)[name] for name in density[1]]
 
