@@ -1,5 +1,8 @@
 """The base class of every distribution, and helpers the families share."""
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 import numpy as onp
 import autograd.numpy as np
@@ -9,6 +12,17 @@ from autograd.tracer import Box, getval
 
 from . import constraints
 from .constraints import short
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from ..kernels.streams import Streams
+
+    # a family's arguments and values: numbers, NumPy arrays, or autograd Boxes around them
+    Value = float | onp.ndarray | Box
+    # where draws come from: a NumPy Generator, or a stand-in answering the same methods
+    # (the per-particle `Streams`, the fixed draws and counter of `kernels.noise`)
+    Rng = onp.random.Generator | Streams
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -23,39 +37,39 @@ class _classproperty:
         return self.fget(cls)
 
 
-def log_sigmoid(u):
+def log_sigmoid(u: Value) -> Value:
     # -softplus(-u) stays finite where log(expit(u)) would underflow.
     return -np.logaddexp(0.0, -u)
 
 
-def broadcast(a, shape):
+def broadcast(a: Value, shape: tuple[int, ...]) -> Value:
     # Addition sums the gradient back over broadcast axes; autograd's
     # broadcast_to cannot add leading axes.
     return a + np.zeros(shape)
 
 
-def where(cond, a, b):
+def where(cond: onp.ndarray | bool, a: Value, b: Value) -> Value:
     # autograd's where does not sum its gradient back over broadcast axes,
     # so both branches are broadcast to the result shape first.
     shape = onp.broadcast_shapes(onp.shape(cond), onp.shape(a), onp.shape(b))
     return np.where(cond, broadcast(a, shape), broadcast(b, shape))
 
 
-def xlogy(x, y):
+def xlogy(x: Value, y: Value) -> Value:
     """x log y, with 0 log 0 = 0 and no nan in the gradient."""
     both = (onp.asarray(getval(x)) == 0) & (onp.asarray(getval(y)) == 0)
     return x * np.log(where(both, 1.0, y))
 
 
-def log_choose(n, k):
+def log_choose(n: Value, k: Value) -> Value:
     return gammaln(n + 1.0) - gammaln(k + 1.0) - gammaln(n - k + 1.0)
 
 
-def plain(x):
+def plain(x: Value) -> onp.ndarray:
     return onp.asarray(getval(x))
 
 
-def single_value(x, what):
+def single_value(x: Value, what: str) -> onp.generic:
     """The one value an argument takes everywhere (a size must not vary across the batch)."""
     values = onp.unique(plain(x))
     if len(values) != 1:
@@ -99,25 +113,25 @@ class Distribution:
         raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
     @_classproperty
-    def reparameterized(cls):
+    def reparameterized(cls) -> bool:
         return cls.transform is not None
 
     @property
-    def batch_shape(self):
+    def batch_shape(self) -> tuple[int, ...]:
         return onp.broadcast_shapes(*(
             onp.shape(v)[:onp.ndim(v) - self.arg_event_dims.get(k, 0)] for k, v in self.args.items()))
 
     @property
-    def event_shape(self):
+    def event_shape(self) -> tuple[int, ...]:
         return ()
 
-    def log_prob(self, x):
+    def log_prob(self, x: Value) -> Value:
         x = x if isinstance(x, Box) else onp.asarray(x)
         # Out-of-support values may produce log(0) or nan before masking.
         with onp.errstate(divide="ignore", invalid="ignore"):
             return where(self.support.check(x), self.log_prob_unchecked(x), -np.inf)
 
-    def log_prob_elements(self, x):
+    def log_prob_elements(self, x: Value) -> Value:
         """`log_prob_unchecked` (one value per element, in the support), as one primitive for a family
         with a fused density for these arguments (`fused_density`)."""
         found = self.fused_density(self.args)
@@ -126,7 +140,7 @@ class Distribution:
             return primitive.pointwise(x, *(self.args[k] for k in names))
         return self.log_prob_unchecked(x)
 
-    def log_prob_sum(self, x):
+    def log_prob_sum(self, x: Value) -> Value:
         """log_prob summed over every axis but the first (the particle axis), for a value known
         to lie in the support: one primitive for a family with a fused density for these
         arguments (`fused_density`)."""
@@ -137,7 +151,7 @@ class Distribution:
         return sum_rest(self.log_prob_unchecked(x))
 
     @classmethod
-    def fused_density(cls, names):
+    def fused_density(cls, names: Iterable[str]) -> tuple[Callable[..., Value], tuple[str, ...]] | None:
         """(primitive, argument order) when the log-density with arguments `names` is one fused
         primitive that lines its inputs up itself (`fused.align`), else None. A family declares
         `density` (one signature), or overrides this (a density per signature).
@@ -150,7 +164,7 @@ class Distribution:
             return cls.density
         return None
 
-    def sample(self, rng, shape=()):
+    def sample(self, rng: Rng, shape: Iterable[int] = ()) -> onp.ndarray:
         """Draws of the given shape (batch and event axes included), without gradient: by the
         family's own sampler `native_sample` if it has one, else through `transform`."""
         shape = tuple(shape)

@@ -5,12 +5,18 @@ differentiated); the bijections use autograd.numpy so that inference can
 optimise or sample in unconstrained space and differentiate through the map.
 NaN fails every check; so do infinities, unless an interval bound is infinite.
 """
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 import numpy as onp
 import autograd.numpy as np
 from ..kernels.special import expit, logit
 from autograd.tracer import getval
+
+if TYPE_CHECKING:
+    from .base import Value
 
 __all__ = [
     "Constraint", "real", "real_vector", "positive", "unit_interval", "interval", "greater_than",
@@ -23,7 +29,7 @@ def _plain(x):
     return onp.asarray(getval(x))
 
 
-def short(value):
+def short(value: Value) -> str:
     """Printable form of a bound: the number for scalars, dtype[shape] for arrays."""
     value = _plain(value)
     if value.ndim == 0:
@@ -370,21 +376,21 @@ integer = _IntegerInterval(-onp.inf, onp.inf, name="integer")
 boolean = _IntegerInterval(0, 1, name="boolean")
 
 
-def interval(low, high):
+def interval(low: Value, high: Value) -> Constraint:
     return _Interval(low, high)
 
 
-def greater_than(low):
+def greater_than(low: Value) -> Constraint:
     return _GreaterThan(low)
 
 
-def less_than(high):
+def less_than(high: Value) -> Constraint:
     return _LessThan(high)
 
 
-def integer_interval(low, high):
+def integer_interval(low: Value, high: Value) -> Constraint:
     return _IntegerInterval(low, high)
 
 
-def multinomial(total):
+def multinomial(total: Value) -> Constraint:
     return _Multinomial(total)

@@ -1,6 +1,9 @@
 """Continuous families with an explicit pathwise form: a location-scale map of standard noise, or
 an inverse CDF in closed form."""
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 import numpy as onp
 import autograd.numpy as np
@@ -9,6 +12,9 @@ from ..kernels.special import gammaln
 from . import constraints
 from ..kernels import fused
 from .base import LOG_2PI, Distribution, log_sigmoid
+
+if TYPE_CHECKING:
+    from .base import Value
 
 EULER_GAMMA = 0.5772156649015329
 
@@ -34,11 +40,11 @@ class Normal(_LocScale):
     mean = property(lambda self: self._full(self.loc))
     variance = property(lambda self: self._full(self.scale**2))
 
-    def transform(self, eps):
+    def transform(self, eps: Value) -> Value:
         """loc + scale * eps, eps ~ Normal(0, 1)"""
         return self.loc + self.scale * eps
 
-    def log_prob_unchecked(self, x):
+    def log_prob_unchecked(self, x: Value) -> Value:
         z = (x - self.loc) / self.scale
         return -0.5 * z**2 - np.log(self.scale) - 0.5 * LOG_2PI
 
@@ -55,11 +61,11 @@ class HalfNormal(Distribution):
     mean = property(lambda self: self._full(self.scale * math.sqrt(2 / math.pi)))
     variance = property(lambda self: self._full(self.scale**2 * (1 - 2 / math.pi)))
 
-    def transform(self, eps):
+    def transform(self, eps: Value) -> Value:
         """scale * |eps|, eps ~ Normal(0, 1)"""
         return self.scale * np.abs(eps)
 
-    def log_prob_unchecked(self, x):
+    def log_prob_unchecked(self, x: Value) -> Value:
         z = x / self.scale
         return -0.5 * z**2 - np.log(self.scale) + 0.5 * math.log(2 / math.pi)
 
@@ -75,11 +81,11 @@ class LogNormal(_LocScale):
     variance = property(lambda self: self._full(
         np.expm1(self.scale**2) * np.exp(2 * self.loc + self.scale**2)))
 
-    def transform(self, eps):
+    def transform(self, eps: Value) -> Value:
         """exp(loc + scale * eps), eps ~ Normal(0, 1)"""
         return np.exp(self.loc + self.scale * eps)
 
-    def log_prob_unchecked(self, x):
+    def log_prob_unchecked(self, x: Value) -> Value:
         log_x = np.log(x)
         z = (log_x - self.loc) / self.scale
         return -0.5 * z**2 - np.log(self.scale) - 0.5 * LOG_2PI - log_x
@@ -95,11 +101,11 @@ class Exponential(Distribution):
     mean = property(lambda self: self._full(1 / self.rate))
     variance = property(lambda self: self._full(self.rate**-2))
 
-    def transform(self, eps):
+    def transform(self, eps: Value) -> Value:
         """eps / rate, eps ~ Exponential(1)"""
         return eps / self.rate
 
-    def log_prob_unchecked(self, x):
+    def log_prob_unchecked(self, x: Value) -> Value:
         return np.log(self.rate) - self.rate * x
 
     density = (fused.exponential, ("rate",))
@@ -115,14 +121,14 @@ class Uniform(Distribution):
     variance = property(lambda self: self._full((self.high - self.low) ** 2 / 12))
 
     @property
-    def support(self):
+    def support(self) -> constraints.Constraint:
         return constraints.interval(self.low, self.high)
 
-    def transform(self, eps):
+    def transform(self, eps: Value) -> Value:
         """low + (high - low) * eps, eps ~ Uniform(0, 1)"""
         return self.low + (self.high - self.low) * eps
 
-    def log_prob_unchecked(self, x):
+    def log_prob_unchecked(self, x: Value) -> Value:
         return -np.log(self.high - self.low)
 
 
@@ -133,11 +139,11 @@ class Laplace(_LocScale):
     mean = property(lambda self: self._full(self.loc))
     variance = property(lambda self: self._full(2 * self.scale**2))
 
-    def transform(self, eps):
+    def transform(self, eps: Value) -> Value:
         """loc + scale * eps, eps ~ Laplace(0, 1)"""
         return self.loc + self.scale * eps
 
-    def log_prob_unchecked(self, x):
+    def log_prob_unchecked(self, x: Value) -> Value:
         return -np.abs(x - self.loc) / self.scale - np.log(2 * self.scale)
 
 
@@ -148,11 +154,11 @@ class Logistic(_LocScale):
     mean = property(lambda self: self._full(self.loc))
     variance = property(lambda self: self._full((math.pi * self.scale) ** 2 / 3))
 
-    def transform(self, eps):
+    def transform(self, eps: Value) -> Value:
         """loc + scale * eps, eps ~ Logistic(0, 1)"""
         return self.loc + self.scale * eps
 
-    def log_prob_unchecked(self, x):
+    def log_prob_unchecked(self, x: Value) -> Value:
         z = (x - self.loc) / self.scale
         return log_sigmoid(z) + log_sigmoid(-z) - np.log(self.scale)
 
@@ -164,11 +170,11 @@ class Gumbel(_LocScale):
     mean = property(lambda self: self._full(self.loc + EULER_GAMMA * self.scale))
     variance = property(lambda self: self._full((math.pi * self.scale) ** 2 / 6))
 
-    def transform(self, eps):
+    def transform(self, eps: Value) -> Value:
         """loc + scale * eps, eps ~ Gumbel(0, 1)"""
         return self.loc + self.scale * eps
 
-    def log_prob_unchecked(self, x):
+    def log_prob_unchecked(self, x: Value) -> Value:
         z = (x - self.loc) / self.scale
         return -z - np.exp(-z) - np.log(self.scale)
 
@@ -181,11 +187,11 @@ class Cauchy(_LocScale):
     mean = property(lambda self: onp.full(self.batch_shape, onp.nan))
     variance = property(lambda self: onp.full(self.batch_shape, onp.nan))
 
-    def transform(self, eps):
+    def transform(self, eps: Value) -> Value:
         """loc + scale * eps, eps ~ Cauchy(0, 1)"""
         return self.loc + self.scale * eps
 
-    def log_prob_unchecked(self, x):
+    def log_prob_unchecked(self, x: Value) -> Value:
         z = (x - self.loc) / self.scale
         return -np.log1p(z**2) - np.log(math.pi * self.scale)
 
@@ -203,11 +209,11 @@ class HalfCauchy(Distribution):
     mean = property(lambda self: onp.full(self.batch_shape, onp.inf))
     variance = property(lambda self: onp.full(self.batch_shape, onp.inf))
 
-    def transform(self, eps):
+    def transform(self, eps: Value) -> Value:
         """scale * |eps|, eps ~ Cauchy(0, 1)"""
         return self.scale * np.abs(eps)
 
-    def log_prob_unchecked(self, x):
+    def log_prob_unchecked(self, x: Value) -> Value:
         z = x / self.scale
         return -np.log1p(z**2) - np.log(math.pi / 2 * self.scale)
 
@@ -222,11 +228,11 @@ class Weibull(Distribution):
     support = constraints.positive
     noise = staticmethod(_exponential)
 
-    def transform(self, eps):
+    def transform(self, eps: Value) -> Value:
         """scale * eps ^ (1 / concentration), eps ~ Exponential(1)"""
         return self.scale * eps ** (1 / self.concentration)
 
-    def log_prob_unchecked(self, x):
+    def log_prob_unchecked(self, x: Value) -> Value:
         k, log_z = self.concentration, np.log(x) - np.log(self.scale)
         return np.log(k) - np.log(self.scale) + (k - 1) * log_z - np.exp(k * log_z)
 
@@ -245,23 +251,23 @@ class Pareto(Distribution):
     noise = staticmethod(_exponential)
 
     @property
-    def support(self):
+    def support(self) -> constraints.Constraint:
         return constraints.greater_than(self.scale)
 
-    def transform(self, eps):
+    def transform(self, eps: Value) -> Value:
         """scale * exp(eps / alpha), eps ~ Exponential(1)"""
         return self.scale * np.exp(eps / self.alpha)
 
-    def log_prob_unchecked(self, x):
+    def log_prob_unchecked(self, x: Value) -> Value:
         return np.log(self.alpha) + self.alpha * np.log(self.scale) - (self.alpha + 1) * np.log(x)
 
     @property
-    def mean(self):
+    def mean(self) -> Value:
         a = self.alpha
         return self._full(np.where(a > 1, self.scale * a / np.where(a > 1, a - 1, 1.0), np.inf))
 
     @property
-    def variance(self):
+    def variance(self) -> Value:
         a = self.alpha
         safe = np.where(a > 2, a, 3.0)
         return self._full(np.where(a > 2, self.scale**2 * safe / ((safe - 1) ** 2 * (safe - 2)), np.inf))

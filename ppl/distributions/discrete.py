@@ -1,6 +1,10 @@
 """Discrete families. Each declares `guide_arg`, the argument a same-family variational guide
 learns (logits where there is a choice: they are unconstrained), and, when its support is finite,
 `enumerate_support`."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as onp
 import autograd.numpy as np
 from ..kernels.special import betaln, expit, gammaln, logsumexp
@@ -8,6 +12,11 @@ from ..kernels.special import betaln, expit, gammaln, logsumexp
 from . import constraints
 from ..kernels import fused
 from .base import Distribution, broadcast, log_choose, log_sigmoid, plain, where, xlogy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from .base import Rng, Value
 
 
 def _range(low, high):
@@ -28,11 +37,11 @@ class _ProbsOrLogits(Distribution):
     guide_arg = "logits"
 
     @property
-    def probs(self):
+    def probs(self) -> Value:
         return self.args["probs"] if "probs" in self.args else expit(self.args["logits"])
 
     @property
-    def logits(self):
+    def logits(self) -> Value:
         if "logits" in self.args:
             return self.args["logits"]
         with onp.errstate(divide="ignore"):  # probs of 0 or 1 give infinite logits
@@ -49,20 +58,20 @@ class Bernoulli(_ProbsOrLogits):
     mean = property(lambda self: self._full(self.probs))
     variance = property(lambda self: self._full(self.probs * (1 - self.probs)))
 
-    def log_prob_unchecked(self, x):
+    def log_prob_unchecked(self, x: Value) -> Value:
         # Select rather than multiply, so 0 * log(0) never turns into nan.
         if "logits" in self.args:
             return where(x == 1, log_sigmoid(self.logits), log_sigmoid(-self.logits))
         return where(x == 1, np.log(self.probs), np.log1p(-self.probs))
 
     @classmethod
-    def fused_density(cls, names):
+    def fused_density(cls, names: Iterable[str]) -> tuple[Callable[..., Value], tuple[str, ...]] | None:
         return (fused.bernoulli_logits, ("logits",)) if set(names) == {"logits"} else None
 
-    def native_sample(self, rng, shape):
+    def native_sample(self, rng: Rng, shape: tuple[int, ...]) -> onp.ndarray:
         return (rng.random(shape) < self.probs).astype(onp.int64)
 
-    def enumerate_support(self):
+    def enumerate_support(self) -> onp.ndarray:
         return onp.arange(2)
 
 
@@ -77,13 +86,13 @@ class Binomial(_ProbsOrLogits):
     variance = property(lambda self: self._full(self.total_count * self.probs * (1 - self.probs)))
 
     @property
-    def support(self):
+    def support(self) -> constraints.Constraint:
         return constraints.integer_interval(0, self.total_count)
 
-    def enumerate_support(self):
+    def enumerate_support(self) -> onp.ndarray:
         return _range(0, self.total_count)
 
-    def log_prob_unchecked(self, x):
+    def log_prob_unchecked(self, x: Value) -> Value:
         n = self.total_count
         k = onp.clip(plain(x), 0, plain(n))   # out-of-range values are masked below
         if "logits" in self.args:
@@ -93,12 +102,12 @@ class Binomial(_ProbsOrLogits):
         return _within(x, 0, n, log_choose(n, k) + log_p)
 
     @classmethod
-    def fused_density(cls, names):
+    def fused_density(cls, names: Iterable[str]) -> tuple[Callable[..., Value], tuple[str, ...]] | None:
         if set(names) == {"total_count", "logits"}:
             return fused.binomial_logits, ("total_count", "logits")
         return (fused.binomial_probs, ("total_count", "probs")) if set(names) == {"total_count", "probs"} else None
 
-    def native_sample(self, rng, shape):
+    def native_sample(self, rng: Rng, shape: tuple[int, ...]) -> onp.ndarray:
         return rng.binomial(onp.broadcast_to(self.total_count, shape).astype(onp.int64), self.probs).astype(onp.int64)
 
 
@@ -112,18 +121,18 @@ class Categorical(Distribution):
     guide_arg = "logits"
 
     @property
-    def num_categories(self):
+    def num_categories(self) -> int:
         return onp.shape(next(iter(self.args.values())))[-1]
 
     @property
-    def support(self):
+    def support(self) -> constraints.Constraint:
         return constraints.integer_interval(0, self.num_categories - 1)
 
-    def enumerate_support(self):
+    def enumerate_support(self) -> onp.ndarray:
         return onp.arange(self.num_categories)
 
     @property
-    def log_probs(self):
+    def log_probs(self) -> Value:
         """Normalized log probabilities over the last axis."""
         if "logits" in self.args:
             logits = self.args["logits"]
@@ -133,31 +142,31 @@ class Categorical(Distribution):
             return np.log(probs) - np.log(np.sum(probs, axis=-1, keepdims=True))
 
     @property
-    def probs(self):
+    def probs(self) -> Value:
         return self.args["probs"] if "probs" in self.args else np.exp(self.log_probs)
 
     @property
-    def logits(self):
+    def logits(self) -> Value:
         return self.args["logits"] if "logits" in self.args else self.log_probs
 
-    def log_prob_unchecked(self, x):
+    def log_prob_unchecked(self, x: Value) -> Value:
         shape = onp.broadcast_shapes(self.batch_shape, onp.shape(x))
         # Out-of-support entries read category 0 here; log_prob masks them.
         index = onp.where(self.support.check(x), plain(x), 0).astype(onp.int64)
         log_probs = broadcast(self.log_probs, shape + (self.num_categories,))
         return log_probs[onp.indices(shape, sparse=True) + (onp.broadcast_to(index, shape),)]
 
-    def log_prob_sum(self, x):
+    def log_prob_sum(self, x: Value) -> Value:
         if "logits" in self.args:
             return fused.categorical_logits(x, self.logits)
         return super().log_prob_sum(x)
 
-    def log_prob_elements(self, x):
+    def log_prob_elements(self, x: Value) -> Value:
         if "logits" in self.args:
             return fused.categorical_logits.pointwise(x, self.logits)
         return super().log_prob_elements(x)
 
-    def native_sample(self, rng, shape):
+    def native_sample(self, rng: Rng, shape: tuple[int, ...]) -> onp.ndarray:
         p = onp.exp(plain(self.log_probs))
         # the cdf a category at a time (NumPy's cumsum over a short last axis is slow)
         cdf = [p[..., 0]]
@@ -171,11 +180,11 @@ class Categorical(Distribution):
         return count
 
     @property
-    def mean(self):
+    def mean(self) -> Value:
         return np.sum(np.exp(self.log_probs) * onp.arange(self.num_categories), axis=-1)
 
     @property
-    def variance(self):
+    def variance(self) -> Value:
         k = onp.arange(self.num_categories)
         return np.sum(np.exp(self.log_probs) * k**2, axis=-1) - self.mean**2
 
@@ -191,14 +200,14 @@ class Poisson(Distribution):
     mean = property(lambda self: self._full(self.rate))
     variance = property(lambda self: self._full(self.rate))
 
-    def log_prob_unchecked(self, x):
+    def log_prob_unchecked(self, x: Value) -> Value:
         return x * np.log(self.rate) - self.rate - gammaln(x + 1.0)
 
     @classmethod
-    def fused_density(cls, names):
+    def fused_density(cls, names: Iterable[str]) -> tuple[Callable[..., Value], tuple[str, ...]] | None:
         return (fused.poisson, ("rate",)) if set(names) == {"rate"} else None
 
-    def native_sample(self, rng, shape):
+    def native_sample(self, rng: Rng, shape: tuple[int, ...]) -> onp.ndarray:
         return rng.poisson(self.rate, size=shape).astype(onp.int64)
 
 
@@ -212,12 +221,12 @@ class Geometric(_ProbsOrLogits):
     mean = property(lambda self: self._full((1 - self.probs) / self.probs))
     variance = property(lambda self: self._full((1 - self.probs) / self.probs**2))
 
-    def log_prob_unchecked(self, x):
+    def log_prob_unchecked(self, x: Value) -> Value:
         if "logits" in self.args:
             return x * log_sigmoid(-self.logits) + log_sigmoid(self.logits)
         return xlogy(x, 1 - self.probs) + np.log(self.probs)
 
-    def native_sample(self, rng, shape):
+    def native_sample(self, rng: Rng, shape: tuple[int, ...]) -> onp.ndarray:
         return rng.geometric(onp.broadcast_to(self.probs, shape)).astype(onp.int64) - 1
 
 
@@ -232,14 +241,14 @@ class NegativeBinomial(_ProbsOrLogits):
     mean = property(lambda self: self._full(self.total_count * self.probs / (1 - self.probs)))
     variance = property(lambda self: self._full(self.total_count * self.probs / (1 - self.probs) ** 2))
 
-    def log_prob_unchecked(self, x):
+    def log_prob_unchecked(self, x: Value) -> Value:
         r = self.total_count
         norm = gammaln(x + r) - gammaln(x + 1.0) - gammaln(r)
         if "logits" in self.args:
             return norm + x * log_sigmoid(self.logits) + r * log_sigmoid(-self.logits)
         return norm + xlogy(x, self.probs) + r * np.log1p(-self.probs)
 
-    def native_sample(self, rng, shape):
+    def native_sample(self, rng: Rng, shape: tuple[int, ...]) -> onp.ndarray:
         # numpy counts failures before n successes: its success is our failure.
         r, p = (onp.broadcast_to(a, shape) for a in (self.total_count, self.probs))
         return rng.negative_binomial(r, 1 - p).astype(onp.int64)
@@ -256,28 +265,28 @@ class BetaBinomial(Distribution):
     guide_arg = None
 
     @property
-    def support(self):
+    def support(self) -> constraints.Constraint:
         return constraints.integer_interval(0, self.total_count)
 
-    def enumerate_support(self):
+    def enumerate_support(self) -> onp.ndarray:
         return _range(0, self.total_count)
 
-    def log_prob_unchecked(self, x):
+    def log_prob_unchecked(self, x: Value) -> Value:
         n, a, b = self.total_count, self.concentration1, self.concentration0
         k = onp.clip(plain(x), 0, plain(n))
         return _within(x, 0, n, log_choose(n, k) + betaln(k + a, n - k + b) - betaln(a, b))
 
-    def native_sample(self, rng, shape):
+    def native_sample(self, rng: Rng, shape: tuple[int, ...]) -> onp.ndarray:
         p = rng.beta(*(onp.broadcast_to(c, shape) for c in (self.concentration1, self.concentration0)))
         return rng.binomial(onp.broadcast_to(self.total_count, shape).astype(onp.int64), p).astype(onp.int64)
 
     @property
-    def mean(self):
+    def mean(self) -> Value:
         a, b = self.concentration1, self.concentration0
         return self._full(self.total_count * a / (a + b))
 
     @property
-    def variance(self):
+    def variance(self) -> Value:
         n, a, b = self.total_count, self.concentration1, self.concentration0
         return self._full(n * a * b * (a + b + n) / ((a + b) ** 2 * (a + b + 1)))
 
@@ -293,15 +302,15 @@ class DiscreteUniform(Distribution):
     variance = property(lambda self: self._full(((self.high - self.low + 1) ** 2 - 1) / 12))
 
     @property
-    def support(self):
+    def support(self) -> constraints.Constraint:
         return constraints.integer_interval(self.low, self.high)
 
-    def enumerate_support(self):
+    def enumerate_support(self) -> onp.ndarray:
         return _range(self.low, self.high)
 
-    def log_prob_unchecked(self, x):
+    def log_prob_unchecked(self, x: Value) -> Value:
         return _within(x, self.low, self.high, -np.log(self.high - self.low + 1.0) + np.zeros(onp.shape(x)))
 
-    def native_sample(self, rng, shape):
+    def native_sample(self, rng: Rng, shape: tuple[int, ...]) -> onp.ndarray:
         low, high = (onp.broadcast_to(a, shape).astype(onp.int64) for a in (self.low, self.high))
         return rng.integers(low, high + 1)

@@ -1,6 +1,9 @@
 """Families whose values are vectors or matrices (`event_dim` > 0): Dirichlet, MultivariateNormal,
 Multinomial, LKJCholesky."""
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 import numpy as onp
 import autograd.numpy as np
@@ -9,6 +12,9 @@ from ..kernels.special import betaln, gammaln, logsumexp, multigammaln
 from . import constraints
 from ..kernels import implicit
 from .base import LOG_2PI, Distribution, broadcast, plain, single_value, xlogy
+
+if TYPE_CHECKING:
+    from .base import Rng, Value
 
 
 class Dirichlet(Distribution):
@@ -22,27 +28,27 @@ class Dirichlet(Distribution):
     noise = staticmethod(implicit.uniform)
     event_shape = property(lambda self: onp.shape(self.concentration)[-1:])
 
-    def transform(self, eps):
+    def transform(self, eps: Value) -> Value:
         """g / sum(g) with g = gamma_icdf(eps; concentration), eps ~ Uniform(0, 1) per component, implicit gradient"""
         g = implicit.standard_gamma(self.concentration, eps)
         return g / np.sum(g, axis=-1, keepdims=True)
 
-    def log_prob_unchecked(self, x):
+    def log_prob_unchecked(self, x: Value) -> Value:
         a = self.concentration
         return (np.sum((a - 1) * np.log(x), axis=-1) + gammaln(np.sum(a, axis=-1))
                 - np.sum(gammaln(a), axis=-1))
 
-    def native_sample(self, rng, shape):
+    def native_sample(self, rng: Rng, shape: tuple[int, ...]) -> onp.ndarray:
         g = rng.standard_gamma(onp.broadcast_to(self.concentration, shape))
         return g / g.sum(axis=-1, keepdims=True)
 
     @property
-    def mean(self):
+    def mean(self) -> Value:
         a = self.concentration
         return self._full(a / np.sum(a, axis=-1, keepdims=True))
 
     @property
-    def variance(self):
+    def variance(self) -> Value:
         a = self.concentration
         total = np.sum(a, axis=-1, keepdims=True)
         return self._full(a * (total - a) / (total**2 * (total + 1)))
@@ -60,27 +66,27 @@ class MultivariateNormal(Distribution):
     noise = staticmethod(lambda rng, shape: rng.standard_normal(shape))
 
     @property
-    def event_shape(self):
+    def event_shape(self) -> tuple[int, ...]:
         return onp.broadcast_shapes(onp.shape(self.loc)[-1:], onp.shape(self.scale_tril)[-1:])
 
     @property
-    def scale_tril(self):
+    def scale_tril(self) -> Value:
         if "scale_tril" in self.args:
             return self.args["scale_tril"]
         return np.linalg.cholesky(self.args["covariance_matrix"])
 
     @property
-    def covariance_matrix(self):
+    def covariance_matrix(self) -> Value:
         if "covariance_matrix" in self.args:
             return self.args["covariance_matrix"]
         L = self.args["scale_tril"]
         return np.matmul(L, np.swapaxes(L, -1, -2))
 
-    def transform(self, eps):
+    def transform(self, eps: Value) -> Value:
         """loc + scale_tril @ eps, eps ~ Normal(0, I)"""
         return self.loc + np.sum(self.scale_tril * eps[..., None, :], axis=-1)
 
-    def log_prob_unchecked(self, x):
+    def log_prob_unchecked(self, x: Value) -> Value:
         k = self.event_shape[0]
         batch = onp.broadcast_shapes(self.batch_shape, onp.shape(x)[:-1])
         # solve does not sum its gradient over broadcast axes: line everything up first
@@ -105,37 +111,37 @@ class Multinomial(Distribution):
     guide_arg = "logits"
 
     @property
-    def event_shape(self):
+    def event_shape(self) -> tuple[int, ...]:
         return onp.shape(self.args.get("probs", self.args.get("logits")))[-1:]
 
     @property
-    def support(self):
+    def support(self) -> constraints.Constraint:
         return constraints.multinomial(self.total_count)
 
     @property
-    def log_probs(self):
+    def log_probs(self) -> Value:
         if "logits" in self.args:
             return self.logits - logsumexp(self.logits, axis=-1, keepdims=True)
         with onp.errstate(divide="ignore"):
             return np.log(self.probs)
 
     @property
-    def probs(self):
+    def probs(self) -> Value:
         if "probs" in self.args:
             return self.args["probs"] / np.sum(self.args["probs"], axis=-1, keepdims=True)
         return np.exp(self.log_probs)
 
     @property
-    def logits(self):
+    def logits(self) -> Value:
         return self.args["logits"] if "logits" in self.args else self.log_probs
 
-    def log_prob_unchecked(self, x):
+    def log_prob_unchecked(self, x: Value) -> Value:
         n = self.total_count
         # probs may hold zeros (0 log 0 = 0); logits never do
         terms = x * self.log_probs if "logits" in self.args else xlogy(x, self.probs)
         return gammaln(n + 1.0) + np.sum(terms - gammaln(x + 1.0), axis=-1)
 
-    def native_sample(self, rng, shape):
+    def native_sample(self, rng: Rng, shape: tuple[int, ...]) -> onp.ndarray:
         n = onp.broadcast_to(self.total_count, shape[:-1]).astype(onp.int64)
         return rng.multinomial(n, onp.broadcast_to(plain(self.probs), shape)).astype(onp.int64)
 
@@ -155,7 +161,7 @@ class LKJCholesky(Distribution):
         onp.broadcast_to(implicit.uniform(rng, shape[:-1])[..., None], shape), rng.standard_normal(shape)]))
 
     @property
-    def event_shape(self):
+    def event_shape(self) -> tuple[int, ...]:
         k = int(single_value(self.dimension, "LKJCholesky's dimension"))
         return (k, k)
 
@@ -167,7 +173,7 @@ class LKJCholesky(Distribution):
         i = onp.arange(1, k)
         return i / 2.0, np.expand_dims(self.concentration, -1) + (k - 1 - i) / 2.0
 
-    def transform(self, eps):
+    def transform(self, eps: Value) -> Value:
         """onion(eps; concentration), eps ~ (Uniform(0, 1) per row; Normal(0, I)), implicit gradient"""
         k = self.event_shape[0]
         a, b = self._row_betas()
@@ -179,7 +185,7 @@ class LKJCholesky(Distribution):
         return np.concatenate([first, rows], axis=-2)
 
     @property
-    def mean(self):
+    def mean(self) -> Value:
         # off the diagonal E[w] = 0; E[sqrt(1 - y)] = B(a, b + 1/2) / B(a, b)
         a, b = self._row_betas()
         k = self.event_shape[0]
@@ -187,7 +193,7 @@ class LKJCholesky(Distribution):
         return self._full(np.concatenate([np.ones(onp.shape(diag)[:-1] + (1,)), diag], -1)[..., None] * onp.eye(k))
 
     @property
-    def variance(self):
+    def variance(self) -> Value:
         # below the diagonal E[y w_j^2] = E[y] / i = 1 / (2 concentration + dimension - 1)
         a, b = self._row_betas()
         k = self.event_shape[0]
@@ -196,7 +202,7 @@ class LKJCholesky(Distribution):
         off = 1 / (2 * np.expand_dims(self.concentration, (-1, -2)) + k - 1)
         return self._full(diag[..., None] * onp.eye(k) + off * onp.tril(onp.ones((k, k)), -1))
 
-    def log_prob_unchecked(self, x):
+    def log_prob_unchecked(self, x: Value) -> Value:
         k = self.event_shape[0]
         eta = self.concentration
         i = onp.arange(1, k)

@@ -4,6 +4,7 @@ Every node prints back as source text, so a pass's output can be read and compar
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .errors import Span
@@ -92,7 +93,7 @@ class Index(Node):
         return f"{_wrap(self.target, 5)}[{', '.join(map(str, self.indices))}]"
 
 
-def children(expr) -> tuple:
+def children(expr: Node) -> tuple:
     """The direct subexpressions of an expression."""
     if isinstance(expr, Unary):
         return (expr.operand,)
@@ -109,7 +110,7 @@ def children(expr) -> tuple:
     return ()
 
 
-def names(expr):
+def names(expr: Node) -> Iterator[Name]:
     """Every `Name` node in an expression, in order."""
     if isinstance(expr, Name):
         yield expr

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from . import ast
 from ..distributions import DISTRIBUTIONS
 from .errors import SemanticError, Span, brief, did_you_mean
 from .functions import CONSTANTS, FUNCTIONS, MAX_ELEMENTS
+
+if TYPE_CHECKING:
+    from ..distributions import Distribution
 
 DATA_TYPES = ("int", "real")
 PARAM_TYPES = ("real", "positive", "unit", "simplex")
@@ -160,7 +164,7 @@ def _distribution(call, symbols, later):
     return cls
 
 
-def signature_of(cls, call) -> tuple:
+def signature_of(cls: type[Distribution], call: ast.Call) -> tuple:
     """The argument names of `call` in the distribution's own order; raise if none fits."""
     given = [k for k, _ in call.kwargs]
     for name in given:

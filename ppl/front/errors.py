@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -118,13 +119,13 @@ class OptionError(PPLError, ValueError):
         return self.message + (f"\n  {self.hint}" if self.hint else "")
 
 
-def brief(node, width: int = 60) -> str:
+def brief(node: object, width: int = 60) -> str:
     """An expression's text as a message quotes it: at most `width` characters."""
     text = str(node)
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
-def did_you_mean(name: str, candidates) -> str | None:
+def did_you_mean(name: str, candidates: Iterable[object]) -> str | None:
     """A hint naming the closest candidate, if any is close; case is ignored ('Y' for 'y')."""
     candidates = sorted({c for c in candidates if isinstance(c, str)} - {name})   # data keys may be anything
     same = [c for c in candidates if c.lower() == name.lower()]

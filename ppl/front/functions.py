@@ -34,7 +34,7 @@ class TooLarge(Refused):
         self.count = count
 
 
-def check_size(shape):
+def check_size(shape: tuple[int, ...]) -> tuple[int, ...]:
     """Refuse a value of `shape` with more than MAX_ELEMENTS elements, before it is made."""
     if math.prod(shape) > MAX_ELEMENTS:
         raise TooLarge(math.prod(shape))

@@ -28,7 +28,7 @@ def grammar_path() -> Path:
     return shipped if shipped.is_file() else Path(__file__).resolve().parents[2] / "grammar" / "ppl.lark"
 
 
-def parser(postlex) -> Lark:
+def parser(postlex: object) -> Lark:
     """The parser, from the tables when they belong to this grammar and this Lark."""
     text = grammar_path().read_text()
     stored = _read(TABLES)

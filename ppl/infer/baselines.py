@@ -21,6 +21,8 @@ particles (bench/README.md: 195 -> ~100 on the mixture's assignment logits at 4 
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as onp
 
 from ..middle.options import one_of
@@ -30,7 +32,7 @@ DECAY = 0.9                 # the decaying average's decay (Pyro's default basel
 WARMUP = 10                 # steps of pure leave-one-out before the average is trusted
 
 
-def used(how, particles):
+def used(how: str, particles: int) -> str:
     """The baseline `how` resolves to for `particles` particles (as the JSON result names it)."""
     if how == "auto":
         return "loo+average" if particles >= 2 else "average"
@@ -57,7 +59,7 @@ class Baselines:
         self.spread = [0.0] * n_sites           # decaying variance across particles, summed over elements
         self.error = [0.0] * n_sites            # decaying squared error of the average, summed likewise
 
-    def __call__(self, i, C):
+    def __call__(self, i: int, C: onp.ndarray) -> float | onp.ndarray:
         K = self.K
         if self.how == "none":
             return 0.0
@@ -69,7 +71,7 @@ class Baselines:
         lam = self.weight(i)
         return lam * self._corrected(self.average[i]) + (1 - lam) * loo
 
-    def weight(self, i):
+    def weight(self, i: int) -> float:
         """lam: the weight of the past average against leave-one-out, one per site. The errors
         are pooled over the site's elements: one element's few recent misses say little."""
         s2 = self._corrected(self.spread[i])
@@ -80,7 +82,7 @@ class Baselines:
         denominator = s2 + (self.K - 1) * e2
         return float(s2 / denominator) if denominator > 0 else 0.0
 
-    def update(self, downstream):
+    def update(self, downstream: Iterable[onp.ndarray]) -> None:
         """Fold one finished step's downstream costs (one array per site, particles first) in."""
         self.steps += 1
         for i, C in enumerate(downstream):

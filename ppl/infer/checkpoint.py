@@ -20,7 +20,7 @@ from ..io.output import write_atomic
 FORMAT = 3
 
 
-def fingerprint(source: str, data, options: dict) -> str:
+def fingerprint(source: str, data: dict, options: dict) -> str:
     """What a checkpoint may only be resumed with: the model text, its data, and the options."""
     digest = hashlib.sha256(source.encode())
     digest.update(json.dumps(_plain(data), sort_keys=True, default=str).encode())
@@ -28,7 +28,7 @@ def fingerprint(source: str, data, options: dict) -> str:
     return digest.hexdigest()
 
 
-def save(path, parts: dict, rng, print_: str):
+def save(path: str | Path, parts: dict, rng: onp.random.Generator, print_: str) -> None:
     """Write `parts` ({component: object whose attributes are the state; a name beginning with
     `_` is not state}) and the generator."""
     arrays, meta = {}, {"format": FORMAT, "fingerprint": print_, "rng": rng.bit_generator.state}
@@ -51,7 +51,7 @@ def save(path, parts: dict, rng, print_: str):
     write_atomic(path, buffer.getvalue())
 
 
-def load(path, parts: dict, rng, print_: str):
+def load(path: str | Path, parts: dict, rng: onp.random.Generator, print_: str) -> None:
     """Restore `parts` and the generator from `path`, checking it belongs to this fit."""
     path = Path(path)
     try:

@@ -24,8 +24,12 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from typing import TYPE_CHECKING
 
 import numpy as onp
+
+if TYPE_CHECKING:
+    from ..back.params import ParamSpace
 
 EVAL_EVERY = 100              # steps per window of the smoothed objective (Stan ADVI's eval_elbo)
 TOL_REL_OBJ = 0.01            # Stan ADVI's default tol_rel_obj
@@ -48,7 +52,7 @@ class Convergence:
         self.trend, self.movement, self.direction = None, None, direction    # +1: higher is better
         self._space = space                             # not part of the state a checkpoint keeps
 
-    def update(self, value, theta=None) -> bool:
+    def update(self, value: float, theta: onp.ndarray | None = None) -> bool:
         """Add one step's objective (and parameters); True when the rule holds at the end of this window."""
         self.total, self.squares, self.n = self.total + value, self.squares + value * value, self.n + 1
         if theta is not None:
@@ -95,13 +99,13 @@ class Convergence:
         name = next(n for n, (lo, hi) in self._space.slices.items() if lo <= i < hi)
         return {"max": float(moved[i]), "parameter": name}
 
-    def statistics(self):
+    def statistics(self) -> tuple[float, float]:
         """(mean, median) of the recent relative changes (nan before there are any)."""
         if not self.changes:
             return float("nan"), float("nan")
         return float(onp.mean(self.changes)), float(onp.median(self.changes))
 
-    def record(self, steps_run) -> dict:
+    def record(self, steps_run: int) -> dict:
         mean, median = self.statistics()
         return {"method": "adam", "converged": self.rule is not None, "rule": self.rule, "tol": self.tol,
                 "window": self.window, "history": self.changes.maxlen,
@@ -112,7 +116,7 @@ class Convergence:
                 "max_steps": self.steps, "smoothed": list(self.smoothed)}
 
 
-def scales(space, theta, other=None) -> onp.ndarray:
+def scales(space: ParamSpace, theta: onp.ndarray, other: float | None = None) -> onp.ndarray:
     """Each coordinate's scale at `theta`: a mean-field location's guide sd; a full-rank
     location's marginal sd (the row norms of L), which is also the scale of the off-diagonal
     entries of L's row; `other` (default max(1, |value|)) for anything else."""
@@ -131,7 +135,7 @@ def scales(space, theta, other=None) -> onp.ndarray:
     return out
 
 
-def warnings(c, name) -> list[str]:
+def warnings(c: dict | None, name: str) -> list[str]:
     """A warning, with what to try, when the fit ended without converging, or when its starting
     points reached different optima."""
     if c is None:

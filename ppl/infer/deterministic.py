@@ -18,7 +18,10 @@ d <= STABLE_MOVE^2 / 2 * P for P parameters.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as onp
 
@@ -30,6 +33,9 @@ from .fit import Trajectory, at_step
 from .lbfgs import LBFGS
 from ..kernels.noise import FixedDraws
 from ..back.program import PASS_ELEMENTS
+
+if TYPE_CHECKING:
+    from ..back.program import Program
 
 FIRST_DRAWS = 32            # fixed draws of the first stage
 MAX_DRAWS = 1024            # the most fixed draws
@@ -64,7 +70,7 @@ class Stages:
         return len(self.draws) == 1 and len(self.optima) < self.starts
 
 
-def first_draws(width, joint=False) -> int:
+def first_draws(width: int, joint: bool = False) -> int:
     """The first stage's draws: FIRST_DRAWS, or for a joint (full-rank) guide over `width`
     coordinates at least 2 (width + 1), so that the draws span every direction of its scale;
     one when nothing is drawn (maximum likelihood)."""
@@ -74,13 +80,16 @@ def first_draws(width, joint=False) -> int:
     return 1 << (need - 1).bit_length()
 
 
-def feasible(width, draws) -> bool:
+def feasible(width: int, draws: int) -> bool:
     """Whether `draws` fixed draws of `width` coordinates fit the limits."""
     return draws <= MAX_DRAWS and draws * max(1, width) <= MAX_NOISE
 
 
-def run(built, rng, *, width, steps, draws, sign, starts=STARTS, report=None, stop=None, checkpoint=None,
-        every=100, fingerprint="", resume=None, chunk=None, theta=None):
+def run(built: Program, rng: onp.random.Generator, *, width: int, steps: int, draws: int, sign: float,
+        starts: int = STARTS, report: Callable[[int, float], object] | None = None,
+        stop: Callable[[], bool] | None = None, checkpoint: str | Path | None = None, every: int = 100,
+        fingerprint: str = "", resume: str | Path | None = None, chunk: int | None = None,
+        theta: onp.ndarray | None = None) -> Trajectory:
     """Fit `built` on fixed draws of `width` standard-normal coordinates per particle, starting
     with `draws` of them, for at most `steps` L-BFGS iterations over all starts and stages.
     `theta` is the first start (default the initial parameters); `starts - 1` more draw their

@@ -26,7 +26,7 @@ class SNRMonitor:
         """group -> the SNR of its last full window (groups with none yet left out)."""
         return {name: values[-1] for name, values in self.history.items() if values}
 
-    def update(self, g) -> bool:
+    def update(self, g: onp.ndarray) -> bool:
         """Add one gradient estimate; True when it completed a window."""
         self.n += 1
         self.s1 += g
@@ -44,7 +44,7 @@ class SNRMonitor:
         return False
 
 
-def summarize(history, estimators):
+def summarize(history: dict[str, list[float]], estimators: dict[str, str]) -> dict[str, dict]:
     """Per group: its estimator, and the SNR of the first and the last full window."""
     out = {}
     for name, values in history.items():
@@ -54,7 +54,7 @@ def summarize(history, estimators):
     return out
 
 
-def warnings(history, estimators) -> list[str]:
+def warnings(history: dict[str, list[float]], estimators: dict[str, str]) -> list[str]:
     """One line per score-function group whose SNR stayed below LOW_SNR in every window."""
     lines = []
     for name, values in history.items():

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import numpy as onp
 
@@ -17,11 +20,15 @@ from .optim import Adam
 from ..back.program import PASS_ELEMENTS
 from ..kernels.streams import Streams
 
+if TYPE_CHECKING:
+    from ..back.params import ParamSpace
+    from ..back.program import Program
+
 MAX_BAD_STEPS = 20            # consecutive non-finite steps before a fit gives up
 OBJECTIVES = {"vi": ("elbo", -1.0), "mle": ("log_likelihood", -1.0), "optimize": ("objective", 1.0)}
 
 
-def objective_sign(mode, sense):
+def objective_sign(mode: str, sense: str | None) -> tuple[str, float]:
     """(name, sign) so that objective = sign * loss."""
     if mode == "optimize":
         return "objective", 1.0 if sense == "minimize" else -1.0
@@ -55,8 +62,11 @@ class Loop:
     interrupted: bool = False
 
 
-def run(built, rng, *, steps, lr, particles, baseline, sign, report=None, tol=None, resume=None,
-        checkpoint=None, every=100, fingerprint="", stop=None, chunk=None, theta=None) -> Trajectory:
+def run(built: Program, rng: onp.random.Generator, *, steps: int, lr: float, particles: int, baseline: str,
+        sign: float, report: Callable[[int, float], object] | None = None, tol: float | None = None,
+        resume: str | Path | None = None, checkpoint: str | Path | None = None, every: int = 100,
+        fingerprint: str = "", stop: Callable[[], bool] | None = None, chunk: int | None = None,
+        theta: onp.ndarray | None = None) -> Trajectory:
     """Fit `built` with Adam; the objective is `sign` times the loss being minimized; `report(t,
     objective)` is called after every step and, if it has one, `report.snr({group: ratio})` after
     every window of the gradient signal-to-noise monitor. With `tol`,
@@ -160,7 +170,7 @@ class TailAverage:
         return theta if self.n == 0 else self.sum / self.n
 
 
-def at_step(err, t, space, theta):
+def at_step(err: FitError, t: int, space: ParamSpace, theta: onp.ndarray) -> FitError:
     """The error, with the step it happened at and the parameter values there."""
     values = space.constrained(theta)
     shown = ", ".join(f"{k} = {onp.array2string(onp.asarray(v), precision=4, threshold=6)}"

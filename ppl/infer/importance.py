@@ -20,14 +20,14 @@ SHIFT = 0.2          # a weighted mean this many posterior sds from the guide's 
 RATIO = 1.3          # and so is a weighted sd this many times the guide's (or 1 / RATIO of it)
 
 
-def draws(least, width) -> int:
+def draws(least: int, width: int) -> int:
     """How many draws to weigh: DRAWS (k-hat from 1,000 draws wanders by +-0.15 where the
     posterior's is 0.5; from 10,000, by +-0.05), fewer when each draw holds `width` numbers and
     DRAWS of them would exceed NUMBERS, but never fewer than `least`."""
     return max(least, min(DRAWS, NUMBERS // max(1, width)))
 
 
-def assess(loss, draws: dict) -> dict:
+def assess(loss: onp.ndarray, draws: dict) -> dict:
     """{"k_hat", "verdict", "ess", "draws", "latents"}: `latents` holds {name: {"mean", "sd"}}
     weighted by the smoothed importance weights, or None when k-hat is above 0.7."""
     log_w, k = psis(-onp.asarray(loss, dtype=float))

@@ -21,6 +21,7 @@ is built on).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as onp
@@ -47,7 +48,7 @@ class LBFGS:
     decrease: float = math.inf     # the last iteration's decrease of f
     failed: bool = False           # the last line search found no acceptable step
 
-    def direction(self, diagonal=None) -> onp.ndarray:
+    def direction(self, diagonal: onp.ndarray | None = None) -> onp.ndarray:
         """-H g with H the L-BFGS inverse Hessian estimate, built on `diagonal` (an estimate of
         the inverse Hessian's diagonal, default all ones) scaled by the last step's curvature;
         at first, the scaled gradient, at most 1 long in the largest coordinate."""
@@ -68,7 +69,8 @@ class LBFGS:
             q += s * (a - y @ q / (y @ s))
         return -q
 
-    def step(self, fun, diagonal=None):
+    def step(self, fun: Callable[[onp.ndarray], tuple[float, onp.ndarray]],
+             diagonal: onp.ndarray | None = None) -> None:
         """One iteration: a line search along the L-BFGS direction (on `diagonal`, see
         `direction`); `fun(x)` returns (f, g)."""
         d = self.direction(diagonal)
@@ -105,7 +107,7 @@ class LBFGS:
         self.x, self.f, self.g = x, f, g
         self.iterations += 1
 
-    def restart(self, f, g, x=None):
+    def restart(self, f: float, g: onp.ndarray, x: onp.ndarray | None = None) -> None:
         """Start afresh at `x` (default: here), where the objective, or a new one, is `f` with
         gradient `g`: no curvature pairs from before."""
         self.x = self.x if x is None else x

@@ -19,10 +19,14 @@ import signal
 import sys
 import threading
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as onp
 
 from ..front.errors import FitError
+
+if TYPE_CHECKING:
+    from ..back.program import Program
 
 SLOTS = 3               # minibatches the worker may draw ahead
 STATE_BYTES = 1 << 14   # room per slot for the generator's state after that slot's draw (JSON)
@@ -31,7 +35,7 @@ MAX_SLOT_BYTES = 1 << 28   # a larger minibatch is read in step (`SLOTS` copies 
 POLL = 0.25             # seconds between checks that the other process is still there
 
 
-def minibatches(program, rng):
+def minibatches(program: Program, rng: onp.random.Generator) -> Ahead | InStep:
     """The next step's `Program.minibatch(rng)` at each call: ahead in a worker process where that
     is possible (`Ahead`), in the step otherwise (`InStep`).
 

@@ -23,7 +23,7 @@ class Adam:
     m: onp.ndarray | None = field(default=None, repr=False)
     v: onp.ndarray | None = field(default=None, repr=False)
 
-    def step(self, theta, grad):
+    def step(self, theta: onp.ndarray, grad: onp.ndarray) -> onp.ndarray:
         """The next parameter vector after descending along `grad`."""
         if self.m is None:
             self.m, self.v = onp.zeros_like(theta), onp.zeros_like(theta)

@@ -61,7 +61,7 @@ class FitOptions:
         if not isinstance(self.stl, bool):
             raise OptionError(f"stl must be True or False, not {self.stl!r}")
 
-    def particles_for(self, width, joint=False) -> int:
+    def particles_for(self, width: int | None, joint: bool = False) -> int:
         """The particles of this fit: as given, else 1 for Adam (`width` None) and the first
         stage's fixed draws for L-BFGS over `width` standard normals."""
         from .deterministic import first_draws
@@ -77,7 +77,7 @@ class FitOptions:
         return asdict(self)
 
 
-def positive(name, value):
+def positive(name: str, value: object) -> int:
     """`value` if it is a positive integer, else an `OptionError` naming the argument."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise OptionError(f"{name} must be a positive integer, not {value!r}")

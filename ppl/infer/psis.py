@@ -25,7 +25,7 @@ from ..kernels.special import plain_logsumexp as logsumexp
 GOOD, USABLE = 0.5, 0.7       # k-hat thresholds: reliable below GOOD, unreliable above USABLE
 
 
-def psis(log_weights) -> tuple[onp.ndarray, float]:
+def psis(log_weights: onp.ndarray) -> tuple[onp.ndarray, float]:
     """(normalized smoothed log weights, k-hat) for one vector of log importance weights.
     k-hat is inf when the tail is too short to fit, or when a weight is not finite (a draw with
     log p = +inf) ; draws with log weight -inf (impossible under p) keep weight 0."""
@@ -49,7 +49,7 @@ def psis(log_weights) -> tuple[onp.ndarray, float]:
     return lw - logsumexp(lw), k
 
 
-def gpd_fit(x) -> tuple[float, float]:
+def gpd_fit(x: onp.ndarray) -> tuple[float, float]:
     """(shape k, scale sigma) of a generalized Pareto distribution for the sorted positive
     sample `x`: Zhang and Stephens' (2009) empirical Bayes estimate, with the weakly informative
     prior on k of Vehtari et al. (2024), which pulls k towards 0.5 by 10 pseudo-observations."""
@@ -68,14 +68,14 @@ def gpd_fit(x) -> tuple[float, float]:
     return float((n * k_post + 10 * 0.5) / (n + 10)), float(sigma)
 
 
-def gpd_quantile(p, k, sigma):
+def gpd_quantile(p: onp.ndarray, k: float, sigma: float) -> onp.ndarray:
     """The quantiles `p` (in (0, 1)) of a generalized Pareto distribution (location 0)."""
     if abs(k) < onp.finfo(float).eps:
         return -sigma * onp.log1p(-p)
     return sigma * onp.expm1(-k * onp.log1p(-p)) / k
 
 
-def weighted_moments(draws, log_w) -> tuple[onp.ndarray, onp.ndarray]:
+def weighted_moments(draws: onp.ndarray, log_w: onp.ndarray) -> tuple[onp.ndarray, onp.ndarray]:
     """(mean, sd) over the first axis of `draws` under normalized log weights `log_w`."""
     w = onp.exp(log_w).reshape((-1,) + (1,) * (onp.ndim(draws) - 1))
     x = onp.asarray(draws, dtype=float)
@@ -84,6 +84,6 @@ def weighted_moments(draws, log_w) -> tuple[onp.ndarray, onp.ndarray]:
     return mean, onp.sqrt(var)
 
 
-def verdict(k) -> str:
+def verdict(k: float) -> str:
     """"good", "ok" or "bad" for a k-hat."""
     return "good" if k < GOOD else "ok" if k <= USABLE else "bad"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as onp
 
@@ -12,6 +13,10 @@ from ..back import predictive as _predictive
 from .diagnostics import summarize
 from .diagnostics import warnings as snr_warnings
 from ..back.program import PASS_ELEMENTS
+
+if TYPE_CHECKING:
+    import arviz
+    import pandas
 
 QUANTILES = {"q05": 0.05, "q50": 0.5, "q95": 0.95}
 EVAL_DRAWS = 1000             # draws for the final objective and the summaries
@@ -125,7 +130,7 @@ class Fit:
         latents.pop("__probs__")
         return _predictive.posterior(self._model, self._data, latents, self.params, rng, n)
 
-    def to_arviz(self, predictive: bool = True):
+    def to_arviz(self, predictive: bool = True) -> arviz.InferenceData:
         """The draws as an ArviZ `InferenceData`: the guide's draws as `posterior` (one chain),
         and, with `predictive`, `posterior_predictive` and `observed_data` for every observation.
         Needs ArviZ (`pip install 'ppl[arviz]'`)."""
@@ -146,7 +151,7 @@ class Fit:
         return az.from_dict(**groups, attrs={"mode": self.mode, "objective": self.objective["name"],
                                              "objective_value": self.objective["value"]})
 
-    def to_dataframe(self):
+    def to_dataframe(self) -> pandas.DataFrame:
         """The draws as a pandas DataFrame, one column per element (`name[i]`), as `--draws` writes."""
         try:
             import pandas as pd
@@ -217,7 +222,7 @@ def _sizes(n, chunk):
     return [min(chunk, n - i) for i in range(0, n, chunk)]
 
 
-def summarize_draws(draws) -> dict:
+def summarize_draws(draws: onp.ndarray) -> dict:
     """mean, sd, q05, q50, q95 over the first axis of `draws`."""
     return _summary(draws)
 

@@ -31,7 +31,7 @@ def _read(path: Path) -> str:
         raise DataError(f"cannot read data file: {err.strerror}", source=Source("", str(path))) from None
 
 
-def load_json(path) -> dict:
+def load_json(path: str | Path) -> dict:
     """Read a data file in Stan's JSON layout: an object from names to numbers or nested lists."""
     path = Path(path)
     text = _read(path)
@@ -54,7 +54,7 @@ def _json_hint(text, pos):
     return f"a data file is one JSON object, such as {EXAMPLE}"
 
 
-def load_data(source) -> dict:
+def load_data(source: str | Path | Mapping | list | tuple) -> dict:
     """Data from a JSON file (Stan's layout), a CSV file (`.csv`: each column a vector), a NumPy
     file (`.npy`: one array, named by the file, memory-mapped), a dict, or a list of these merged
     into one (a name given twice is an error).
@@ -73,7 +73,7 @@ def load_data(source) -> dict:
     return load_csv(path) if suffix == ".csv" else load_npy(path) if suffix == ".npy" else load_json(path)
 
 
-def load_npy(path) -> dict:
+def load_npy(path: str | Path) -> dict:
     """One array from a NumPy `.npy` file, named by the file (`X.npy` holds `X`), memory-mapped:
     it is read as it is used, so data larger than memory can be fitted with subsampling."""
     path = Path(path)
@@ -109,7 +109,7 @@ COLUMN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:\[\s*(\d+(?:\s*,\s*\d+)*)\s*\])
 NOT_A_NUMBER = {"", "na", "nan", "null", "none"}
 
 
-def load_csv(path) -> dict:
+def load_csv(path: str | Path) -> dict:
     """Read a CSV data file: a header row of names, then one row per observation. Each column
     becomes a vector; columns `X[0]`, `X[1]`, ... become the columns of a matrix `X` (and
     `X[i,j]` an array of three axes), as in the draws files `ppl fit --draws` writes."""
@@ -195,12 +195,12 @@ def _cell(text):
     return text
 
 
-def at(name, path):
+def at(name: str, path: tuple[int, ...]) -> str:
     """`y[1, 0]`: an element named as the language indexes it."""
     return name + (f"[{', '.join(map(str, path))}]" if path else "")
 
 
-def kind(raw):
+def kind(raw: object) -> str:
     """What a raw value is, for an error: `the text 'a'`, `a list`, ..."""
     if isinstance(raw, str):
         return f"the text {raw!r}"

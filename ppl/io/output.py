@@ -7,6 +7,7 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as onp
@@ -16,7 +17,7 @@ from ..front.errors import PPLError, Source
 MAX_ROWS = 12       # elements of one vector shown before the table elides the rest
 
 
-def write_atomic(path, text: str | bytes):
+def write_atomic(path: str | Path, text: str | bytes) -> None:
     """Write `text` (or bytes) to `path` through a temporary file and a rename: never half a file."""
     path = Path(path)
     try:
@@ -42,11 +43,11 @@ def _umask():
     return mask
 
 
-def write_json(path, value):
+def write_json(path: str | Path, value: object) -> None:
     write_atomic(path, json.dumps(value, indent=1) + "\n")
 
 
-def label(name, index) -> str:
+def label(name: str, index: tuple[int, ...]) -> str:
     """`name`, `name[i]` or `name[i,j]`: one element, as the draws files and the table name it."""
     return name + (f"[{','.join(map(str, index))}]" if index else "")
 
@@ -72,13 +73,13 @@ def draws_csv(draws: dict) -> str:
     return buffer.getvalue()
 
 
-def trace_csv(trace) -> str:
+def trace_csv(trace: Iterable[float]) -> str:
     """`step,objective`: one row per step (from 1); `nan` for a skipped step."""
     lines = ["step,objective"] + [f"{t},{v!r}" for t, v in enumerate(map(float, trace), start=1)]
     return "\n".join(lines) + "\n"
 
 
-def table(fit) -> str:
+def table(fit: object) -> str:
     """The summary of a fit: objective, params, then a row per latent/deterministic element."""
     o = fit.objective
     batch = f"minibatches of {fit.batch_size}, " if getattr(fit, "batch_size", None) else ""
@@ -109,7 +110,7 @@ def table(fit) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def psis_line(check) -> str:
+def psis_line(check: dict) -> str:
     """The importance-weighting check in one line (see `ppl.infer.importance`)."""
     k = "not finite" if check["k_hat"] is None else f"{check['k_hat']:.2f}"
     meaning = {"good": "the guide is close to the posterior", "ok": "the guide is usable, the weighted columns better",
@@ -122,7 +123,7 @@ def psis_line(check) -> str:
 STATS = ("mean", "sd", "q05", "q50", "q95")
 
 
-def verdict(c, name) -> str:
+def verdict(c: dict, name: str) -> str:
     """A fit's convergence verdict (`Fit.convergence`) in one line."""
     if c.get("method") == "lbfgs":
         return _verdict_fixed(c)
@@ -155,7 +156,7 @@ def _verdict_fixed(c) -> str:
 
 
 def summary_table(summaries: dict, labels: dict | None = None, label_head: str = "estimator",
-                  columns=STATS) -> str:
+                  columns: tuple[str, ...] = STATS) -> str:
     """A row per element of each summary ({name: {"mean": ..., ...}}), a column per key in
     `columns`; `labels` adds a last column."""
     head = ["name", *columns] + ([label_head] if labels is not None else [])
@@ -193,7 +194,7 @@ def _fmt_value(value):
     return _num(value) if value.ndim == 0 else onp.array2string(value, precision=4, threshold=12)
 
 
-def gradcheck_table(check, draws, particles) -> str:
+def gradcheck_table(check: dict[str, dict], draws: int, particles: int) -> str:
     """Per parameter element: mean of the estimates, its standard error, exact gradient, z-score."""
     lines = [f"{draws} estimates of {particles} particle{'s' * (particles != 1)} each",
              f"{'parameter':<16}{'mean':>12}{'stderr':>12}{'exact':>12}{'z':>8}"]

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as onp
 
 from ..front.errors import PPLError, Source
 from .output import label, write_atomic
+
+if TYPE_CHECKING:
+    import matplotlib.figure
 
 MAX_RIDGES = 20       # elements of one latent drawn as densities
 MAX_PANELS = 24       # latents drawn
@@ -30,7 +34,7 @@ def _figure_class():
     return Figure
 
 
-def check(path):
+def check(path: str | Path) -> None:
     """Raise before any work if `path` cannot take a plot (its format, or no matplotlib)."""
     fmt = Path(path).suffix.lower().lstrip(".")
     if fmt not in FORMATS:
@@ -39,7 +43,7 @@ def check(path):
     _figure_class()
 
 
-def plot_fit(fit):
+def plot_fit(fit: object) -> matplotlib.figure.Figure:
     """A matplotlib `Figure` of `fit`: the objective trace, then the marginal densities.
 
     >>> import ppl
@@ -60,7 +64,7 @@ def plot_fit(fit):
     return fig
 
 
-def save(fig, path):
+def save(fig: matplotlib.figure.Figure, path: str | Path) -> None:
     """Write `fig` to `path` atomically, in the format its extension names (png, pdf, svg)."""
     check(path)
     buffer = io.BytesIO()

@@ -19,12 +19,14 @@ import os
 import sys
 import time
 from collections import deque
+from typing import TextIO
 
 LINES = 10            # plain lines per run when the output is not a terminal
 REFRESH = 0.1         # seconds between bar refreshes
 
 
-def reporter(steps: int, name: str, *, stream=None, bar: bool | None = None, estimators=None):
+def reporter(steps: int, name: str, *, stream: TextIO | None = None, bar: bool | None = None,
+             estimators: dict[str, str] | None = None) -> Lines | Bar:
     """A `report(step, objective)` for `steps` steps of a fit whose objective is called `name`:
     a bar when `stream` (default stderr) is a terminal or `bar` is True, else plain lines.
     `estimators` ({latent: estimator}) names where each group's gradient comes from.
@@ -84,11 +86,11 @@ class _Noisiest:
     def __init__(self, estimators):
         self.estimators, self.text = estimators, ""
 
-    def exact(self):
+    def exact(self) -> None:
         """Called by a fit whose objective has no noise (L-BFGS on fixed draws): show its value."""
         self.running.exact()
 
-    def snr(self, ratios):
+    def snr(self, ratios: dict[str, float]) -> None:
         if ratios:
             group, ratio = min(ratios.items(), key=lambda kv: kv[1])
             how = self.estimators.get(group.split(".", 1)[0], "param")
@@ -105,7 +107,7 @@ class Lines(_Noisiest):
         self.every, self.start = max(1, steps // LINES), time.perf_counter()
         self.running, self.last, self.latest = _Running(steps), -1, -1
 
-    def __call__(self, t, value):
+    def __call__(self, t: int, value: float) -> None:
         self.running.add(value)
         self.latest = t
         if (t + 1) % self.every == 0 or t + 1 == self.steps:
@@ -122,7 +124,7 @@ class Lines(_Noisiest):
               f"{snr}  {rate:.0f} steps/s  {'done' if final else f'eta {_duration((self.steps - t - 1) / rate)}'}",
               file=self.stream, flush=True)
 
-    def close(self):
+    def close(self) -> None:
         """A fit that stopped before its last step (converged) still gets its final line."""
         if self.latest > self.last:
             self._line(self.latest, final=True)
@@ -141,7 +143,7 @@ class Bar(_Noisiest):
                         "{n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]")
         self.latest, self.shown = 0, 0.0
 
-    def __call__(self, t, value):
+    def __call__(self, t: int, value: float) -> None:
         self.running.add(value)
         self.latest = t + 1
         now = time.monotonic()
@@ -154,7 +156,7 @@ class Bar(_Noisiest):
         self.bar.set_description_str(f"{self.name} {self.running.mean:.6g}{snr}", refresh=False)
         self.bar.update(self.latest - self.bar.n)
 
-    def close(self):
+    def close(self) -> None:
         if self.running.values:
             self._show()
         if 0 < self.latest < self.bar.total:      # stopped early (converged): the bar ends full

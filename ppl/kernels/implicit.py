@@ -26,6 +26,7 @@ sqrt(shape).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as onp
 import autograd.numpy as np
@@ -33,6 +34,9 @@ from autograd.extend import defvjp_argnums, primitive
 from autograd.numpy.numpy_vjps import unbroadcast
 
 from .special import sc
+
+if TYPE_CHECKING:
+    from .streams import Streams
 
 __all__ = ["uniform", "standard_gamma", "beta", "von_mises", "von_mises_cdf", "bessel_ratios"]
 
@@ -42,7 +46,7 @@ TINY = 1e-300                      # Lentz's guard against a zero denominator
 MAX_TERMS = 100_000
 
 
-def uniform(rng, shape):
+def uniform(rng: onp.random.Generator | Streams, shape: tuple[int, ...]) -> onp.ndarray:
     """Uniform(0, 1) noise on a grid of 2^52 midpoints: never exactly 0 or 1, where the inverse
     CDFs are infinite."""
     return (onp.floor(rng.random(shape) * 2.0**52) + 0.5) / 2.0**52
@@ -257,7 +261,7 @@ def _ratios(kappa, n):
     return sc.ive(k, kappa[:, None]) / sc.ive(0, kappa[:, None])
 
 
-def bessel_ratios(kappa):
+def bessel_ratios(kappa: onp.ndarray | float) -> onp.ndarray:
     """I_n(kappa) / I_0(kappa) for n = 1..N, enough terms for double precision; one row per kappa."""
     kappa = onp.asarray(kappa, dtype=float)
     return _ratios(kappa, _terms(kappa))[:, 1:-1]

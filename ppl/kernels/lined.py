@@ -13,10 +13,15 @@ tests/test_lined.py.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as onp
 from autograd.extend import defvjp, defvjp_argnums, primitive
 
 from .fused import align, unalign
+
+if TYPE_CHECKING:
+    from autograd.tracer import Box
 
 
 def _binary(name, forward, da, db):
@@ -85,11 +90,11 @@ def _product_v(ans, m, v, transposed):
 defvjp(_product, _product_m, _product_v)
 
 
-def matvec(m, v):
+def matvec(m: onp.ndarray | Box, v: onp.ndarray | Box) -> onp.ndarray | Box:
     """m @ v per particle: m (1 or particles, n, d), v (1 or particles, d) -> (particles, n)."""
     return _product(m, v, False)
 
 
-def vecmat(v, m):
+def vecmat(v: onp.ndarray | Box, m: onp.ndarray | Box) -> onp.ndarray | Box:
     """v @ m per particle: v (1 or particles, d), m (1 or particles, d, n) -> (particles, n)."""
     return _product(m, v, True)

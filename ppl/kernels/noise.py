@@ -45,15 +45,15 @@ class FixedDraws:
         self.eps = eps
 
     @classmethod
-    def latin_hypercube(cls, rng, M, D) -> "FixedDraws":
+    def latin_hypercube(cls, rng: onp.random.Generator, M: int, D: int) -> "FixedDraws":
         """M moment-matched draws of D standard normals from a Latin hypercube (`stratified`)."""
         return cls(moment_matched(stratified(rng, M, D)))
 
     @property
-    def size(self):
+    def size(self) -> int:
         return len(self.eps)
 
-    def part(self, lo, hi) -> "_Reader":
+    def part(self, lo: int, hi: int) -> "_Reader":
         return _Reader(self.eps[lo:hi])
 
 
@@ -85,7 +85,7 @@ class _Reader:
     def __init__(self, eps):
         self.eps, self.at = eps, 0
 
-    def standard_normal(self, size, out=None):
+    def standard_normal(self, size: tuple[int, ...], out: onp.ndarray | None = None) -> onp.ndarray:
         K, rest = size[0], tuple(size[1:])
         n = int(onp.prod(rest, dtype=int))
         if K != len(self.eps) or self.at + n > self.eps.shape[1]:
@@ -104,7 +104,7 @@ class Counter:
     def __init__(self):
         self.n = 0
 
-    def standard_normal(self, size, out=None):
+    def standard_normal(self, size: tuple[int, ...], out: onp.ndarray | None = None) -> onp.ndarray:
         self.n += int(onp.prod(size[1:], dtype=int))
         return onp.zeros(size)
 

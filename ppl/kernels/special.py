@@ -9,10 +9,15 @@ autograd's (first order).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import autograd.numpy as anp
 import numpy as onp
 from autograd.extend import defvjp, primitive
 from autograd.numpy.numpy_vjps import repeat_to_match_shape, unbroadcast_f
+
+if TYPE_CHECKING:
+    from autograd.tracer import Box
 
 
 class _Scipy:
@@ -26,12 +31,12 @@ class _Scipy:
 sc = _Scipy()
 
 
-def sum_rest(x):
+def sum_rest(x: onp.ndarray | Box) -> onp.ndarray | Box:
     """Sum over every axis but the first (the particle axis); differentiable."""
     return anp.sum(x, axis=tuple(range(1, onp.ndim(x)))) if onp.ndim(x) > 1 else x
 
 
-def plain_expit(x):
+def plain_expit(x: onp.ndarray | float) -> onp.ndarray:
     """1 / (1 + exp(-x)) in one pass of exp; where exp(-x) overflows (x < -709.78) the result
     is 0, below the true value by less than the smallest normal number."""
     with onp.errstate(over="ignore"):
@@ -41,7 +46,8 @@ def plain_expit(x):
 SHORT_AXIS = 8      # an axis this short is reduced slice by slice (`plain_logsumexp`)
 
 
-def plain_logsumexp(x, axis=None, keepdims=False):
+def plain_logsumexp(x: onp.ndarray | float, axis: int | tuple[int, ...] | None = None,
+                    keepdims: bool = False) -> onp.ndarray:
     """log(sum(exp(x))) over `axis`, shifted by the maximum (all -inf gives -inf).
 
     NumPy reduces a short axis (a few categories) element by element when it is the last, and
@@ -109,7 +115,7 @@ defvjp(logsumexp, _logsumexp_vjp)
 
 
 @primitive
-def solve_triangular(a, b, lower=False):
+def solve_triangular(a: onp.ndarray, b: onp.ndarray, lower: bool = False) -> onp.ndarray:
     """a^-1 b for a triangular matrix a."""
     from scipy.linalg import solve_triangular as solve     # only the full-rank guide needs it
     return solve(a, b, lower=lower)
@@ -150,7 +156,7 @@ _FAR = ([6.65790464350110377720e0, 5.46378491116411436990e0, 1.78482653991729133
          7.86869131145613259100e-4, 1.84631831751005468180e-5, 1.42151175831644588870e-7, 2.04426310338993978564e-15])
 
 
-def normal_quantile(p):
+def normal_quantile(p: onp.ndarray | float) -> onp.ndarray:
     """The standard normal quantile of `p` in (0, 1) (scipy's ndtri, without importing scipy).
 
     >>> round(float(normal_quantile(0.975)), 12)

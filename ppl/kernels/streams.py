@@ -61,22 +61,22 @@ class Streams:
         self.generators = list(generators)
 
     @classmethod
-    def seeded(cls, rng, K):
+    def seeded(cls, rng: onp.random.Generator, K: int) -> Streams:
         """K independent streams from one draw of `rng` (as `SeedSequence.spawn` makes them)."""
         entropy = int(rng.integers(2**63))
         return cls(onp.random.Generator(onp.random.PCG64(onp.random.SeedSequence(entropy, spawn_key=(k,))))
                    for k in range(K))
 
-    def part(self, lo, hi):
+    def part(self, lo: int, hi: int) -> onp.random.Generator | Streams:
         """The streams of particles lo..hi-1 (one particle's is its own generator)."""
         return self.generators[lo] if hi - lo == 1 else Streams(self.generators[lo:hi])
 
     @property
-    def state(self):
+    def state(self) -> list[dict]:
         return [g.bit_generator.state for g in self.generators]
 
     @state.setter
-    def state(self, states):
+    def state(self, states: list[dict]) -> None:
         for g, s in zip(self.generators, states):
             g.bit_generator.state = s
 

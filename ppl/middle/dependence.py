@@ -17,7 +17,7 @@ GRANULARITY = {NONE: "none", ELEMENT: "element", WHOLE: "statement"}
 ELEMENTWISE_OPS = set("+-*/^")
 
 
-def ranks(module) -> dict:
+def ranks(module: ir.Module) -> dict:
     """The number of axes of every named value."""
     out = {d.name: len(d.shape) for d in module.decls}
     for stmt in module.body:
@@ -28,7 +28,7 @@ def ranks(module) -> dict:
     return out
 
 
-def sample_rank(stmt, known):
+def sample_rank(stmt: ir.Sample, known: dict[str, int]) -> int:
     if stmt.shape is not None:
         return len(stmt.shape)
     cls = DISTRIBUTIONS[stmt.dist]
@@ -36,7 +36,7 @@ def sample_rank(stmt, known):
     return max([rank(e, known) - events.get(k, 0) for k, e in stmt.args] + [0]) + cls.event_dim
 
 
-def rank(expr, known) -> int:
+def rank(expr: ast.Node, known: dict[str, int]) -> int:
     if isinstance(expr, ast.Num):
         return 0
     if isinstance(expr, ast.Name):
@@ -65,7 +65,7 @@ def rank(expr, known) -> int:
     return 0
 
 
-def dependence(expr, deps, known) -> int:
+def dependence(expr: ast.Node, deps: dict[str, int], known: dict[str, int]) -> int:
     """How `expr` depends on the site, given the dependence of each name."""
     if isinstance(expr, ast.Name):
         return deps.get(expr.id, NONE)
@@ -88,7 +88,7 @@ def dependence(expr, deps, known) -> int:
     return WHOLE
 
 
-def value_dependence(stmt, deps, known, mode) -> int:
+def value_dependence(stmt: ir.Let | ir.Sample, deps: dict[str, int], known: dict[str, int], mode: str) -> int:
     """How a statement's value depends on the site (a latent's value follows its arguments in
     optimization mode; in inference mode it comes from the guide, unless its support moves)."""
     if isinstance(stmt, ir.Let):
@@ -108,7 +108,7 @@ def _args_dependence(stmt, deps, known):
     return out
 
 
-def site_dependence(module, site: str, known: dict) -> dict:
+def site_dependence(module: ir.Module, site: str, known: dict) -> dict:
     """Dependence on `site` of every named value (the site itself: ELEMENT); `known` = ranks(module)."""
     deps = {site: ELEMENT}
     started = False
@@ -124,7 +124,7 @@ def site_dependence(module, site: str, known: dict) -> dict:
     return deps
 
 
-def log_density_dependence(stmt, deps, known) -> int:
+def log_density_dependence(stmt: ir.Sample | ir.Observe, deps: dict[str, int], known: dict[str, int]) -> int:
     """How log p(value | args) of a Sample or Observe depends on the site."""
     own = deps.get(stmt.name, NONE) if isinstance(stmt, ir.Sample) else NONE
     return max(own, _args_dependence(stmt, deps, known))

@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from ..front import ast
 from . import ir
 from ..distributions import DISTRIBUTIONS
 
+if TYPE_CHECKING:
+    from .rewrite import Rewritten
 
-def explain(rewritten) -> str:
+
+def explain(rewritten: Rewritten) -> str:
     """One line per statement; score sites list the cost terms that multiply their score."""
     module = rewritten.module
     sites = {s.name: s for s in rewritten.sites}

@@ -43,7 +43,7 @@ class CompileOptions:
         return asdict(self)
 
 
-def one_of(name, value, choices):
+def one_of(name: str, value: object, choices: tuple[str, ...]) -> str:
     """`value` if it is one of `choices`, else an `OptionError` naming the argument."""
     if not isinstance(value, str) or value not in choices:
         raise OptionError(f"{name} must be one of {', '.join(map(repr, choices))}, not {value!r}")

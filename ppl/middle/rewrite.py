@@ -56,7 +56,7 @@ class Rewritten:
     costs: tuple
     family: str = "meanfield"  # the guide family of the continuous latents
 
-    def site(self, name):
+    def site(self, name: str) -> Site:
         return next(s for s in self.sites if s.name == name)
 
     def __str__(self):
@@ -64,7 +64,7 @@ class Rewritten:
         return explain(self)
 
 
-def rewrite(guided: Guided, estimator="auto", rao_blackwell="element") -> Rewritten:
+def rewrite(guided: Guided, estimator: str | dict[str, str] = "auto", rao_blackwell: str = "element") -> Rewritten:
     """Decide the estimator of each site and, for score and enumerated sites, the cost terms each
     one influences and at what granularity.
 

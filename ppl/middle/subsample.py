@@ -64,7 +64,7 @@ def _distinct(rows):
     return rows[onp.concatenate(([True], rows[1:] != rows[:-1]))]
 
 
-def plan(module, data: dict, batch_size) -> Batch:
+def plan(module: ir.Module, data: dict, batch_size: int) -> Batch:
     """The subsampling plan for `module` against validated `data`, or a `SemanticError`."""
     if module.mode not in ("vi", "mle"):
         objective = next((s for s in module.body if isinstance(s, ir.Objective)), None)
