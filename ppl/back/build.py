@@ -16,6 +16,7 @@ from ..distributions import DISTRIBUTIONS
 from ..front.errors import SemanticError
 from ..front.functions import TooLarge, check_size
 from .expr import Const, compile_expr, constant
+from .interpret import Handler, arg_codes, broadcasts_to, interpret
 from .ops import make_dist
 from .params import Param, ParamSpace
 from .program import Program, ScoreSite
@@ -61,80 +62,61 @@ def build(rewritten, data: dict, rng, param_init: dict, stl: bool = False, batch
                    widest * batch.size // batch.total if batch else widest)
 
 
-def _arg_codes(stmt, scope):
-    return [(name, compile_expr(expr, scope)) for name, expr in stmt.args]
-
-
 def _dry_run(module, scope, slots, param_init, rng, rows):
-    """One particle from the prior: finds every latent's shape (and the prior that drew it),
-    and reports shape errors and data outside a support before any fitting. `rows` fills the
-    slots of subsampled data (with the first batch)."""
+    """One particle from the prior (`DryRun`): finds every latent's shape (and the prior that
+    drew it), and reports shape errors and data outside a support before any fitting. `rows`
+    fills the slots of subsampled data (with the first batch)."""
     env = [None] * len(slots)
-    for slot, value in rows.items():
-        env[slot] = value
-    for name, (_, value) in param_init.items():
-        env[slots[name]] = constant(value)
-    shapes = {}
-    for stmt in module.body:
-        try:
-            with onp.errstate(all="ignore"):      # a non-finite value here is the fit's to judge
-                _dry_step(stmt, scope, slots, env, shapes, rng)
-        except (ValueError, IndexError, TypeError) as err:
-            raise SemanticError(f"cannot evaluate this statement: {err}", stmt.span) from None
-    return shapes
+    for slot, x in rows.items():
+        env[slot] = x
+    for name, (_, x) in param_init.items():
+        env[slots[name]] = constant(x)
+    dry = DryRun(rng)
+    interpret(module, scope, slots, env, dry)
+    return dry.shapes
 
 
-def _dry_step(stmt, scope, slots, env, shapes, rng):
-    if isinstance(stmt, ir.Let):
-        value = ops.value(compile_expr(stmt.expr, scope), env)
-        env[slots[stmt.name]] = value
-        shapes[stmt.name] = (onp.shape(value)[1:], None)
-    elif isinstance(stmt, ir.Sample):
-        codes = _arg_codes(stmt, scope)
-        prior = make_dist(DISTRIBUTIONS[stmt.dist], codes, env)
-        check_args(stmt, prior)
-        shape = _latent_shape(stmt, prior, scope)
+class DryRun(Handler):
+    """The build's walk: each latent drawn once from its prior, its shape and prior kept in
+    `shapes`; every argument, shape and observation checked on the way."""
+
+    def __init__(self, rng):
+        self.rng, self.shapes = rng, {}
+
+    def let(self, site):
+        x = super().let(site)
+        self.shapes[site.stmt.name] = (onp.shape(x)[1:], None)
+        return x
+
+    def sample(self, site):
+        stmt, first = site.stmt, site.dist()
+        check_args(stmt, first)
+        shape = site.shape(first)
         try:
             check_size(shape)
         except TooLarge as err:
             raise SemanticError(f"'{stmt.name}' {err}", stmt.span, hint=err.hint) from None
-        prior = make_dist(DISTRIBUTIONS[stmt.dist], codes, env, 1 + len(shape))
-        env[slots[stmt.name]] = prior.sample(rng, (1,) + shape)
-        shapes[stmt.name] = (shape, prior)
-    elif isinstance(stmt, ir.Observe):
-        y = ops.value(compile_expr(ast.Name(stmt.name), scope), env)
-        dist = make_dist(DISTRIBUTIONS[stmt.dist], _arg_codes(stmt, scope), env, onp.ndim(y))
+        prior = site.dist(1 + len(shape))
+        self.shapes[stmt.name] = (shape, prior)
+        return prior.sample(self.rng, (1,) + shape)
+
+    def observe(self, site):
+        stmt, y = site.stmt, site.data()
+        dist = site.dist(onp.ndim(y))
         check_args(stmt, dist)
         full = tuple(dist.batch_shape) + tuple(dist.event_shape)
-        if not _broadcasts_to(full, onp.shape(y)):
+        if not broadcasts_to(full, onp.shape(y)):
             raise SemanticError(f"the distribution has shape {full[1:]} but the data "
                                 f"'{stmt.name}' has shape {onp.shape(y)[1:]}", stmt.span,
                                 hint="the arguments must broadcast to the shape of the data")
         check_observed(stmt, dist, y)
-    elif isinstance(stmt, ir.Objective):
-        for _, expr in stmt.terms:
-            value = ops.value(compile_expr(expr, scope), env)
-            if onp.ndim(value) != 1:
+
+    def objective(self, site):
+        for _, expr in site.stmt.terms:
+            x = site.evaluate(expr)
+            if onp.ndim(x) != 1:
                 raise SemanticError(f"an objective must be a single number, but '{expr}' has shape "
-                                    f"{onp.shape(value)[1:]}", expr.span, hint=f"write sum({expr}) or mean({expr})")
-
-
-def _broadcasts_to(shape, target):
-    try:
-        return onp.broadcast_shapes(shape, target) == tuple(target)
-    except ValueError:
-        return False
-
-
-def _latent_shape(stmt, prior, scope):
-    batch = tuple(prior.batch_shape[1:]) + tuple(prior.event_shape)
-    if stmt.shape is None:
-        return batch
-    shape = tuple(int(ops.value(compile_expr(d, scope), None)[0]) for d in stmt.shape)
-    if not _broadcasts_to(batch, shape):
-        raise SemanticError(f"the arguments have shape {batch}, which does not fit the declared "
-                            f"shape {shape}", stmt.span)
-    return shape
+                                    f"{onp.shape(x)[1:]}", expr.span, hint=f"write sum({expr}) or mean({expr})")
 
 
 def _user_params(param_init):
@@ -243,14 +225,14 @@ def _constant_priors(rewritten, members, shapes, scope, kept):
     for name in members:
         shape, prior = shapes[name]
         density = type(prior).density
-        codes = _arg_codes(samples[name], scope)
+        codes = arg_codes(samples[name], scope)
         if density is None or len(shape) > 1 or logp.get(name) in kept or \
                 not all(isinstance(code, Const) for _, code in codes):
             continue
         dist = make_dist(DISTRIBUTIONS[samples[name].dist], codes, None, 1 + len(shape))
         args = [onp.asarray(dist.args[k], dtype=float) for k in density[1]]
         size = int(onp.prod(shape, dtype=int))
-        if all(_broadcasts_to(a.shape, (1, size)) for a in args):
+        if all(broadcasts_to(a.shape, (1, size)) for a in args):
             out[name] = (density[0], tuple(a.reshape((1, -1)) if a.ndim > 1 else a for a in args))
     return out
 
@@ -341,7 +323,7 @@ def _compile_ops(rewritten, scope, slots, shapes, plan, batch):
         if isinstance(stmt, ir.Let):
             program_ops.append(ops.let_op(stmt, compile_expr(stmt.expr, scope), slots[stmt.name]))
         elif isinstance(stmt, ir.Sample):
-            site, codes, slot = sites.get(stmt.name), _arg_codes(stmt, scope), slots[stmt.name]
+            site, codes, slot = sites.get(stmt.name), arg_codes(stmt, scope), slots[stmt.name]
             shape, prior = shapes[stmt.name]
             costs = ops.SiteCosts(index[stmt.name, "logp"], index[stmt.name, "logq"]) if module.mode == "vi" else None
             if site is not None and site.estimator in ("enumerate", "expect"):
@@ -362,7 +344,7 @@ def _compile_ops(rewritten, scope, slots, shapes, plan, batch):
                 signs += [-weight, weight]      # - log p(z) + log q(z)
         elif isinstance(stmt, ir.Observe):
             y = compile_expr(ast.Name(stmt.name), scope)
-            program_ops.append(ops.observe_op(stmt, _arg_codes(stmt, scope), y, len(signs), plan))
+            program_ops.append(ops.observe_op(stmt, arg_codes(stmt, scope), y, len(signs), plan))
             signs.append(-weight)               # - log p(y)
         else:
             sense = 1.0 if stmt.sense == "minimize" else -1.0

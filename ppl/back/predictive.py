@@ -3,8 +3,8 @@
 The prior predictive draws the latents from their priors (user `param`s at their initial values
 or at given ones); the posterior predictive takes them from a fit (`Fit.sample`'s guide draws) and
 draws only the observations. Both walk the lowered program once, with `K` draws as the leading
-axis, compiling each statement's arguments as the build does (`compile_expr` over slots). The
-objective of `minimize`/`maximize` is not a draw and is left out.
+axis, through the interpreter the build's dry run uses too (`interpret`), with a handler of its
+own (`Forward`). The objective of `minimize`/`maximize` is not a draw and is left out.
 
 In the prior predictive an observed name is a draw like any latent, so its data need not be
 given (its declared shape is still computed from the other data); in the posterior predictive it
@@ -19,10 +19,9 @@ from autograd.tracer import getval
 
 from ..middle import ir
 from .data import bind
-from ..distributions import DISTRIBUTIONS
 from ..front.errors import PPLError, SemanticError
-from .expr import Const, compile_expr, constant, evaluate
-from .ops import make_dist, value
+from .expr import Const, constant, evaluate
+from .interpret import Handler, interpret
 
 
 def prior(model, data=None, n: int = 1000, seed: int = 0, params: dict | None = None) -> dict:
@@ -66,7 +65,8 @@ def _observed_shapes(module, observed, values):
 
 
 def _forward(module, values, params, rng, K, obs_shapes, latents):
-    """Run the program forwards with K draws; `latents` (posterior) replaces the latent draws."""
+    """Run the program forwards with K draws (`Forward`); `latents` (posterior) replaces the
+    latent draws."""
     scope = {name: Const(constant(v)) for name, v in values.items()}
     names = list(params) + [s.name for s in module.body if isinstance(s, (ir.Let, ir.Sample))]
     if latents is None:
@@ -76,45 +76,38 @@ def _forward(module, values, params, rng, K, obs_shapes, latents):
     env = [None] * len(slots)
     for name, v in params.items():
         env[slots[name]] = v[None]
-    out = {}
-    for stmt in module.body:
-        try:
-            if isinstance(stmt, ir.Let):
-                x = latents[stmt.name] if latents is not None else value(compile_expr(stmt.expr, scope), env)
-            elif isinstance(stmt, ir.Sample):
-                x = latents[stmt.name] if latents is not None else _draw_latent(stmt, scope, env, rng, K)
-            elif isinstance(stmt, ir.Observe):
-                x = _draw(stmt, scope, env, rng, K, obs_shapes[stmt.name])
-            else:
-                continue
-        except (ValueError, IndexError, TypeError) as err:
-            raise SemanticError(f"cannot draw this statement: {err}", stmt.span) from None
+    forward = Forward(rng, K, obs_shapes, latents)
+    interpret(module, scope, slots, env, forward)
+    return forward.out
+
+
+class Forward(Handler):
+    """The predictive's walk: K draws of every latent from its prior (or the given `latents`),
+    every deterministic, and every observation drawn given them, kept in `out`."""
+    failure = "cannot draw this statement"
+
+    def __init__(self, rng, K, obs_shapes, latents=None):
+        self.rng, self.K, self.obs_shapes, self.latents, self.out = rng, K, obs_shapes, latents, {}
+
+    def _keep(self, name, x):
         x = onp.asarray(getval(x))
-        x = onp.broadcast_to(x, (K,) + x.shape[1:])
-        if stmt.name in slots:
-            env[slots[stmt.name]] = x
-        out[stmt.name] = x
-    return out
+        self.out[name] = x = onp.broadcast_to(x, (self.K,) + x.shape[1:])
+        return x
 
+    def let(self, site):
+        name = site.stmt.name
+        return self._keep(name, self.latents[name] if self.latents is not None else super().let(site))
 
-def _codes(stmt, scope):
-    return [(name, compile_expr(expr, scope)) for name, expr in stmt.args]
+    def sample(self, site):
+        name = site.stmt.name
+        if self.latents is not None:
+            return self._keep(name, self.latents[name])
+        shape = site.shape(site.dist())
+        return self._keep(name, site.dist(1 + len(shape)).sample(self.rng, (self.K,) + shape))
 
-
-def _draw_latent(stmt, scope, env, rng, K):
-    """A latent from its prior; its shape is the arguments' broadcast shape, or its annotation."""
-    cls, codes = DISTRIBUTIONS[stmt.dist], _codes(stmt, scope)
-    if stmt.shape is None:
-        prior = make_dist(cls, codes, env)
-        shape = tuple(prior.batch_shape[1:]) + tuple(prior.event_shape)
-    else:
-        shape = tuple(int(evaluate(d, scope)[0]) for d in stmt.shape)
-    return make_dist(cls, codes, env, 1 + len(shape)).sample(rng, (K,) + shape)
-
-
-def _draw(stmt, scope, env, rng, K, shape):
-    cls = DISTRIBUTIONS[stmt.dist]
-    return make_dist(cls, _codes(stmt, scope), env, 1 + len(shape)).sample(rng, (K,) + tuple(shape))
+    def observe(self, site):
+        shape = tuple(self.obs_shapes[site.stmt.name])
+        return self._keep(site.stmt.name, site.dist(1 + len(shape)).sample(self.rng, (self.K,) + shape))
 
 
 def observed_data(model, data=None) -> dict:
