@@ -187,7 +187,7 @@ class Model:
             raise err.at(self.source) from None
         if o.batch_size is not None and sum(onp.size(v) for _, v in built.feed) <= FULL_SUMMARY_ELEMENTS:
             built = self._build(data, onp.random.default_rng(o.seed), o.stl)    # the summaries see every row
-        return Fit(built, path, mode=self.mode, seed=o.seed, particles=particles, objective_name=name, sign=sign,
+        return Fit.of(built, path, mode=self.mode, seed=o.seed, particles=particles, objective_name=name, sign=sign,
                    baseline=o.baseline, rng=rng, model=self, data=data, batch_size=o.batch_size)
 
     def _optimize(self, data, built, rng, sign, o: FitOptions, resume=None, **run):
@@ -291,7 +291,7 @@ class Model:
         name, sign = self.objective()
         traj = fitting.Trajectory(theta, trace, result.get("skipped_steps", 0), {}, result.get("convergence"),
                                   steps=steps)
-        return Fit(built, traj, mode=self.mode, seed=result.get("seed", 0),
+        return Fit.of(built, traj, mode=self.mode, seed=result.get("seed", 0),
                    particles=result.get("particles", 1), objective_name=name, sign=sign, baseline="auto", rng=rng,
                    model=self, data=data, batch_size=result.get("batch_size"))
 

@@ -56,10 +56,11 @@ def build(rewritten, data: dict, rng, param_init: dict, stl: bool = False, batch
     space = ParamSpace(_user_params(param_init) + _guide_params(rewritten, full, rng))
     plan, score_sites = _plan(rewritten, shapes, data, stl, batch, space, scope, fast)
     program_ops, finals, enumerated, signs = _compile_ops(rewritten, scope, slots, shapes, plan, batch)
-    feed = batch and (batch, [(slots[name], data[name]) for name in batched])
+    feed = tuple((slots[name], data[name]) for name in batched)
     widest = max([onp.size(data[s.name]) for s in module.body if isinstance(s, ir.Observe)] + [0])
-    return Program(rewritten, space, program_ops, finals, slots, shapes, signs, score_sites, enumerated, feed,
-                   widest * batch.size // batch.total if batch else widest)
+    return Program(rewritten=rewritten, space=space, ops=program_ops, finals=finals, slots=slots, shapes=shapes,
+                   signs=signs, score_sites=score_sites, enumerated=enumerated, batch=batch, feed=feed,
+                   widest=widest * batch.size // batch.total if batch else widest)
 
 
 def _dry_run(module, scope, slots, param_init, rng, rows):
@@ -211,8 +212,10 @@ def _plan(rewritten, shapes, data, stl, batch, space, scope, fast):
                             span, hint="use the mean-field guide (--guide meanfield) with --batch-size")
     members = _meanfield_members(rewritten, shapes, blocks, local, stl, elem_needed) if fast else []
     priors = _constant_priors(rewritten, members, shapes, scope, set(enum_of) | set(elem_needed))
-    plan = ops.Plan(enum_of, marginal, frozenset(elem_needed), frozenset(elementwise), max(ranks_ + [0]) + 1,
-                    blocks, stl, local, *_meanfield_layout(members, shapes, space, priors), frozenset(priors), fast)
+    columns, layout = _meanfield_layout(members, shapes, space, priors)
+    plan = ops.Plan(enum_of=enum_of, marginal=marginal, elem_needed=frozenset(elem_needed),
+                    elementwise=frozenset(elementwise), enum_rank=max(ranks_ + [0]) + 1, blocks=blocks, stl=stl,
+                    local=local, columns=columns, layout=layout, folded=frozenset(priors), fast=fast)
     return plan, score_sites
 
 

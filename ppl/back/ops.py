@@ -34,7 +34,7 @@ class SiteCosts:
     logq: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Plan:
     """What the ops of one program must keep besides the plain costs."""
     enum_of: dict          # cost index -> the enumerated site that absorbs it
@@ -42,7 +42,7 @@ class Plan:
     elem_needed: frozenset  # cost indices some score site uses per element
     elementwise: frozenset  # score sites whose score is kept per element
     enum_rank: int          # axes after the enumeration axis (at least the program's largest rank)
-    blocks: dict = None     # full-rank guide: latent -> (start, stop) in the joint draw
+    blocks: dict | None = None     # full-rank guide: latent -> (start, stop) in the joint draw
     stl: bool = False       # sticking the landing: no direct gradient through log q's parameters
     local: frozenset = frozenset()   # latents subsampled with the observations (`run.rows`)
     columns: dict = None    # mean-field latents drawn in one block: latent -> (start, stop)

@@ -50,18 +50,26 @@ class ScoreSite:
     elementwise: bool          # its score is kept per element
 
 
+@dataclass(kw_only=True, eq=False)
 class Program:
     """The result of the build pass; see the module docstring."""
 
-    def __init__(self, rewritten, space, ops, finals, slots, shapes, signs, score_sites, enumerated, feed=None,
-                 widest=0):
-        self.rewritten, self.space, self.ops, self.finals = rewritten, space, ops, finals
-        self.batch, self.feed = feed or (None, ())     # subsampling: the plan, (slot, full data) pairs
-        self.widest = widest    # the most elements of any observation in one pass
-        self.slots, self.shapes, self.signs = slots, shapes, signs
-        self.score_sites, self.enumerated = score_sites, enumerated
-        self.mode = rewritten.module.mode
-        self.param_slots = [(d.name, slots[d.name]) for d in rewritten.module.decls if d.kind == "param"]
+    rewritten: object        # the rewritten IR it was built from (`Rewritten`)
+    space: object            # its parameters (`ParamSpace`)
+    ops: list                # one closure per statement, in program order
+    finals: list             # closures run after them (an enumerated latent's marginal)
+    slots: dict              # name -> its slot in the environment
+    shapes: dict             # latent or deterministic -> (shape, prior)
+    signs: list              # loss = sum(sign * cost), per cost slot
+    score_sites: list        # `ScoreSite`s, in program order
+    enumerated: dict         # enumerated latent -> its exact conditional distribution's closure
+    batch: object = None     # subsampling: the plan (`subsample.Batch`)...
+    feed: tuple = ()         # ...and the subsampled data: ((slot, full data), ...)
+    widest: int = 0          # the most elements of any observation in one pass
+
+    def __post_init__(self):
+        self.mode = self.rewritten.module.mode
+        self.param_slots = [(d.name, self.slots[d.name]) for d in self.rewritten.module.decls if d.kind == "param"]
 
     def minibatch(self, rng, into=None):
         """(rows, the subsampled data cut to them): one step's minibatch, drawn from `rng`; with

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,39 +19,71 @@ if TYPE_CHECKING:
     import arviz
     import pandas
 
+    from ..back.program import Program
+
 QUANTILES = {"q05": 0.05, "q50": 0.5, "q95": 0.95}
 EVAL_DRAWS = 1000             # draws for the final objective and the summaries
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class Fit:
-    """A fitted model.
+    """A fitted model: what the fit learned, and summaries from draws of it (`Fit.of` makes one
+    from a fit's trajectory; `Model.fit` and `Model.restore` return one).
 
     >>> import ppl
     >>> fit = ppl.compile("param m: real = 0\\ny ~ Normal(m, 1)\\nminimize (y - 2)^2").fit(steps=300, seed=0, particles=10)
     >>> round(float(fit.params["m"]), 1)
     2.0
     """
+    mode: str
+    seed: int
+    steps: int                     # the steps run
+    particles: int
+    batch_size: int | None
+    objective: dict                # {"name", "value", "stderr"}
+    params: dict                   # the model's `param`s, constrained
+    guide: dict                    # the guide's parameters, constrained
+    latents: dict                  # per latent and deterministic: mean, sd, q05, q50, q95
+    draws: dict                    # the draws behind the summaries
+    estimators: dict
+    enumerated: dict               # an enumerated latent's exact conditional probabilities
+    statements: dict
+    diagnostics: dict
+    psis: dict | None              # the importance-weighting check (`importance.assess`)
+    convergence: dict | None
+    trace: list
+    skipped: int
+    interrupted: bool
+    warnings: list
+    program: Program               # the built program, and the unconstrained parameters it ended at
+    theta: onp.ndarray
+    model: object = None           # the `Model` it fitted, and the data given to it
+    data: object = None
 
-    def __init__(self, built, path, *, mode, seed, particles, objective_name, sign, baseline, rng,
-                 draws=EVAL_DRAWS, model=None, data=None, batch_size=None):
-        self._built, self._theta, self._sign = built, path.theta, sign
-        self._model, self._data = model, data
-        self.convergence = getattr(path, "convergence", None)
-        self.mode, self.seed, self.particles, self.batch_size = mode, seed, particles, batch_size
-        self.steps = path.steps         # the steps run
-        self.trace, self.skipped = path.trace, path.skipped
-        self.interrupted = path.interrupted
-        theta = path.theta
-        values = built.space.constrained(theta)
+    @classmethod
+    def of(cls, built: Program, path, *, mode: str, seed: int, particles: int, objective_name: str, sign: float,
+           baseline: str, rng, draws: int = EVAL_DRAWS, model=None, data=None, batch_size: int | None = None) -> Fit:
+        """The fit of `built` that ended as `path` (a `Trajectory`): its parameters, and `draws`
+        draws of it (from `rng`) summarized; in inference, more for the importance weights."""
+        values = built.space.constrained(path.theta)
         user = {d.name for d in built.rewritten.module.decls if d.kind == "param"}
-        self.params = {k: v for k, v in values.items() if k in user}
-        self.guide = {k: v for k, v in values.items() if k not in user}
-        self.estimators = {s.name: s.estimator for s in built.rewritten.sites}
-        self.statements = _statements(built.rewritten, baseline, particles)
-        self.diagnostics = summarize(path.snr, self.estimators)
-        self.warnings = convergence.warnings(self.convergence, objective_name) + snr_warnings(path.snr, self.estimators)
-        # in inference, more draws than the summaries' for the importance weights and the objective
-        checked = mode == "vi" and built.batch is None
+        estimators = {s.name: s.estimator for s in built.rewritten.sites}
+        warnings = convergence.warnings(path.convergence, objective_name) + snr_warnings(path.snr, estimators)
+        fit = cls(mode=mode, seed=seed, steps=path.steps, particles=particles, batch_size=batch_size, objective={},
+                  params={k: v for k, v in values.items() if k in user},
+                  guide={k: v for k, v in values.items() if k not in user}, latents={}, draws={},
+                  estimators=estimators, enumerated={}, statements=_statements(built.rewritten, baseline, particles),
+                  diagnostics=summarize(path.snr, estimators), psis=None, convergence=path.convergence,
+                  trace=path.trace, skipped=path.skipped, interrupted=path.interrupted, warnings=warnings,
+                  program=built, theta=path.theta, model=model, data=data)
+        fit._summarize(draws, rng, objective_name, sign)
+        return fit
+
+    def _summarize(self, draws, rng, objective_name, sign):
+        """The draws, the summaries and the objective; in inference, more draws than the
+        summaries' for the importance weights and the objective."""
+        built = self.program
+        checked = self.mode == "vi" and built.batch is None
         every = self._draw(importance.draws(draws, self._width()) if checked else draws, rng)
         loss = every.pop("__loss__")
         if built.batch is not None:
@@ -60,7 +93,7 @@ class Fit:
         self.enumerated = {k: onp.moveaxis(v.mean(axis=0), 0, -1) for k, v in every.pop("__probs__").items()}
         self.objective = {"name": objective_name, "value": float(sign * loss.mean()),
                           "stderr": float(loss.std(ddof=1) / onp.sqrt(len(loss))) if len(loss) > 1 else 0.0}
-        self.draws = {name: v[:draws] for name, v in every.items()}      # the draws behind the summaries
+        self.draws = {name: v[:draws] for name, v in every.items()}
         self.latents = {name: _summary(v) for name, v in self.draws.items()}
         # importance weights p / q of the draws: how close the guide is to the posterior
         self.psis = importance.assess(loss, every) if checked else None
@@ -88,19 +121,19 @@ class Fit:
         """`n` draws of every value (with "__loss__" and "__probs__"); after a fit subsampled
         from data too large to summarize whole, the values with one element per row are left out."""
         out = self._draws(n, rng)
-        for name in self._built.batch.rowwise if self._built.batch is not None else ():
+        for name in self.program.batch.rowwise if self.program.batch is not None else ():
             out.pop(name, None)
         return out
 
     def _width(self):
         """Numbers per draw: every latent and deterministic, or the largest observed data (whose
         log-densities are computed per draw), whichever is more."""
-        built = self._built
+        built = self.program
         return max(1, sum(int(onp.prod(s[0], dtype=int)) for s in built.shapes.values()), built.widest)
 
     def _draws(self, n, rng):
-        built = self._built
-        params = built.space.lazy(self._theta)
+        built = self.program
+        params = built.space.lazy(self.theta)
         chunk = max(1, min(n, PASS_ELEMENTS // self._width()))
         with onp.errstate(all="ignore"):      # a draw may be non-finite; its summary says so
             parts = [built.simulate(params, rng, min(chunk, n - i)) for i in range(0, n, chunk)]
@@ -122,13 +155,13 @@ class Fit:
         >>> fit.predictive(10, seed=1)["y"].shape
         (10, 3)
         """
-        if self._model is None:
+        if self.model is None:
             raise RuntimeError("this Fit does not know its model: use Model.fit or Model.restore")
         rng = onp.random.default_rng(self.seed if seed is None else seed)
         latents = self._draw(n, rng)
         latents.pop("__loss__")
         latents.pop("__probs__")
-        return _predictive.posterior(self._model, self._data, latents, self.params, rng, n)
+        return _predictive.posterior(self.model, self.data, latents, self.params, rng, n)
 
     def to_arviz(self, predictive: bool = True) -> arviz.InferenceData:
         """The draws as an ArviZ `InferenceData`: the guide's draws as `posterior` (one chain),
@@ -142,8 +175,8 @@ class Fit:
         groups = {}
         if self.draws:          # maximum likelihood has no latents: no posterior
             groups["posterior"] = {k: onp.asarray(v)[None] for k, v in self.draws.items()}
-        if predictive and self._model is not None:
-            observed = _predictive.observed_data(self._model, self._data)
+        if predictive and self.model is not None:
+            observed = _predictive.observed_data(self.model, self.data)
             n = len(next(iter(self.draws.values()))) if self.draws else EVAL_DRAWS
             draws = self.predictive(n)
             groups["posterior_predictive"] = {k: draws[k][None] for k in observed}
@@ -171,17 +204,17 @@ class Fit:
                 "skipped_steps": self.skipped, "interrupted": self.interrupted,
                 "convergence": self.convergence, "trace": [v if math.isfinite(v) else None for v in self.trace],
                 "model": self._model_file(), "data": self._data_files(),
-                "options": self._model.options.as_dict() if self._model is not None else None}
+                "options": self.model.options.as_dict() if self.model is not None else None}
 
     def _model_file(self):
-        name = self._model.source.filename if self._model is not None else None
+        name = self.model.source.filename if self.model is not None else None
         return None if name is None or name.startswith("<") else name
 
     def _data_files(self):
         """The data as the files it came from (None when it was given as a dict or not at all)."""
-        data = self._data
-        if data is None and self._model is not None and self._model.data_path is not None:
-            data = self._model.data_path if Path(self._model.data_path).exists() else None
+        data = self.data
+        if data is None and self.model is not None and self.model.data_path is not None:
+            data = self.model.data_path if Path(self.model.data_path).exists() else None
         return _files(data)
 
     def __repr__(self):
