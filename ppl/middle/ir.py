@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from ..front import ast
 from ..front.errors import Span
+from .options import Mode
 from ..front.ast import NOSPAN
 
 
@@ -84,7 +85,7 @@ class Module:
     """A lowered program: declarations, body in source order, and the fitting mode."""
     decls: tuple
     body: tuple
-    mode: str                  # vi | optimize | mle | prior
+    mode: Mode
 
     def __str__(self):
         return "\n".join([f"# mode: {self.mode}", *map(str, self.decls), *map(str, self.body)])

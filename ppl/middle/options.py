@@ -16,7 +16,8 @@ from ..front.errors import OptionError
 Estimator = Literal["auto", "pathwise", "score", "enumerate", "expect"]
 Granularity = Literal["element", "statement", "none"]       # how finely costs are kept per score site
 Guide = Literal["meanfield", "fullrank"]
-Mode = Literal["vi", "optimize", "mle", "prior"]
+Mode = Literal["vi", "optimize", "mle", "prior"]             # inference, optimization, likelihood, nothing to fit
+CostPart = Literal["logp", "logq", "term"]                  # a latent's log p or log q, or an objective's term
 
 ESTIMATORS: tuple[str, ...] = get_args(Estimator)
 GRANULARITIES: tuple[str, ...] = get_args(Granularity)

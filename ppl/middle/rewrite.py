@@ -19,7 +19,7 @@ from .dependence import GRANULARITY, NONE, WHOLE, dependence, log_density_depend
 from ..distributions import DISTRIBUTIONS
 from ..front.errors import SemanticError, Span
 from .guide import Guided
-from .options import ESTIMATORS, GRANULARITIES, one_of
+from .options import ESTIMATORS, GRANULARITIES, CostPart, one_of
 
 
 
@@ -28,7 +28,7 @@ class Cost:
     """One additive term of the loss (the negative ELBO, or the signed objective)."""
     label: str
     source: str                # the statement it belongs to ("" for an objective term)
-    part: str                  # logp | logq | term
+    part: CostPart
     expr: object = None        # an objective term's expression
     inner: object = None       # E when the term is sum(E) or mean(E): its elementwise form
     reduce: str | None = None  # sum | mean
