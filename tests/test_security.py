@@ -180,3 +180,49 @@ def test_expression_compiler_dispatches_on_node_classes_only():
     assert set(expr._COMPILERS) <= {ast.Num, ast.Name, ast.Binary, ast.Unary, ast.Call, ast.Array, ast.Index,
                                     expr.Size}
     assert check.FUNCTIONS is functions.FUNCTIONS
+
+
+# ------------------------------------------------------------------ outputs never destroy anything
+
+def _eight_fit(capsys, *options):
+    from conftest import MODELS, run_main
+    return run_main(capsys, "fit", MODELS / "eight_schools.ppl", "--steps", 5, "--quiet", *options)
+
+
+def test_an_output_onto_a_device_writes_through_it(capsys):
+    import os
+    import stat
+    status, out, err = _eight_fit(capsys, "--draws", "/dev/null", "--out", "/dev/null")
+    assert status == 0, err
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)              # still the device, not a file
+
+
+def test_an_output_onto_a_fifo_writes_into_it(capsys, tmp_path):
+    import os
+    import stat
+    import threading
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    status, _, err = _eight_fit(capsys, "--out", fifo)
+    reader.join(timeout=60)
+    assert status == 0, err
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and got and got[0].startswith("{")
+
+
+def test_an_output_through_a_symbolic_link_replaces_its_target(capsys, tmp_path):
+    import json
+    target = tmp_path / "real.json"
+    target.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    status, _, err = _eight_fit(capsys, "--out", link)
+    assert status == 0, err
+    assert link.is_symlink() and json.loads(target.read_text())["mode"] == "vi"
+    dangling = tmp_path / "dangling.json"
+    dangling.symlink_to(tmp_path / "nowhere" / "x.json")
+    status, _, err = _eight_fit(capsys, "--out", dangling)
+    assert status == 1 and "is a symbolic link to" in err and "Traceback" not in err
+    assert not (tmp_path / "nowhere").exists()

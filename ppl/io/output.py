@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,9 +19,29 @@ MAX_ROWS = 12       # elements of one vector shown before the table elides the r
 
 
 def write_atomic(path: str | Path, text: str | bytes) -> None:
-    """Write `text` (or bytes) to `path` through a temporary file and a rename: never half a file."""
+    """Write `text` (or bytes) to `path` through a temporary file and a rename: never half a file.
+
+    A symbolic link is followed: its target is replaced, the link stays (a link to nothing is
+    refused). A character device or a named pipe (`/dev/null`, a FIFO) is written in place, as it
+    is, since a rename would replace it with a regular file; any other file that is not a
+    regular one (a folder, a socket, a block device) is refused."""
     path = Path(path)
     try:
+        if path.is_symlink():
+            if not path.exists():
+                raise PPLError(f"cannot write {path}: it is a symbolic link to {os.readlink(path)}, which does not "
+                               "exist", hint="give the file itself, or create the file the link points to",
+                               source=Source("", str(path)))
+            path = path.resolve()
+        kind = path.stat().st_mode if path.exists() else None
+        if kind is not None and (stat.S_ISCHR(kind) or stat.S_ISFIFO(kind)):
+            with open(path, "wb" if isinstance(text, bytes) else "w") as f:
+                f.write(text)
+            return
+        if kind is not None and not stat.S_ISREG(kind):
+            what = "a folder" if stat.S_ISDIR(kind) else "not a regular file"
+            raise PPLError(f"cannot write {path}: it is {what}", hint="give the path of a file",
+                           source=Source("", str(path)))
         fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
         try:
             os.chmod(tmp, 0o666 & ~_umask())       # mkstemp's 0600 would hide the file from others
