@@ -226,3 +226,91 @@ def test_an_output_through_a_symbolic_link_replaces_its_target(capsys, tmp_path)
     status, _, err = _eight_fit(capsys, "--out", dangling)
     assert status == 1 and "is a symbolic link to" in err and "Traceback" not in err
     assert not (tmp_path / "nowhere").exists()
+
+
+# ------------------------------------------------------------------ checkpoints are untrusted input
+
+def _checkpoint(tmp_path, optimizer):
+    """A fit of eight schools stopped after a few steps, its checkpoint, and a resume of it."""
+    from conftest import MODELS
+    model = ppl.load(MODELS / "eight_schools.ppl")
+    calls = iter(range(10 ** 6))
+    path = tmp_path / "c.npz"
+    model.fit(optimizer=optimizer, steps=200, checkpoint=path, stop=lambda: next(calls) == 30)
+    return path, lambda p: model.fit(optimizer=optimizer, steps=200, resume=p)
+
+
+def _rewrite(path, out, meta=None, arrays=None):
+    """The checkpoint at `path` written to `out` with its JSON changed by `meta(dict)` and its
+    arrays by `arrays(dict)`."""
+    import json
+    import numpy as np
+    with np.load(path) as archive:
+        stored = {k: archive[k] for k in archive.files}
+    document = json.loads(stored.pop("__meta__").tobytes())
+    if meta:
+        meta(document)
+    if arrays:
+        arrays(stored)
+    np.savez(out, __meta__=np.frombuffer(json.dumps(document).encode(), dtype=np.uint8), **stored)
+    return out
+
+
+TAMPERED = {
+    "a negative step": (lambda m: m["loop"].update(t=-1000), None, "'loop.t' is -1000, not a count"),
+    "a step past the end": (lambda m: m["loop"].update(t=10 ** 6), None, "counters do not agree"),
+    "a trace of another length": (lambda m: m["loop"].update(trace=[1.0]), None, "counters do not agree"),
+    "a text for a number": (lambda m: m["adam"].update(t="3"), None, "'adam.t' is '3', not a count"),
+    "a field the fit lacks": (lambda m: m["adam"].update(extra=1), None, "a field 'adam.extra'"),
+    "a field missing": (lambda m: m["adam"].pop("t"), None, "no value for 'adam.t'"),
+    "a part missing": (lambda m: m.pop("tail"), None, "no state for 'tail'"),
+    "a generator state of nothing": (lambda m: m.update(rng={"state": 3}), None, "random generator's state"),
+    "streams of another fit": (lambda m: m["streams"].update(states=[1, 2, 3]), None, "counters do not agree"),
+    "parameters of another shape": (None, lambda a: a.update({"loop.theta": a["loop.theta"][:3]}),
+                                    "'loop.theta' has shape (3,)"),
+    "NaN parameters": (None, lambda a: a["loop.theta"].fill(float("nan")), "'loop.theta' holds NaN"),
+    "an array no part has": (None, lambda a: a.update({"loop.extra": a["loop.theta"]}), "an array 'loop.extra'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TAMPERED))
+def test_a_tampered_adam_checkpoint_is_refused(tmp_path, case):
+    path, resume = _checkpoint(tmp_path, "adam")
+    meta, arrays, message = TAMPERED[case]
+    with pytest.raises(ppl.PPLError, match="is not one this fit wrote") as err:
+        resume(_rewrite(path, tmp_path / "t.npz", meta, arrays))
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("case", ["draws", "starts", "memory"])
+def test_a_tampered_lbfgs_checkpoint_is_refused(tmp_path, case):
+    path, resume = _checkpoint(tmp_path, "lbfgs")
+    change = {"draws": lambda m: m["stages"].update(draws=[32, 10 ** 9]),
+              "starts": lambda m: m["stages"].update(starts=10 ** 6),
+              "memory": lambda m: m["lbfgs"].update(memory=0)}[case]
+    with pytest.raises(ppl.PPLError, match="is not one this fit wrote"):
+        resume(_rewrite(path, tmp_path / "t.npz", change))
+
+
+def test_a_checkpoint_that_would_expand_far_is_refused_before_it_is(tmp_path):
+    """A small archive whose array declares 800 MB: refused from the sizes the archive declares,
+    before anything is decompressed (and the fingerprint is checked before the arrays are read)."""
+    import numpy as np
+    path, resume = _checkpoint(tmp_path, "adam")
+    bomb = _rewrite(path, tmp_path / "bomb.npz", arrays=lambda a: a.update({"loop.theta": np.zeros(10 ** 8)}))
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "small.npz", "w", zipfile.ZIP_DEFLATED) as z:
+        with zipfile.ZipFile(bomb) as original:
+            for info in original.infolist():
+                z.writestr(info.filename, original.read(info.filename))
+    assert (tmp_path / "small.npz").stat().st_size < 2_000_000
+    with pytest.raises(ppl.PPLError, match="would expand to 800,000,128 bytes"):
+        resume(tmp_path / "small.npz")
+
+
+def test_a_checkpoint_that_is_not_an_archive_is_refused(tmp_path):
+    path, resume = _checkpoint(tmp_path, "adam")
+    for text in (b"not a zip", b"PK\x03\x04" + bytes(100)):
+        (tmp_path / "bad.npz").write_bytes(text)
+        with pytest.raises(ppl.PPLError, match="cannot read checkpoint"):
+            resume(tmp_path / "bad.npz")

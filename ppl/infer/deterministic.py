@@ -28,7 +28,7 @@ import numpy as onp
 from . import checkpoint as saved
 from . import convergence
 from .baselines import Baselines
-from ..front.errors import FitError
+from ..front.errors import FitError, PPLError
 from .fit import Trajectory, at_step
 from .lbfgs import LBFGS
 from ..kernels.noise import FixedDraws
@@ -105,7 +105,9 @@ def run(built: Program, rng: onp.random.Generator, *, width: int, steps: int, dr
     opt = _begin(objective, theta, built)
     parts = {"stages": stages, "lbfgs": opt}
     if resume is not None:
-        saved.load(resume, parts, rng, fingerprint)
+        wanted = stages.starts
+        saved.load(resume, parts, rng, fingerprint, saved.array_limit(built.space.size))
+        _resumable(resume, stages, opt, steps, wanted)
         stages.interrupted = False
         objective.use(stages.seed, stages.draws[-1])
     stages.start = opt.f if math.isnan(stages.start) else stages.start
@@ -139,6 +141,17 @@ def run(built: Program, rng: onp.random.Generator, *, width: int, steps: int, dr
         opt.restart(*objective(stages.optima[best]), stages.optima[best])
     return Trajectory(opt.x, stages.trace, 0, {}, record(stages, opt, steps, built, width, done, sign),
                       stages.interrupted, stages.t)
+
+
+def _resumable(path, stages, opt, steps, starts):
+    """The counters of a loaded checkpoint agree with each other and with this fit."""
+    fine = (stages.t <= steps and len(stages.trace) <= stages.t and stages.draws and stages.starts == starts
+            and all(isinstance(d, int) and 1 <= d <= MAX_DRAWS for d in stages.draws)
+            and len(stages.optima) == len(stages.values) <= starts
+            and len(opt.s) == len(opt.y) <= opt.memory and opt.iterations <= stages.t)
+    if not fine:
+        raise PPLError(f"checkpoint {path} is not one this fit wrote: its counters do not agree (step {stages.t})",
+                       hint="pass a file written by --checkpoint, unchanged")
 
 
 def _precondition(stages, opt, space):

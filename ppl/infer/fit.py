@@ -14,7 +14,7 @@ from . import checkpoint as saved
 from .baselines import Baselines
 from .convergence import Convergence
 from .diagnostics import SNRMonitor
-from ..front.errors import FitError
+from ..front.errors import FitError, PPLError
 from .minibatches import minibatches
 from .optim import Adam
 from ..back.program import PASS_ELEMENTS
@@ -91,7 +91,8 @@ def run(built: Program, rng: onp.random.Generator, *, steps: int, lr: float, par
              "convergence": Convergence(steps, tol, space, direction=-sign), "monitor": SNRMonitor(space),
              "streams": SimpleNamespace(states=streams.state)}
     if resume is not None:
-        saved.load(resume, parts, rng, fingerprint)
+        saved.load(resume, parts, rng, fingerprint, saved.array_limit(space.size))
+        _resumable(resume, loop, parts, steps, particles)
         streams.state = parts["streams"].states
         loop.interrupted = False
     # a subsampled fit's next minibatches are drawn and gathered while the steps run
@@ -119,6 +120,17 @@ def run(built: Program, rng: onp.random.Generator, *, steps: int, lr: float, par
             source.close()
     return Trajectory(parts["tail"].value(loop.theta), loop.trace, loop.skipped, parts["monitor"].history,
                       parts["convergence"].record(len(loop.trace)), loop.interrupted)
+
+
+def _resumable(path, loop, parts, steps, particles):
+    """The counters of a loaded checkpoint agree with each other and with this fit."""
+    states = parts["streams"].states
+    fine = (loop.t <= steps and len(loop.trace) == loop.t and loop.skipped <= loop.t and loop.bad_run <= loop.t
+            and parts["adam"].t <= loop.t and isinstance(states, list) and len(states) == particles
+            and all(isinstance(s, dict) for s in states))
+    if not fine:
+        raise PPLError(f"checkpoint {path} is not one this fit wrote: its counters do not agree (step {loop.t})",
+                       hint="pass a file written by --checkpoint, unchanged")
 
 
 def _step(built, parts, streams, batch, particles, chunk, sign, report) -> bool:
