@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import stat
 import sys
 from pathlib import Path
 
@@ -173,12 +174,16 @@ def _estimator(text):
 
 def _fit(args):
     model = load(args.model, estimator=args.estimator, rao_blackwell=args.rao_blackwell, guide=args.guide)
-    _check_outputs(args.out, args.draws, args.trace, plot=args.plot)
+    saving = args.checkpoint or f"{Path(args.model).stem}.checkpoint.npz"
+    data_files = args.data or ([str(model.data_path)] if model.data_path and Path(model.data_path).exists() else [])
+    inputs = {"the model": args.model, **{f"the data file {f}": f for f in data_files}}
+    _check_outputs({"--out": args.out, "--draws": args.draws, "--trace": args.trace, "--plot": args.plot},
+                   {**inputs, **({"the checkpoint to resume": args.resume} if args.resume else {})}, plot=args.plot)
+    _check_outputs({"--checkpoint": saving}, inputs)      # it may be the one resumed
     estimators = {s.name: s.estimator for s in model.rewritten.sites}
     report = None if args.quiet or model.mode == "prior" else \
         reporter(args.steps, model.objective()[0], estimators=estimators)
     # Ctrl-C or SIGTERM ends the fit after the current step; its state is saved to resume from
-    saving = args.checkpoint or f"{Path(args.model).stem}.checkpoint.npz"
     with StopOnSignal() as stop:
         try:
             fit = model.fit(_data(args.data), steps=args.steps, lr=args.lr, particles=args.particles,
@@ -245,16 +250,42 @@ def _data(files):
     return None if not files else files[0] if len(files) == 1 else files
 
 
-def _check_outputs(*paths, plot=None):
-    """Before a long fit: every output's folder exists, and a plot can be drawn."""
-    for path in filter(None, paths + (plot,)):
+def _check_outputs(outputs: dict, inputs: dict, plot=None):
+    """Before a long fit: every output's folder exists, no output is an input ({what: path}) or
+    another output (the same file, by device and inode, or the same path), and a plot can be
+    drawn. A character device or a pipe (`/dev/null`) may take several outputs."""
+    seen = {}
+    for option, path in outputs.items():
+        if not path:
+            continue
         folder = Path(path).parent
         if not folder.is_dir():
             raise PPLError(f"cannot write {path}: the folder {folder} does not exist", hint="create it first",
                            source=Source("", str(path)))
+        key = _identity(path)
+        if key is None:
+            continue
+        for what, given in inputs.items():
+            if _identity(given) == key:
+                raise PPLError(f"{option} {path} is {what}: the fit would overwrite it",
+                               hint=f"give {option} another file", source=Source("", str(path)))
+        if key in seen:
+            raise PPLError(f"{option} {path} is the file {seen[key]} writes too", hint=f"give {option} another file",
+                           source=Source("", str(path)))
+        seen[key] = option
     if plot:
         from .io import plots
         plots.check(plot)
+
+
+def _identity(path):
+    """What makes two paths one file: (device, inode) of an existing regular file, the resolved
+    path of one to be made; None for a device or a pipe, which several outputs may share."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return str(Path(path).resolve())
+    return (info.st_dev, info.st_ino) if stat.S_ISREG(info.st_mode) else None
 
 
 def _write_outputs(fit, args):

@@ -314,3 +314,25 @@ def test_a_checkpoint_that_is_not_an_archive_is_refused(tmp_path):
         (tmp_path / "bad.npz").write_bytes(text)
         with pytest.raises(ppl.PPLError, match="cannot read checkpoint"):
             resume(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--out", "{model}"], "--out {model} is the model: the fit would overwrite it"),
+    (["--trace", "{data}"], "--trace {data} is the data file {data}"),
+    (["--draws", "{data}", "--data", "{data}"], "--draws {data} is the data file {data}"),
+    (["--out", "{dir}/r.json", "--draws", "{dir}/r.json"], "--draws {dir}/r.json is the file --out writes too"),
+    (["--checkpoint", "{model}"], "--checkpoint {model} is the model"),
+    (["--checkpoint", "{dir}/missing/c.npz"], "the folder {dir}/missing does not exist"),
+])
+def test_outputs_never_overwrite_inputs_or_each_other(capsys, tmp_path, options, message):
+    import shutil
+    from conftest import MODELS, run_main
+    model, data = tmp_path / "m.ppl", tmp_path / "m.data.json"
+    shutil.copy(MODELS / "eight_schools.ppl", model)
+    shutil.copy(MODELS / "eight_schools.data.json", data)
+    before = model.read_text(), data.read_text()
+    values = {"model": model, "data": data, "dir": tmp_path}
+    status, out, err = run_main(capsys, "fit", model, "--steps", 5, "--quiet", *[o.format(**values) for o in options])
+    assert status == 1 and out == "" and message.format(**values) in err
+    assert (model.read_text(), data.read_text()) == before            # refused before the fit: nothing written
+    assert not (tmp_path / "r.json").exists()
