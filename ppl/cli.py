@@ -15,6 +15,7 @@ from .io.datafiles import load_json
 from .io.output import draws_csv, gradcheck_table, summary_table, table, trace_csv, write_atomic, write_json
 from .infer.options import BASELINES, OPTIMIZERS, FitOptions
 from .middle.options import ESTIMATORS, GRANULARITIES, GUIDES, CompileOptions
+from .io.locks import claimed
 from .io.progress import reporter
 from .infer.result import summarize_draws
 
@@ -184,7 +185,9 @@ def _fit(args):
     report = None if args.quiet or model.mode == "prior" else \
         reporter(args.steps, model.objective()[0], estimators=estimators)
     # Ctrl-C or SIGTERM ends the fit after the current step; its state is saved to resume from
-    with StopOnSignal() as stop:
+    outputs = {"--out": args.out, "--draws": args.draws, "--trace": args.trace, "--plot": args.plot,
+               "--checkpoint": args.checkpoint}      # (the default one is written only when interrupted)
+    with claimed(outputs), StopOnSignal() as stop:
         try:
             fit = model.fit(_data(args.data), steps=args.steps, lr=args.lr, particles=args.particles,
                             seed=args.seed, stl=args.stl, baseline=args.baseline, report=report,
@@ -195,7 +198,7 @@ def _fit(args):
         finally:
             if report is not None:
                 report.close()
-    _write_outputs(fit, args)
+        _write_outputs(fit, args)
     print(table(fit))
     for line in fit.warnings:
         print(line, file=sys.stderr)

@@ -6,7 +6,6 @@ unconstrained space matches it, so the fit must warn. The exact posterior of (mu
 a grid: the group means are sufficient, and given (mu, tau) each is Normal(mu, tau^2 + sigma^2/n).
 """
 import json
-from pathlib import Path
 
 import numpy as onp
 import pytest

@@ -336,3 +336,16 @@ def test_outputs_never_overwrite_inputs_or_each_other(capsys, tmp_path, options,
     assert status == 1 and out == "" and message.format(**values) in err
     assert (model.read_text(), data.read_text()) == before            # refused before the fit: nothing written
     assert not (tmp_path / "r.json").exists()
+
+
+def test_two_fits_writing_one_output_at_once_the_second_says_so(capsys, tmp_path):
+    from conftest import MODELS, run_main
+    from ppl.io.locks import claimed
+    out = tmp_path / "r.json"
+    with claimed({"--out": out}):                 # another fit, writing r.json now
+        status, _, err = run_main(capsys, "fit", MODELS / "eight_schools.ppl", "--steps", 5, "--quiet", "--out", out)
+    assert status == 1 and "--out" in err and "is being written by another fit now (process" in err
+    assert not out.exists()
+    status, _, err = run_main(capsys, "fit", MODELS / "eight_schools.ppl", "--steps", 5, "--quiet", "--out", out)
+    assert status == 0, err                       # once it is done, the file is free again
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]          # no lock file left behind
