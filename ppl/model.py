@@ -4,6 +4,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as onp
 from autograd.differential_operators import grad_and_aux
@@ -28,6 +29,13 @@ from .middle.lower import lower
 from .front.parse import MAX_SOURCE_CHARS, parse
 from .infer.result import Fit
 from .middle.rewrite import rewrite
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    # a model's data: a dict, the path of a data file or a list of them (merged), or None for the
+    # data file beside the model
+    Data = dict | str | Path | list | tuple | None
 
 
 class Model:
@@ -65,7 +73,7 @@ class Model:
         """Per statement: the rewritten form, the guide, and the estimator with its reason."""
         return str(self.rewritten)
 
-    def bind(self, data=None, seed: int = 0, stl: bool = False, batch_size: int | None = None,
+    def bind(self, data: Data = None, seed: int = 0, stl: bool = False, batch_size: int | None = None,
              fast: bool = True) -> tuple:
         """(program, generator): the program built against `data` (a dict, a JSON path, or None
         for the bundled data), and the generator its draws come from; `batch_size` subsamples as
@@ -106,7 +114,7 @@ class Model:
         except PPLError as err:
             raise err.at(self.source) from None
 
-    def data_values(self, data):
+    def data_values(self, data: Data) -> dict | None:
         """The data as a dict: `data` itself, read from a file or files, or (None) the data file
         beside the model."""
         if data is None and self.data_path is not None and Path(self.data_path).exists():
@@ -115,13 +123,14 @@ class Model:
             return load_data(data)
         return data
 
-    def fit(self, data=None, *, optimizer: Optimizer = FitOptions.optimizer, steps: int = FitOptions.steps,
+    def fit(self, data: Data = None, *, optimizer: Optimizer = FitOptions.optimizer, steps: int = FitOptions.steps,
             particles: int | None = FitOptions.particles, seed: int = FitOptions.seed,
             starts: int = FitOptions.starts, lr: float = FitOptions.lr, tol: float | None = FitOptions.tol,
             baseline: Baseline = FitOptions.baseline, stl: bool = FitOptions.stl,
             batch_size: int | None = FitOptions.batch_size, chunk: int | None = FitOptions.chunk,
-            checkpoint_every: int = FitOptions.checkpoint_every, checkpoint=None, resume=None, report=None,
-            stop=None, guide: str | None = None) -> Fit:
+            checkpoint_every: int = FitOptions.checkpoint_every, checkpoint: str | Path | None = None,
+            resume: str | Path | None = None, report: Callable[[int, float], object] | None = None,
+            stop: Callable[[], bool] | None = None, guide: str | None = None) -> Fit:
         """Fit the model: variational inference, maximum likelihood or stochastic optimization,
         whichever its statements call for. `report(step, objective)` is called after each step.
 
@@ -246,7 +255,7 @@ class Model:
                                 f"have: {why}", hint="use optimizer 'adam' (or 'auto')").at(self.source)
         return None
 
-    def sample(self, n: int = 1000, data=None, *, seed: int = 0, params: dict | None = None) -> dict:
+    def sample(self, n: int = 1000, data: Data = None, *, seed: int = 0, params: dict | None = None) -> dict:
         """`n` draws from the prior predictive: every latent from its prior, every deterministic,
         and every observation drawn given them, {name: array (n, ...)}. Observed data need not be
         given (their sizes must); `param`s take their initial values unless given in `params`.
@@ -259,7 +268,7 @@ class Model:
         from .back.predictive import prior
         return prior(self, data, n, seed, params)
 
-    def restore(self, result, data=None) -> Fit:
+    def restore(self, result: dict | str | Path, data: Data = None) -> Fit:
         """The `Fit` a result holds (a dict from `Fit.to_json`, or the path of `ppl fit --out`):
         its params and guide, trace and convergence; summaries are drawn anew with its seed.
         `data` defaults to the data files the result names, else the model's own."""
@@ -301,8 +310,9 @@ class Model:
         sense = next((s.sense for s in self.ir.body if hasattr(s, "sense")), None)
         return fitting.objective_sign(self.mode, sense)
 
-    def grad(self, params=None, data=None, *, seed: int = 0, particles: int = 1, baseline: str = "auto",
-             trace: bool = False, stl: bool = False, batch_size: int | None = None):
+    def grad(self, params: dict | None = None, data: Data = None, *, seed: int = 0, particles: int = 1,
+             baseline: str = "auto", trace: bool = False, stl: bool = False,
+             batch_size: int | None = None) -> tuple[float, dict] | tuple[float, dict, dict]:
         """One estimate of the objective and its gradient with respect to every parameter.
 
         Returns `(value, grads)` (and the sampled values when `trace=True`). `params` maps names to
@@ -344,8 +354,8 @@ class Model:
             return float(sign * onp.mean(aux["total"])), {k: sign * onp.asarray(g)[0] for k, g in grads.items()}
         return estimate
 
-    def gradcheck(self, params=None, data=None, *, draws: int = 1000, particles: int = 1, seed: int = 0,
-                  baseline: str = "auto", stl: bool = False, batch_size: int | None = None) -> dict:
+    def gradcheck(self, params: dict | None = None, data: Data = None, *, draws: int = 1000, particles: int = 1,
+                  seed: int = 0, baseline: str = "auto", stl: bool = False, batch_size: int | None = None) -> dict:
         """Many gradient estimates at fixed parameters: per parameter, their mean, its standard
         error, the exact gradient when every stochastic statement is discrete and can be
         enumerated (else None), and the bias z-score (mean - exact) / stderr. The baseline's
@@ -374,8 +384,8 @@ class Model:
             out[name] = row
         return out
 
-    def check_fast_path(self, params=None, data=None, *, draws: int = 100, particles: int = 2,
-                        seed: int = 0) -> dict:
+    def check_fast_path(self, params: dict | None = None, data: Data = None, *, draws: int = 100,
+                        particles: int = 2, seed: int = 0) -> dict:
         """The fast program a fit runs (the build's optimizations: the mean-field block, fused
         densities) against the reference program, on the same draws: `draws` gradient
         estimates of `particles` particles each at `params` (as in `grad`), through the
@@ -445,7 +455,7 @@ def compile(source: str, filename: str = "<model>", estimator: Estimator | dict 
     return Model(source, filename, options)
 
 
-def load(path, estimator: Estimator | dict = CompileOptions.estimator,
+def load(path: str | Path, estimator: Estimator | dict = CompileOptions.estimator,
          rao_blackwell: Granularity = CompileOptions.rao_blackwell, guide: Guide = CompileOptions.guide) -> Model:
     """Compile a model file; data beside it (`NAME.data.json`) is used when no data is given.
 

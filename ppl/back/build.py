@@ -5,6 +5,8 @@ shape, and reports shape errors and data outside a support with the statement's 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as onp
 
 from ..front import ast
@@ -22,12 +24,17 @@ from .params import Param, ParamSpace
 from .program import Program, ScoreSite
 from .runtime_checks import check_args, check_observed
 
+if TYPE_CHECKING:
+    from ..middle.rewrite import Rewritten
+    from ..middle.subsample import Batch
+
 INIT_RADIUS = 2.0        # guide locations start uniform in (-2, 2), unconstrained, as in Stan
 INIT_SCALE = 0.1         # guide scales start small, as in Pyro's AutoNormal
 ENUMERATE_MAX = 64       # largest support summed out automatically
 
 
-def build(rewritten, data: dict, rng, param_init: dict, stl: bool = False, batch=None, fast: bool = True) -> Program:
+def build(rewritten: Rewritten, data: dict, rng: onp.random.Generator, param_init: dict, stl: bool = False,
+          batch: Batch | None = None, fast: bool = True) -> Program:
     """Compile `rewritten` against validated `data` ({name: array}); `param_init` gives the
     user params' initial constrained values, `rng` draws the guide's initial locations; `stl`
     ("sticking the landing") drops the guide parameters' direct gradient through log q; `batch`

@@ -12,7 +12,7 @@ A strategy is `draw(run, prior) -> (x, log q, log q per element or None)`:
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import autograd.numpy as np
 import numpy as onp
@@ -22,10 +22,14 @@ from ..distributions.constraints import real
 from ..kernels import fused, nodes
 from ..kernels.special import sum_rest
 
+if TYPE_CHECKING:
+    from ..distributions import Distribution
+
 Draw = Callable[[object, object], tuple]
 
 
-def discrete(cls, shape: tuple, free: str, fixed: tuple, per_element: bool, param: Callable) -> Draw:
+def discrete(cls: type[Distribution], shape: tuple, free: str, fixed: tuple, per_element: bool,
+             param: Callable) -> Draw:
     """A draw from a member of `cls` whose argument `free` is learned (the `fixed` ones are the
     prior's); log q per element when the site's score is kept per element."""
     arg = free.split(".", 1)[1]

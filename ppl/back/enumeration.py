@@ -4,6 +4,8 @@ program's or the guide's probabilities; and its exact conditional distribution a
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import autograd.numpy as np
 import numpy as onp
 from autograd.tracer import getval
@@ -13,8 +15,16 @@ from ..distributions import DISTRIBUTIONS
 from ..kernels.special import sum_rest
 from .ops import SiteCosts, check_step, fixed_args, make_dist, param_reader, steady_args, varying_args
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-def enumerated_op(stmt, codes, slot, shape, costs: SiteCosts | None, plan, support, mode, guide=None):
+    from ..middle import ir
+    from ..middle.guide import GuideSite
+    from .ops import Plan
+
+
+def enumerated_op(stmt: ir.Sample, codes: list, slot: int, shape: tuple[int, ...], costs: SiteCosts | None,
+                  plan: Plan, support: onp.ndarray, mode: str, guide: GuideSite | None = None) -> Callable[..., None]:
     """A latent evaluated at every value of its support at once, on an axis after the particles:
     summed out of the model, or weighted by the program's or the guide's probabilities. In
     inference its two cost slots (`costs`) get the guide-weighted log p and log q, or, summed out,
@@ -68,7 +78,7 @@ def _enum_axis(arg, plan):
     return np.reshape(arg, shape[:1] + (1,) * (plan.enum_rank + 1 - (len(shape) - 1)) + shape[1:])
 
 
-def marginal_final(name, shape, cost):
+def marginal_final(name: str, shape: tuple[int, ...], cost: int) -> Callable[..., None]:
     """Inference mode: log sum_k exp(log p(z = k) + costs it influences), element by element."""
     zeros = onp.zeros((1, 1) + shape)
 
@@ -82,7 +92,7 @@ def marginal_final(name, shape, cost):
     return final
 
 
-def conditional(name, shape, marginal):
+def conditional(name: str, shape: tuple[int, ...], marginal: bool) -> Callable[..., onp.ndarray]:
     """The exact conditional probabilities of an enumerated latent, (particles, k, elements...)."""
     def probs(run):
         if marginal:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import autograd.numpy as np
 import numpy as onp
@@ -21,23 +22,28 @@ from ..front.errors import DataError, SemanticError, Span, brief
 from ..front.functions import CONSTANTS, FUNCTIONS, MAX_ELEMENTS, Refused, TooLarge, check_size
 from ..middle.ir import Size
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..distributions.base import Value
+
 
 @dataclass(frozen=True)
 class Const:
     value: object
 
 
-def constant(x):
+def constant(x: onp.ndarray | float) -> onp.ndarray:
     """A value as a physical constant: a leading particle axis of size 1."""
     return np.asarray(x)[None]
 
 
-def compile_expr(node, scope: dict):
+def compile_expr(node: ast.Node, scope: dict) -> Const | Callable[..., Value]:
     """Compile `node`; `scope` maps a name to a slot index (int) or a `Const`."""
     return _COMPILERS[type(node)](node, scope)
 
 
-def evaluate(node, scope: dict):
+def evaluate(node: ast.Node, scope: dict) -> onp.ndarray:
     """The value of an expression that must be constant (sizes, defaults, bounds)."""
     code = compile_expr(node, scope)
     if not isinstance(code, Const):

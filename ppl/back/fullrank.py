@@ -7,6 +7,7 @@ latent), at the cost of D(D + 1) / 2 scale parameters for D unconstrained dimens
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import autograd.numpy as np
 import numpy as onp
@@ -14,6 +15,13 @@ from autograd.tracer import getval
 
 from ..kernels.special import sum_rest
 from ..kernels.special import solve_triangular
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..distributions.base import Value
+    from .params import ParamSpace
+    from .program import Program
 
 LOC, SCALE = "guide.loc", "guide.scale_tril"
 
@@ -23,7 +31,7 @@ class LowerCholesky:
     (the diagonal through exp)."""
     discrete, event_dim = False, 2
 
-    def __init__(self, dim):
+    def __init__(self, dim: int) -> None:
         self.dim = dim
         rows, cols = onp.tril_indices(dim)
         self.name = f"lower_cholesky({dim})"
@@ -33,30 +41,30 @@ class LowerCholesky:
         self._off, self._on = select * (1 - self._diag)[:, None], select * self._diag[:, None]
         self._rows, self._cols = rows, cols
 
-    def to_constrained(self, u):
+    def to_constrained(self, u: Value) -> Value:
         flat = np.dot(u, self._off) + np.dot(np.exp(u), self._on)
         return np.reshape(flat, onp.shape(u)[:-1] + (self.dim, self.dim))
 
-    def to_unconstrained(self, L):
+    def to_unconstrained(self, L: onp.ndarray) -> onp.ndarray:
         L = onp.asarray(L, dtype=float)
         values = L[..., self._rows, self._cols]
         return onp.where(self._diag > 0, onp.log(onp.where(self._diag > 0, values, 1.0)), values)
 
-    def unconstrained_shape(self, shape):
+    def unconstrained_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         return (self.dim * (self.dim + 1) // 2,)
 
-    def check(self, L):
+    def check(self, L: onp.ndarray) -> bool:
         L = onp.asarray(L)
         return onp.allclose(L, onp.tril(L)) and onp.all(onp.diagonal(L, axis1=-2, axis2=-1) > 0)
 
 
-def initial(dim, rng, radius, scale):
+def initial(dim: int, rng: onp.random.Generator, radius: float, scale: float) -> tuple[onp.ndarray, onp.ndarray]:
     """(loc, unconstrained scale_tril): locations uniform in (-radius, radius), L = scale * I."""
     constraint = LowerCholesky(dim)
     return rng.uniform(-radius, radius, dim), constraint.to_unconstrained(scale * onp.eye(dim))
 
 
-def joint_op(dim, stl):
+def joint_op(dim: int, stl: bool) -> Callable[..., None]:
     """Draw u (particles, D) for all continuous latents at once, with its Gaussian log-density."""
     half_log_2pi = 0.5 * dim * math.log(2 * math.pi)
 
@@ -77,7 +85,7 @@ def joint_op(dim, stl):
     return op
 
 
-def from_meanfield(built, meanfield, theta) -> onp.ndarray:
+def from_meanfield(built: Program, meanfield: ParamSpace, theta: onp.ndarray) -> onp.ndarray:
     """The full-rank program's flat parameters (`built.space`) at a mean-field optimum (`theta`
     in the space `meanfield`): the locations joined, the scales on the diagonal of L, every
     other parameter (a `param`, a discrete guide) as it is."""

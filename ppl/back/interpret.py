@@ -11,6 +11,7 @@ walk, unrolled once into closures for speed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as onp
 
@@ -21,8 +22,11 @@ from ..middle import ir
 from .expr import compile_expr
 from .ops import make_dist, value
 
+if TYPE_CHECKING:
+    from ..distributions.base import Value
 
-def arg_codes(stmt, scope: dict) -> list:
+
+def arg_codes(stmt: ir.Sample | ir.Observe, scope: dict) -> list:
     """[(argument name, compiled code), ...] of a sample or observe statement."""
     return [(name, compile_expr(expr, scope)) for name, expr in stmt.args]
 
@@ -80,20 +84,20 @@ class Handler:
     its slot (None: nothing to store). `failure` begins the message of an evaluation error."""
     failure = "cannot evaluate this statement"
 
-    def let(self, site: Site):
+    def let(self, site: Site) -> Value:
         return site.evaluate(site.stmt.expr)
 
-    def sample(self, site: Site):
+    def sample(self, site: Site) -> Value:
         raise NotImplementedError
 
-    def observe(self, site: Site):
+    def observe(self, site: Site) -> Value | None:
         return None
 
-    def objective(self, site: Site):
+    def objective(self, site: Site) -> None:
         return None
 
 
-def interpret(module, scope: dict, slots: dict, env: list, handler: Handler) -> None:
+def interpret(module: ir.Module, scope: dict, slots: dict, env: list, handler: Handler) -> None:
     """Walk `module`'s statements in order, `handler` deciding each one's value; values go to
     `env` at their `slots` (names without a slot are not stored)."""
     visit = {ir.Let: handler.let, ir.Sample: handler.sample, ir.Observe: handler.observe,

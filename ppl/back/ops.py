@@ -14,6 +14,7 @@ for the program's own draws, q(z = k) for a guide).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import autograd.numpy as np
 import numpy as onp
@@ -26,6 +27,16 @@ from . import draws
 from .expr import Const
 from ..kernels.special import sum_rest
 from .runtime_checks import check_args, check_finite, check_observed
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..distributions import Distribution
+    from ..distributions.base import Value
+    from ..middle import ir
+    from ..middle.guide import GuideSite
+    from ..middle.rewrite import Site
+    from .program import Run
 
 @dataclass(frozen=True)
 class SiteCosts:
@@ -51,11 +62,11 @@ class Plan:
     fast: bool = True       # the build's optimizations (`build(fast=...)`): fused one-call densities too
 
 
-def value(code, env):
+def value(code: Const | Callable[..., Value], env: list | None) -> Value:
     return code.value if isinstance(code, Const) else code(env)
 
 
-def make_dist(cls, codes, env, rank=0):
+def make_dist(cls: type[Distribution], codes: list, env: list | None, rank: int = 0) -> Distribution:
     """An instance of `cls`; its arguments are aligned on their batch axes (and to `rank`, the
     number of axes of the value it will score), so a particle axis never meets an element axis."""
     args = {name: value(code, env) for name, code in codes}
@@ -81,19 +92,19 @@ def _elementwise(dist, x):
         return _plain(dist).log_prob_unchecked(getval(x))
 
 
-def varying_args(codes):
+def varying_args(codes: list) -> frozenset[str]:
     """The arguments that can change from step to step (constants were checked before the fit)."""
     return frozenset(name for name, code in codes if not isinstance(code, Const))
 
 
-def steady_args(cls, codes):
+def steady_args(cls: type[Distribution], codes: list) -> list[str]:
     """The arguments the steady check looks at: those that vary, with a constraint beyond real.
     A real argument is not checked at every step: the check lets NaN and infinity through, and
     nothing else is outside real."""
     return [n for n in sorted(varying_args(codes)) if cls.arg_constraints.get(n) is not real]
 
 
-def check_step(stmt, dist, steady, run):
+def check_step(stmt: ir.Sample | ir.Observe, dist: Distribution, steady: list[str], run: Run) -> None:
     """Arguments outside their constraints (a negative scale) stop the fit at once, naming the
     statement: the `steady` ones (`steady_args`) at every step, all of them when replaying a
     faulty step."""
@@ -135,7 +146,7 @@ def _absorb(run, plan, cost, log_density):
     return True
 
 
-def let_op(stmt, code, slot):
+def let_op(stmt: ir.Let, code: Const | Callable[..., Value], slot: int) -> Callable[..., None]:
     get = (lambda env: code.value) if isinstance(code, Const) else code
 
     def op(env, run):
@@ -148,7 +159,8 @@ def let_op(stmt, code, slot):
     return op
 
 
-def guided_op(stmt, codes, slot, shape, site, guide, costs: SiteCosts, plan: Plan):
+def guided_op(stmt: ir.Sample, codes: list, slot: int, shape: tuple[int, ...], site: Site, guide: GuideSite,
+              costs: SiteCosts, plan: Plan) -> Callable[..., None]:
     """A latent in inference mode: drawn from its guide by one of `draws`' strategies, scored
     under its prior into its two cost slots."""
     cls = DISTRIBUTIONS[stmt.dist]
@@ -207,7 +219,7 @@ def _strategy(stmt, cls, shape, score, per_element, guide, costs, plan) -> draws
     return normal
 
 
-def meanfield_op(layout, sizes):
+def meanfield_op(layout: tuple, sizes: list[int]) -> Callable[..., None]:
     """Draw every block latent of the mean-field guide at once (`nodes.meanfield`) from the flat
     parameter vector, the noise of all in one call: from each particle's own stream (`Streams`),
     the very numbers the latents (`sizes`) would draw one by one. Gradients taken by parameter
@@ -223,7 +235,7 @@ def meanfield_op(layout, sizes):
     return op
 
 
-def param_reader(latent, plan):
+def param_reader(latent: str, plan: Plan) -> Callable[..., Value]:
     """How `latent`'s ops read a guide parameter: whole, or, for a latent subsampled with the
     observations, at this step's rows (particles first)."""
     if latent in plan.local:
@@ -235,7 +247,7 @@ def _broadcast(x, shape):
     return x + np.zeros(shape) if onp.shape(x) != shape else x
 
 
-def fixed_args(cls, arg):
+def fixed_args(cls: type[Distribution], arg: str | None) -> tuple[str, ...]:
     """A same-family guide learns `arg`; it takes the other arguments of that signature (a
     Binomial's total_count) from the prior."""
     if arg is None:
@@ -244,7 +256,8 @@ def fixed_args(cls, arg):
     return tuple(k for k in signature if k != arg)
 
 
-def sample_op(stmt, codes, slot, shape, site, plan):
+def sample_op(stmt: ir.Sample, codes: list, slot: int, shape: tuple[int, ...], site: Site | None,
+              plan: Plan) -> Callable[..., None]:
     """A latent drawn from the program itself (optimization, or prior simulation)."""
     cls = DISTRIBUTIONS[stmt.dist]
     steady = steady_args(cls, codes)
@@ -271,7 +284,8 @@ def sample_op(stmt, codes, slot, shape, site, plan):
     return op
 
 
-def observe_op(stmt, codes, data, cost, plan):
+def observe_op(stmt: ir.Observe, codes: list, data: Const | Callable[..., Value], cost: int,
+               plan: Plan) -> Callable[..., None]:
     """An observation; `data` is its value's code (a constant, or a minibatch's slot)."""
     cls = DISTRIBUTIONS[stmt.dist]
     steady = steady_args(cls, codes)
@@ -304,7 +318,8 @@ def observe_op(stmt, codes, data, cost, plan):
     return op
 
 
-def term_op(stmt, code, reduce, cost, plan):
+def term_op(stmt: ir.Objective, code: Const | Callable[..., Value], reduce: str | None, cost: int,
+            plan: Plan) -> Callable[..., None]:
     """An objective term; `code` computes E when the term is sum(E) or mean(E) (`reduce`)."""
     get = (lambda env: code.value) if isinstance(code, Const) else code
     site = plan.enum_of.get(cost)

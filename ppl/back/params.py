@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import autograd.numpy as np
 import numpy as onp
 
 from ..distributions import constraints
 from ..kernels.nodes import columns
+
+if TYPE_CHECKING:
+    from ..distributions.base import Value
 
 
 @dataclass(frozen=True)
@@ -18,7 +22,7 @@ class Param:
     init: onp.ndarray            # unconstrained initial value, of the unconstrained shape
 
     @property
-    def size(self):
+    def size(self) -> int:
         return int(onp.prod(self.init.shape, dtype=int))
 
 
@@ -42,13 +46,13 @@ class ParamSpace:
             return onp.zeros(0)
         return onp.concatenate([onp.ravel(p.init).astype(float) for p in self.params])
 
-    def lazy(self, theta) -> "Params":
+    def lazy(self, theta: Value) -> "Params":
         """Named constrained values computed from `theta` only when asked for (each one's
         operations traced only if used), with the flat vector itself as `.theta`: (P,), shared by
         every particle, or (K, P), one copy per particle (see `ParamSpace.value`)."""
         return Params(self, theta)
 
-    def value(self, name, theta):
+    def value(self, name: str, theta: Value) -> Value:
         """One named constrained value, particles first: from a flat vector (P,), one row for all
         particles (1, *shape); from one copy per particle (K, P), (K, *shape)."""
         p = self.params[self.index[name]]
@@ -60,7 +64,7 @@ class ParamSpace:
             u = theta[lo:hi] if p.init.ndim == 0 else np.reshape(theta[lo:hi], (1,) + p.init.shape)
         return p.constraint.to_constrained(u)
 
-    def unflatten(self, theta) -> dict:
+    def unflatten(self, theta: Value) -> dict:
         """Named constrained values from the flat unconstrained vector (differentiable), each
         with a leading particle axis of size 1, as the program uses them."""
         return {p.name: self.value(p.name, theta) for p in self.params}
@@ -76,7 +80,7 @@ class ParamSpace:
                 parts.append(onp.ravel(p.init))
         return onp.concatenate(parts) if parts else onp.zeros(0)
 
-    def constrained(self, theta) -> dict:
+    def constrained(self, theta: onp.ndarray) -> dict:
         """Plain numpy named values, for reporting."""
         return {k: onp.asarray(v)[0] for k, v in self.unflatten(onp.asarray(theta)).items()}
 

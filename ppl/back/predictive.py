@@ -24,7 +24,7 @@ from .expr import Const, constant, evaluate
 from .interpret import Handler, interpret
 
 
-def prior(model, data=None, n: int = 1000, seed: int = 0, params: dict | None = None) -> dict:
+def prior(model: object, data: object = None, n: int = 1000, seed: int = 0, params: dict | None = None) -> dict:
     """`n` draws of every latent, deterministic and observation from the prior predictive."""
     module = model.ir
     observed = {s.name for s in module.body if isinstance(s, ir.Observe)}
@@ -38,7 +38,7 @@ def prior(model, data=None, n: int = 1000, seed: int = 0, params: dict | None = 
         raise err.at(model.source) from None
 
 
-def posterior(model, data, latents: dict, params: dict, rng, n: int) -> dict:
+def posterior(model: object, data: object, latents: dict, params: dict, rng: onp.random.Generator, n: int) -> dict:
     """The observations drawn given `latents` ({name: (n, ...)}, every latent and deterministic),
     with the fitted `params`; returns `latents` together with the observations."""
     module = model.ir
@@ -110,7 +110,7 @@ class Forward(Handler):
         return self._keep(site.stmt.name, site.dist(1 + len(shape)).sample(self.rng, (self.K,) + shape))
 
 
-def observed_data(model, data=None) -> dict:
+def observed_data(model: object, data: object = None) -> dict:
     """The data of every observed name, as bound to the model: {name: array}."""
     try:
         values, _ = bind(model.ir, model.data_values(data))

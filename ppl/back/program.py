@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as onp
 from autograd.core import make_vjp
@@ -18,6 +19,11 @@ from autograd.tracer import getval
 from ..kernels import nodes
 from ..kernels.special import sum_rest
 from ..kernels.noise import Counter, NotFixed
+
+if TYPE_CHECKING:
+    from ..distributions.base import Rng, Value
+    from ..kernels.noise import FixedDraws
+    from ..kernels.streams import Streams
 
 PASS_ELEMENTS = 2_000_000    # bound on particles x elements in one vectorized pass
 
@@ -71,7 +77,7 @@ class Program:
         self.mode = self.rewritten.module.mode
         self.param_slots = [(d.name, self.slots[d.name]) for d in self.rewritten.module.decls if d.kind == "param"]
 
-    def minibatch(self, rng, into=None):
+    def minibatch(self, rng: onp.random.Generator, into: tuple | None = None) -> tuple[onp.ndarray, list] | None:
         """(rows, the subsampled data cut to them): one step's minibatch, drawn from `rng`; with
         `into=(rows, cuts)`, written into those arrays (the cuts without the particle axis)."""
         rows = self.batch.rows(rng)
@@ -97,7 +103,8 @@ class Program:
             final(run)
         return run
 
-    def loss(self, params, rng, K, baselines, record=None):
+    def loss(self, params: dict, rng: Rng, K: int, baselines: object,
+             record: dict | None = None) -> tuple[Value, dict]:
         """(scalar, aux): the mean loss over K particles with the estimator's gradient; aux holds
         the per-particle loss and each score site's downstream cost C. `baselines(i, C)` gives
         score site i's baseline (`ppl.infer.baselines.Baselines`, its running state)."""
@@ -123,7 +130,8 @@ class Program:
         total = nodes.signed_total(weights, [getval(t) for t in terms])     # the loss per particle, in NumPy
         return total, nodes.objective(weights, tuple(coefs), scale, *terms, *scores, total=total), downstream
 
-    def gradient(self, theta, minibatch, streams, K, baselines, chunk=None):
+    def gradient(self, theta: onp.ndarray, minibatch: tuple | None, streams: Streams | FixedDraws, K: int,
+                 baselines: object, chunk: int | None = None) -> tuple[onp.ndarray, dict]:
         """(gradient, aux) of the mean loss over K particles at the flat parameters `theta`:
         `minibatch` is the step's (`Program.minibatch`, None without subsampling), `streams`
         (`Streams`) draw each particle's values.
@@ -164,7 +172,7 @@ class Program:
         return onp.sum(g, axis=0), {"total": onp.concatenate(totals),
                                     "downstream": [onp.concatenate(C) for C in zip(*downstream)]}
 
-    def noise_width(self, theta) -> int | None:
+    def noise_width(self, theta: onp.ndarray) -> int | None:
         """How many standard normals one particle draws at `theta`, or None when it draws
         anything else (a discrete guide, a sampler's own noise): what `ppl.kernels.noise` can fix."""
         counter = Counter()
@@ -175,7 +183,7 @@ class Program:
             return None
         return counter.n
 
-    def downstream(self, site, run, K):
+    def downstream(self, site: ScoreSite, run: Run, K: int) -> onp.ndarray:
         """C for a score site: the signed costs it influences, per particle (and per element)."""
         shape = (K,) + self.shapes[site.name][0] if site.elementwise else (K,)
         C = onp.zeros(shape)
@@ -188,7 +196,7 @@ class Program:
                 C = C + sign * whole.reshape(whole.shape + (1,) * (len(shape) - whole.ndim))
         return C
 
-    def simulate(self, params, rng, K) -> dict:
+    def simulate(self, params: dict, rng: onp.random.Generator, K: int) -> dict:
         """K forward draws of every latent and deterministic, and the per-particle loss. An
         enumerated latent is drawn from its exact conditional distribution."""
         state = rng.bit_generator.state
@@ -211,7 +219,7 @@ class Program:
         record["__probs__"] = probs
         return record
 
-    def diagnose(self, params, minibatch, streams, K):
+    def diagnose(self, params: dict, minibatch: tuple | None, streams: Rng, K: int) -> None:
         """Replay a step (`gradient`'s: its minibatch, its streams' states) with run-time checks;
         raise `FitError` at the first faulty statement."""
         self._run(params, streams, K, minibatch, checking=True)

@@ -1,10 +1,19 @@
 """Checks run when a fit goes wrong (replaying the faulty step) and on data before a fit."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as onp
 from autograd.tracer import getval
 
 from ..front.errors import DataError, FitError
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+    from ..distributions import Distribution
+    from ..distributions.base import Value
+    from ..middle import ir
 
 
 def _first_bad(ok):
@@ -16,7 +25,8 @@ def _at(index):
     return f"[{', '.join(map(str, index))}]" if index else ""
 
 
-def check_args(stmt, dist, names=None, steady=False):
+def check_args(stmt: ir.Sample | ir.Observe, dist: Distribution, names: Collection[str] | None = None,
+               steady: bool = False) -> None:
     """Every argument of `dist` (or those in `names`) satisfies its declared constraint. With
     `steady`, NaN and infinity pass: a step that meets them is skipped, not a model error."""
     for name, value in dist.args.items():
@@ -38,7 +48,7 @@ def check_args(stmt, dist, names=None, steady=False):
                            hint="check the expression, or constrain what it is computed from")
 
 
-def check_finite(stmt, value, what):
+def check_finite(stmt: ir.Stmt, value: Value, what: str) -> None:
     """`value` has no NaN or infinity."""
     value = onp.atleast_1d(getval(value))
     ok = onp.isfinite(value)
@@ -47,7 +57,7 @@ def check_finite(stmt, value, what):
         raise FitError(f"{what}{_at(pos[1:])} is {_show(value[pos])}", stmt.span)
 
 
-def check_observed(stmt, dist, y):
+def check_observed(stmt: ir.Observe, dist: Distribution, y: onp.ndarray) -> None:
     """Observed values lie in the distribution's support."""
     support = dist.support
     ok = onp.broadcast_to(support.check(y), onp.shape(y)[:onp.ndim(y) - support.event_dim])

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import pandas
 
     from ..back.program import Program
+    from .fit import Trajectory
 
 QUANTILES = {"q05": 0.05, "q50": 0.5, "q95": 0.95}
 EVAL_DRAWS = 1000             # draws for the final objective and the summaries
@@ -61,8 +62,9 @@ class Fit:
     data: object = None
 
     @classmethod
-    def of(cls, built: Program, path, *, mode: str, seed: int, particles: int, objective_name: str, sign: float,
-           baseline: str, rng, draws: int = EVAL_DRAWS, model=None, data=None, batch_size: int | None = None) -> Fit:
+    def of(cls, built: Program, path: Trajectory, *, mode: str, seed: int, particles: int, objective_name: str,
+           sign: float, baseline: str, rng: onp.random.Generator, draws: int = EVAL_DRAWS, model: object = None,
+           data: object = None, batch_size: int | None = None) -> Fit:
         """The fit of `built` that ended as `path` (a `Trajectory`): its parameters, and `draws`
         draws of it (from `rng`) summarized; in inference, more for the importance weights."""
         values = built.space.constrained(path.theta)

@@ -9,6 +9,7 @@ every input, each broadcast to the full shape. Checked against the traced forms 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as onp
 from autograd.extend import defvjp_argnums, primitive
@@ -16,15 +17,20 @@ from .special import plain_expit as expit
 from .special import plain_logsumexp as logsumexp
 from .special import sc
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from autograd.tracer import Box
+
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
-def sum_rest(a):
+def sum_rest(a: onp.ndarray) -> onp.ndarray:
     """Sum over every axis but the first (the particle axis)."""
     return a.sum(axis=tuple(range(1, a.ndim))) if a.ndim > 1 else a
 
 
-def unbroadcast(g, shape):
+def unbroadcast(g: onp.ndarray, shape: tuple[int, ...]) -> onp.ndarray:
     while g.ndim > len(shape):
         g = g.sum(axis=0)
     for axis, n in enumerate(shape):
@@ -83,7 +89,7 @@ def fused(logp, partials=None, one=None, aligned=True):
     return f
 
 
-def align(inputs):
+def align(inputs: Sequence[onp.ndarray | Box | float]) -> Sequence[onp.ndarray | Box | float]:
     """Arrays of one rank: axes inserted after the first (the particle axis) of the lower-ranked,
     so broadcasting lines up their own axes from the right and never particles with elements. A
     plain number stays as it is. Expressions call it on autograd boxes (each reshape a node); a
@@ -96,7 +102,7 @@ def align(inputs):
             for a, r in zip(inputs, ranks)]
 
 
-def unalign(d, x, lined):
+def unalign(d: onp.ndarray, x: onp.ndarray | float, lined: onp.ndarray | float) -> onp.ndarray:
     """A gradient `d` (the result's shape) summed back to the shape of the input `x`, which
     `align` lined up as `lined`."""
     d = unbroadcast(d, onp.shape(lined))

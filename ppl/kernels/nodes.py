@@ -4,17 +4,24 @@ with a hand-written gradient, checked in tests/test_fused.py. The log-densities 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as onp
 from autograd.extend import defvjp, defvjp_argnums, primitive
 
 from .fused import HALF_LOG_2PI, unbroadcast, sum_rest
 from .special import plain_logsumexp as logsumexp
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from autograd.tracer import Box
+
 
 # -- the mean-field guide's draw of every pathwise latent at once -------------------------------
 
 @primitive
-def meanfield(theta, eps, layout):
+def meanfield(theta: onp.ndarray | Box, eps: onp.ndarray, layout: tuple) -> onp.ndarray | Box:
     """Every mean-field latent with a real or positive support, drawn at once from the flat
     parameter vector (P,) or one copy of it per particle (K, P): (particles, D + 1), the D values then log q of all of them less the log
     prior of those whose prior has constant arguments.
@@ -70,13 +77,13 @@ defvjp(meanfield, _meanfield_vjp)
 
 # -- an enumerated latent summed out: log-sum-exp over its values, one node ------------------
 
-def site_sum(t, rank):
+def site_sum(t: onp.ndarray, rank: int) -> onp.ndarray:
     """t (particles, values, extra..., `rank` element axes) summed over its extra axes."""
     extra = tuple(range(2, onp.ndim(t) - rank))
     return t.sum(axis=extra) if extra else t
 
 
-def marginal_parts(base, terms, rank):
+def marginal_parts(base: onp.ndarray, terms: Iterable[onp.ndarray], rank: int) -> tuple[onp.ndarray, onp.ndarray]:
     """(L, lse): L = base + the `terms` (plain arrays, each summed over its extra axes,
     `site_sum`), every element's log-joint at each value of an enumerated latent (axis 1), and
     lse = log sum_k exp(L). `base` gives L its full shape."""
@@ -87,7 +94,7 @@ def marginal_parts(base, terms, rank):
 
 
 @primitive
-def marginal(rank, L, lse, *terms):
+def marginal(rank: int, L: onp.ndarray, lse: onp.ndarray, *terms: onp.ndarray | Box) -> onp.ndarray | Box:
     """sum_rest(lse), per particle: every element's log-likelihood with an enumerated latent
     summed out, as one node. L and lse come from `marginal_parts` on these `terms`, computed
     once by the caller (which keeps L for the latent's conditional distribution); the gradient
@@ -120,13 +127,13 @@ defvjp_argnums(marginal, _marginal_vjp)
 
 # -- the loss: every cost term with its sign, and every score term, one node -------------------
 
-def term(t):
+def term(t: onp.ndarray | float) -> onp.ndarray | float:
     """A cost term's value per particle: a term given as (particles, columns) is its last column
     (the mean-field block's log q, `meanfield`, read without a slice on the tape)."""
     return t[:, -1] if onp.ndim(t) == 2 else t
 
 
-def signed_total(weights, terms):
+def signed_total(weights: Sequence[float], terms: Sequence[onp.ndarray | float]) -> onp.ndarray | float:
     """sum(w * term) over the cost terms (each per particle, or one number for all; see `term`),
     in NumPy."""
     total = weights[0] * term(terms[0])
@@ -136,7 +143,8 @@ def signed_total(weights, terms):
 
 
 @primitive
-def objective(weights, coefs, scale, *inputs, total=None):
+def objective(weights: Sequence[float], coefs: Sequence[onp.ndarray], scale: float, *inputs: onp.ndarray | Box,
+              total: onp.ndarray | None = None) -> float | Box:
     """scale * sum over particles of [sum_i w_i term_i + sum_s sum_rest(coef_s * score_s)]: a
     step's loss (or surrogate) as one node. `inputs` are the len(weights) cost terms (see
     `term`), then one score (log q) per coefficient array; the coefficients (C - b) carry no
@@ -182,7 +190,7 @@ defvjp_argnums(objective, _objective_vjp)
 # -- columns of a (particles, columns) array: a slice whose gradient is an assignment ------------
 
 @primitive
-def columns(a, lo, hi, shape=None):
+def columns(a: onp.ndarray | Box, lo: int, hi: int | None, shape: tuple[int, ...] | None = None) -> onp.ndarray | Box:
     """a[:, lo:hi] (hi None: the single column a[:, lo]), reshaped to `shape` if given, with a
     gradient written in place of autograd's scatter-add (`np.add.at`), several times slower for
     a plain slice."""

@@ -29,14 +29,14 @@ class GuideSite:
     joint: bool = False         # a block of the full-rank joint Normal
 
     @property
-    def text(self):
+    def text(self) -> str:
         if self.discrete:
             return f"{self.family}({self.params[0][0]}={self.name}.{self.params[0][0]})"
         if self.joint:
             return f"{self.bijection.format(u=f'u[{self.name}]')}, u ~ Normal(guide.loc, guide.scale_tril)"
         return f"{self.family}({self.name}.loc, {self.name}.scale)"
 
-    def pathwise_form(self):
+    def pathwise_form(self) -> str:
         """The guide's draw as a transform of standard normal noise."""
         u = f"{self.name}.loc + {self.name}.scale * eps"
         if self.joint:

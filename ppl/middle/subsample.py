@@ -45,7 +45,7 @@ class Batch:
     def scale(self) -> float:
         return self.total / self.size
 
-    def rows(self, rng):
+    def rows(self, rng: onp.random.Generator) -> onp.ndarray:
         """B distinct rows, uniformly among all sets of B, sorted (a memory-mapped array is then
         read in order). For B far below N, draws with replacement and redraws the few repeats:
         the same distribution (the procedure treats every row alike and always ends with B
