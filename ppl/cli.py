@@ -13,7 +13,7 @@ from . import load
 from .front.errors import PPLError, Source
 from .io.datafiles import load_json
 from .io.output import draws_csv, gradcheck_table, summary_table, table, trace_csv, write_atomic, write_json
-from .infer.options import BASELINES, OPTIMIZERS, FitOptions
+from .infer.options import BASELINES, MAX_PARTICLES, MAX_STARTS, MAX_STEPS, OPTIMIZERS, FitOptions
 from .middle.options import ESTIMATORS, GRANULARITIES, GUIDES, CompileOptions
 from .io.locks import claimed
 from .io.progress import reporter
@@ -57,14 +57,14 @@ def _fit_parser(sub):
                    help="lbfgs: fixed quasi-Monte Carlo draws and L-BFGS to machine precision, the draws doubled "
                         "until the optimum stops moving; adam: stochastic gradient steps on fresh draws; "
                         "auto (default): lbfgs wherever it applies (every draw a standard normal, no subsampling)")
-    f.add_argument("--starts", type=_positive, default=FitOptions.starts,
+    f.add_argument("--starts", type=_at_most(MAX_STARTS), default=FitOptions.starts,
                    help="lbfgs: starting points, each converged on the first draws; the best goes on, and "
                         "different optima are reported (default %(default)s; 1 to skip)")
-    f.add_argument("--steps", type=_positive, default=FitOptions.steps,
+    f.add_argument("--steps", type=_at_most(MAX_STEPS), default=FitOptions.steps,
                    help="the most steps: L-BFGS iterations, or Adam's steps (all of which run unless --tol; "
                         "default %(default)s)")
     f.add_argument("--lr", type=_tolerance, default=FitOptions.lr, help="Adam's learning rate (default %(default)s)")
-    f.add_argument("--particles", type=_positive,
+    f.add_argument("--particles", type=_at_most(MAX_PARTICLES),
                    help="draws per gradient estimate: Adam's (default 1), or L-BFGS's first fixed draws (default 32)")
     f.add_argument("--chunk", type=_positive, metavar="K",
                    help="compute at most K particles in one vectorized pass, to bound memory "
@@ -107,8 +107,8 @@ def _other_parsers(sub):
     g.add_argument("model")
     g.add_argument("--data", action="append", metavar="FILE")
     g.add_argument("--params", help="a result JSON (from fit --out) whose params and guide to check at")
-    g.add_argument("--draws", type=_positive, default=1000)
-    g.add_argument("--particles", type=_positive, default=1)
+    g.add_argument("--draws", type=_at_most(10 ** 6), default=1000)
+    g.add_argument("--particles", type=_at_most(MAX_PARTICLES), default=1)
     g.add_argument("--seed", type=_seed, default=0)
     g.add_argument("--estimator", type=_estimator, default="auto")
     g.add_argument("--baseline", choices=BASELINES, default=FitOptions.baseline)
@@ -128,7 +128,7 @@ def _output_parsers(sub):
     s.add_argument("model")
     s.add_argument("--data", action="append", metavar="FILE")
     s.add_argument("--fit", metavar="RESULT", help="a result JSON (from fit --out): draw from its posterior predictive")
-    s.add_argument("-n", "--num-draws", dest="n", type=_positive, default=1000, help="number of draws (default 1000)")
+    s.add_argument("-n", "--num-draws", dest="n", type=_at_most(10 ** 7), default=1000, help="number of draws (default 1000)")
     s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--draws", metavar="FILE", help="write the draws as CSV: a column per element")
     s.set_defaults(run=_sample)
@@ -145,6 +145,16 @@ def _positive(text):
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def _at_most(most):
+    """A positive integer of at most `most`, for argparse."""
+    def parse(text):
+        value = _positive(text)
+        if value > most:
+            raise argparse.ArgumentTypeError(f"must be at most {most:,}")
+        return value
+    return parse
 
 
 def _seed(text):

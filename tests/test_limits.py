@@ -244,3 +244,13 @@ def test_ten_gigabyte_data_file(tmp_path):
 def test_ten_gigabyte_model_file(tmp_path):
     run = _huge_file(tmp_path, "big.ppl", "ppl.load(path)")
     assert run.stdout.startswith("PPLError"), run.stderr[-500:]
+
+
+@pytest.mark.parametrize("option, value, most", [("--particles", 10 ** 7, "100,000"), ("--steps", 10 ** 10, "100,000,000"),
+                                                 ("--starts", 10 ** 6, "1,024")])
+def test_fit_sizes_are_bounded_before_anything_is_allocated(capsys, option, value, most):
+    from conftest import MODELS, run_main
+    status, out, err = run_main(capsys, "fit", MODELS / "eight_schools.ppl", option, value)
+    assert status == 2 and f"argument {option}: must be at most {most}" in err and "Traceback" not in err
+    with pytest.raises(ppl.OptionError, match=f"more than the {most} a fit can take"):
+        ppl.load(MODELS / "eight_schools.ppl").fit(**{option[2:]: value})

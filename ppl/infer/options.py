@@ -23,6 +23,9 @@ Baseline = Literal["auto", "loo", "average", "none"]
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 BASELINES: tuple[str, ...] = get_args(Baseline)
 
+MAX_STEPS = 10 ** 8          # a trace of 10^8 steps already takes gigabytes
+MAX_PARTICLES = 10 ** 5      # each particle has a random stream of its own
+MAX_STARTS = 1024
 SAME_RESULT = {"same_result": True}     # an option that does not change the result, only how it is computed
 
 
@@ -51,6 +54,9 @@ class FitOptions:
         for name in ("particles", "batch_size", "chunk"):
             if getattr(self, name) is not None:
                 positive(name, getattr(self, name))
+        for name, most in (("steps", MAX_STEPS), ("particles", MAX_PARTICLES), ("starts", MAX_STARTS)):
+            if (getattr(self, name) or 0) > most:
+                raise OptionError(f"{name} is {getattr(self, name):,}, more than the {most:,} a fit can take")
         if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or self.seed < 0:
             raise OptionError(f"seed must be a non-negative integer, not {self.seed!r}")
         for name in ("lr", "tol"):
