@@ -35,13 +35,13 @@ import json
 import os
 import platform
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+import frameworks as fw  # noqa: E402  (beside this script)
 import ppl
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -326,20 +326,8 @@ def medians_line(posterior_results, with_numpyro):
     return text
 
 
-def source_state():
-    """The commit of the working tree, and whether ppl/ differs from it (read-only git calls)."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "ppl"], cwd=ROOT, capture_output=True,
-                               text=True, check=True).stdout.strip()
-        return f"ppl at {head}" + (" with uncommitted changes in ppl/" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "ppl (not a git checkout)"
-
-
 def environment(with_numpyro):
-    parts = [source_state(), f"Python {platform.python_version()}", f"numpy {np.__version__}",
+    parts = [fw.source_state(), f"Python {platform.python_version()}", f"numpy {np.__version__}",
              f"{os.cpu_count()} cores"]
     if with_numpyro:
         import jax

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 import time
 from pathlib import Path
 
@@ -44,6 +45,18 @@ def load_data(path) -> dict:
 def save_data(data, path):
     Path(path).write_text(json.dumps({k: (v.tolist() if isinstance(v, np.ndarray) else v)
                                       for k, v in data.items()}))
+
+
+def source_state():
+    """The commit of the working tree, and whether ppl/ differs from it (read-only git calls)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "ppl"], cwd=ROOT, capture_output=True,
+                               text=True, check=True).stdout.strip()
+        return f"ppl at {head}" + (" with uncommitted changes in ppl/" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "ppl (not a git checkout)"
 
 
 # --------------------------------------------------------------------------------------------- ppl

@@ -600,20 +600,8 @@ def targets(step, e2e, imp, scaling_pairs, have, clock, scaling_d=SCALING_D, e2e
     return "\n".join(out)
 
 
-def source_state():
-    """The commit of the working tree, and whether ppl/ differs from it (read-only git calls)."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "ppl"], cwd=ROOT, capture_output=True,
-                               text=True, check=True).stdout.strip()
-        return f"ppl at {head}" + (" with uncommitted changes in ppl/" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "ppl (not a git checkout)"
-
-
 def environment():
-    parts = [source_state(), f"Python {platform.python_version()}", f"numpy {np.__version__}", f"{os.cpu_count()} cores"]
+    parts = [fw.source_state(), f"Python {platform.python_version()}", f"numpy {np.__version__}", f"{os.cpu_count()} cores"]
     for mod in ("torch", "pyro", "jax", "numpyro", "funsor"):
         try:
             parts.append(f"{mod} {__import__(mod).__version__}")

@@ -14,14 +14,8 @@ from ppl.kernels.noise import Counter, FixedDraws, NotFixed, moment_matched, str
 
 # ------------------------------------------------------------------ exact optima
 
-NORMAL_NORMAL = """
-data N: int
-data y: real[N]
-mu ~ Normal(0, 2)
-y ~ Normal(mu, 1)
-"""
-Y20 = [1.805, 0.46, 2.25, 2.441, -0.451, 0.198, 1.628, 1.184, 1.483, 0.647,
-       2.379, 2.278, 1.566, 2.627, 1.968, 0.641, 1.869, 0.541, 2.378, 1.45]
+# the Normal-Normal model and its 20 observations of tests/test_fit.py
+from test_fit import NORMAL_NORMAL, Y20  # noqa: E402
 
 
 def test_conjugate_posterior_to_machine_precision():
