@@ -148,3 +148,15 @@ def test_unwritable_output_keeps_the_previous_file_and_names_the_path():
     assert f"cannot write {previous}" in message and "Traceback" not in message
     assert list(out_dir.iterdir()) == [previous]               # no temporary file left behind
     shutil.rmtree(tmp_path)
+
+
+def test_a_diverging_fit_is_an_error_not_a_frozen_converged_one(capsys):
+    """A gradient past 1e154 overflows Adam's second moment, whose steps would then all be 0:
+    the fit used to stand still there and call itself converged."""
+    model = ppl.compile("param a: real = 1\ny ~ Normal(a, 1)\nmaximize 1e155 * a", "big.ppl")
+    with pytest.raises(ppl.FitError, match="the fit diverged: a gradient of 1e\\+155 overflowed") as err:
+        model.fit(optimizer="adam", steps=300)
+    assert "at step 1" in str(err.value) and "parameter values there: a = 1" in str(err.value)
+    assert capsys.readouterr().err == ""                     # and no RuntimeWarning on stderr
+    lbfgs = model.fit(steps=30)                              # L-BFGS keeps going, and says it has not converged
+    assert not lbfgs.convergence["converged"] and "did not converge within 30" in lbfgs.warnings[0]

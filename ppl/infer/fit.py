@@ -154,9 +154,16 @@ def _step(built, parts, streams, batch, particles, chunk, sign, report) -> bool:
         loop.trace.append(float("nan"))
         return False
     loop.bad_run = 0
-    if monitor.update(g) and hasattr(report, "snr"):
+    with onp.errstate(all="ignore"):          # a huge gradient's ratio is nan: no warning on stderr
+        windowed = monitor.update(g)
+    if windowed and hasattr(report, "snr"):
         report.snr(monitor.latest())
-    loop.theta = adam.step(loop.theta, g)
+    with onp.errstate(over="ignore", invalid="ignore"):
+        loop.theta = adam.step(loop.theta, g)
+    if not onp.isfinite(adam.v).all():       # its steps would be 0 from here on: a frozen fit, not a converged one
+        raise at_step(FitError(f"the fit diverged: a gradient of {float(onp.max(onp.abs(g))):.3g} overflowed "
+                               "Adam's estimate of its square (the objective may grow without limit: check what "
+                               "it maximizes or minimizes, or scale it down)"), t, built.space, loop.theta)
     parts["tail"].add(t, loop.theta)
     baselines.update(aux["downstream"])
     loop.trace.append(sign * value)
