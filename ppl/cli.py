@@ -15,6 +15,7 @@ from .io.datafiles import load_json
 from .io.output import draws_csv, gradcheck_table, summary_table, table, trace_csv, write_atomic, write_json
 from .infer.options import BASELINES, MAX_PARTICLES, MAX_STARTS, MAX_STEPS, OPTIMIZERS, FitOptions
 from .middle.options import ESTIMATORS, GRANULARITIES, GUIDES, CompileOptions
+from .infer.results import checked, named_file
 from .io.locks import claimed
 from .io.progress import reporter
 from .infer.result import summarize_draws
@@ -246,7 +247,7 @@ def _gradcheck(args):
     model = load(args.model, estimator=args.estimator, rao_blackwell=args.rao_blackwell)
     params = None
     if args.params:
-        result = load_json(args.params)
+        result = checked(load_json(args.params), args.params)
         params = {**result.get("params", {}), **result.get("guide", {})}
     check = model.gradcheck(params, _data(args.data), draws=args.draws, particles=args.particles, seed=args.seed,
                             baseline=args.baseline)
@@ -334,27 +335,23 @@ def _plot(args):
     out = args.out or str(Path(args.result).with_suffix(".png"))
     plots.check(out)
     result = load_json(args.result)
-    base = Path(args.result).parent
-    model_file = args.model or _named(result.get("model"), base, args.result, "model")
+    result = checked(result, args.result)
+    model_file = args.model or _named(result.get("model"), args.result, "model")
     data = _data(args.data)
     if data is None and result.get("data") is not None:
         files = result["data"] if isinstance(result["data"], list) else [result["data"]]
-        data = _data([_named(f, base, args.result, "data") for f in files])
+        data = _data([_named(f, args.result, "data") for f in files])
     fit = load(model_file).restore(result, data)
     plots.save(plots.plot_fit(fit), out)
     print(f"wrote {out}")
     return 0
 
 
-def _named(path, base, result, what):
-    """A file a result names: as written (from the working folder), else beside the result."""
+def _named(path, result, what):
+    """A file a result names (`named_file`), which it must name."""
     if path is None:
         raise PPLError(f"it does not name its {what}", hint=f"pass --{what} FILE", source=Source("", str(result)))
-    for candidate in (Path(path), base / path):
-        if candidate.exists():
-            return str(candidate)
-    raise PPLError(f"cannot find the {what} file {path} it names", hint=f"pass --{what} FILE",
-                   source=Source("", str(result)))
+    return named_file(path, result, what)
 
 
 def _check(args):

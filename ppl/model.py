@@ -28,6 +28,7 @@ from .middle.guide import guide as make_guide
 from .middle.lower import lower
 from .front.parse import MAX_SOURCE_CHARS, parse
 from .infer.result import Fit
+from .infer.results import checked, named_file
 from .middle.rewrite import rewrite
 
 if TYPE_CHECKING:
@@ -275,6 +276,7 @@ class Model:
         path = None
         if not isinstance(result, dict):
             path, result = str(result), load_json(result)
+        result = checked(result, path)
         options = result.get("options") or {}
         if options and {**self.options.as_dict(), **options} != self.options.as_dict():   # fitted with --guide...
             return self.with_options(**options).restore(result, data)
@@ -282,8 +284,10 @@ class Model:
             if result.get("mode") != self.mode:
                 raise SemanticError(f"the result is of a {result.get('mode')} fit, but this model fits by {self.mode}",
                                     hint="give the model the result was fitted with")
-            if data is None and result.get("data") is not None:
-                data = result["data"]
+            if data is None and result.get("data") is not None:     # beside the result, when it is a file
+                named = result["data"] if isinstance(result["data"], list) else [result["data"]]
+                found = [named_file(f, path, "data") if path else f for f in named]
+                data = found if isinstance(result["data"], list) else found[0]
             rng = onp.random.default_rng(result.get("seed", 0))
             built = self._build(data, rng)
             values = {**result.get("params", {}), **result.get("guide", {})}
@@ -294,6 +298,7 @@ class Model:
                                     hint="give the model (and --guide) the result was fitted with")
             trace = [float("nan") if v is None else v for v in result.get("trace", [])]
             steps = result.get("steps", len(trace))
+            _same_shapes(built.space, values)
             theta = built.space.flatten(values)
         except PPLError as err:
             raise err.at(Source("", path) if path else self.source) from None
@@ -333,6 +338,10 @@ class Model:
         built = self._build(data, rng, stl, batch_size)
         if carry:
             baseline = Baselines(baseline, n_sites=len(built.score_sites), particles=particles)
+        try:
+            _same_shapes(built.space, params or {})
+        except PPLError as err:
+            raise err.at(self.source) from None
         values = built.space.unflatten(built.space.flatten(params or {}))   # with a particle axis
         unknown = set(params or {}) - set(values)
         if unknown:
@@ -429,6 +438,19 @@ class Model:
 
     def _statement(self, name):
         return next(s for s in self.ir.body if getattr(s, "name", None) == name and hasattr(s, "dist"))
+
+
+def _same_shapes(space, values):
+    """Every value given (a result's, or `grad`'s params) fits its parameter's shape."""
+    for p in space:
+        if p.name not in values:
+            continue
+        shape = onp.shape(values[p.name])
+        try:
+            onp.broadcast_to(onp.empty(shape), p.shape)
+        except ValueError:
+            raise SemanticError(f"the result's '{p.name}' has shape {shape}, but the model's has shape {p.shape}",
+                                hint="give the model the result was fitted with") from None
 
 
 FULL_SUMMARY_ELEMENTS = 10 ** 7    # subsampled data up to this size are summarized whole after a fit

@@ -5,6 +5,7 @@ imports, and a call can only name a function of the fixed table (or a distributi
 below is rejected as a syntax error or a name error, with a position.
 """
 import ast as pyast
+import functools
 import inspect
 from pathlib import Path
 
@@ -349,3 +350,70 @@ def test_two_fits_writing_one_output_at_once_the_second_says_so(capsys, tmp_path
     status, _, err = run_main(capsys, "fit", MODELS / "eight_schools.ppl", "--steps", 5, "--quiet", "--out", out)
     assert status == 0, err                       # once it is done, the file is free again
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]          # no lock file left behind
+
+
+# ------------------------------------------------------------------ results are untrusted input
+
+MALFORMED = {
+    "not an object": [1, 2],
+    "a mode of nothing": {"mode": "magic"},
+    "a negative seed": {"seed": -1},
+    "a seed that is text": {"seed": "0"},
+    "steps that are true": {"steps": True},
+    "params that are a list": {"params": [1]},
+    "a guide value that is text": {"guide": {"mu.loc": "1"}},
+    "a guide value nested too deep": {"guide": {"mu.loc": functools.reduce(lambda x, _: [x], range(40), 1)}},
+    "a trace of text": {"trace": ["a"]},
+    "options of another compiler": {"options": {"estimator": "magic"}},
+    "an option that is not one": {"options": {"eval": "x"}},
+    "convergence that is a list": {"convergence": [1]},
+    "a model that is not a model file": {"model": "/etc/passwd"},
+    "data that are not data files": {"data": ["/etc/passwd"]},
+    "a guide value of another shape": {"guide": {"mu.loc": [1, 2, 3]}},
+}
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    import json
+    from conftest import MODELS
+    folder = tmp_path_factory.mktemp("result")
+    result = ppl.load(MODELS / "eight_schools.ppl").fit(steps=5).to_json()
+    (folder / "good.json").write_text(json.dumps(result))
+    return folder, result
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+@pytest.mark.parametrize("command", ["plot", "sample", "gradcheck"])
+def test_a_malformed_result_is_refused_without_a_traceback(capsys, fitted, case, command):
+    import json
+    from conftest import MODELS, run_main
+    folder, good = fitted
+    change = MALFORMED[case]
+    document = change if not isinstance(change, dict) else {**good, **change}
+    path = folder / f"{case.replace(' ', '_')}.json"
+    path.write_text(json.dumps(document))
+    model = str(MODELS / "eight_schools.ppl")
+    argv = {"plot": ["plot", path, "--out", folder / "p.png"], "sample": ["sample", model, "--fit", path, "-n", 5],
+            "gradcheck": ["gradcheck", model, "--params", path, "--draws", 2]}[command]
+    status, out, err = run_main(capsys, *argv)
+    assert status == 1, (out, err)
+    assert "Traceback" not in err and "root:" not in err          # nothing of /etc/passwd is quoted
+    if command == "gradcheck" and case in ("a model that is not a model file", "data that are not data files"):
+        return                                                    # gradcheck reads only the values
+    assert "result" in err
+
+
+def test_a_result_finds_its_files_beside_it_not_elsewhere(capsys, fitted, tmp_path):
+    import json
+    import shutil
+    from conftest import MODELS, run_main
+    _, good = fitted
+    shutil.copy(MODELS / "eight_schools.ppl", tmp_path / "m.ppl")
+    shutil.copy(MODELS / "eight_schools.data.json", tmp_path / "d.json")
+    (tmp_path / "r.json").write_text(json.dumps({**good, "model": "m.ppl", "data": "d.json"}))
+    status, out, err = run_main(capsys, "plot", tmp_path / "r.json", "--out", tmp_path / "p.png")
+    assert status == 0, err
+    (tmp_path / "r.json").write_text(json.dumps({**good, "model": "missing.ppl", "data": "d.json"}))
+    status, out, err = run_main(capsys, "plot", tmp_path / "r.json", "--out", tmp_path / "q.png")
+    assert status == 1 and "cannot find the model file missing.ppl it names" in err
