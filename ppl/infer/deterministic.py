@@ -10,10 +10,16 @@ machine precision whatever the scaling, with no learning rate to choose (Giordan
 Broderick 2024).
 
 The optimum on M fixed draws differs from the true one by the draws' integration error. So
-after converging on M draws the fit takes 2M new ones and converges again from there; the objective's decrease on the new draws, d = f_2M(x_M) - f_2M(x_2M), is about
+after converging on M draws the fit takes 2M new ones and converges again from there; the
+objective's decrease on the new draws, d = f_2M(x_M) - f_2M(x_2M), is about
 (1/2) |x_M - x_2M|^2 in the objective's own metric, in which one unit is one posterior sd of a
 location. The fit has converged when that movement, per parameter, is below `STABLE_MOVE`:
 d <= STABLE_MOVE^2 / 2 * P for P parameters.
+
+Before that, the first draws are fitted from `STARTS` starting points (guide locations drawn as
+the first were), the best going on: starting points that reach different optima are the VI
+counterpart of chains that disagree, and the fit reports them (a mixture's swapped labels, a
+parameter the data do not identify, a local optimum).
 """
 from __future__ import annotations
 
