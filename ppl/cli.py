@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import stat
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from .io.output import draws_csv, gradcheck_table, summary_table, table, trace_c
 from .infer.options import BASELINES, MAX_PARTICLES, MAX_STARTS, MAX_STEPS, OPTIMIZERS, FitOptions
 from .middle.options import ESTIMATORS, GRANULARITIES, GUIDES, CompileOptions
 from .infer.results import checked, named_file
-from .io.locks import claimed
+from .io.locks import claimed, identity
 from .io.progress import reporter
 from .infer.result import summarize_draws
 
@@ -276,11 +275,11 @@ def _check_outputs(outputs: dict, inputs: dict, plot=None):
         if not folder.is_dir():
             raise PPLError(f"cannot write {path}: the folder {folder} does not exist", hint="create it first",
                            source=Source("", str(path)))
-        key = _identity(path)
+        key = identity(path)
         if key is None:
             continue
         for what, given in inputs.items():
-            if _identity(given) == key:
+            if identity(given) == key:
                 raise PPLError(f"{option} {path} is {what}: the fit would overwrite it",
                                hint=f"give {option} another file", source=Source("", str(path)))
         if key in seen:
@@ -290,16 +289,6 @@ def _check_outputs(outputs: dict, inputs: dict, plot=None):
     if plot:
         from .io import plots
         plots.check(plot)
-
-
-def _identity(path):
-    """What makes two paths one file: (device, inode) of an existing regular file, the resolved
-    path of one to be made; None for a device or a pipe, which several outputs may share."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return str(Path(path).resolve())
-    return (info.st_dev, info.st_ino) if stat.S_ISREG(info.st_mode) else None
 
 
 def _write_outputs(fit, args):

@@ -63,7 +63,7 @@ def _moved(weighted, summaries) -> list[str]:
     """One phrase per latent whose weighted mean or sd differs materially from the guide's."""
     out = []
     for name, w in weighted.items():
-        if onp.issubdtype(onp.asarray(summaries[name]["q50"]).dtype, onp.integer) or _integral(summaries[name]):
+        if _integral(summaries[name]):
             continue         # a discrete latent's weighted sd is noise where a value is rare
         mean, sd = onp.asarray(summaries[name]["mean"], float), onp.asarray(summaries[name]["sd"], float)
         w_mean, w_sd = onp.asarray(w["mean"], float), onp.asarray(w["sd"], float)

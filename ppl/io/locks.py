@@ -34,7 +34,7 @@ def claimed(outputs: dict) -> Iterator[None]:
     held = []
     try:
         for option, path in outputs.items():
-            if path and _regular_or_new(path):
+            if path and identity(path) is not None:
                 held.append(_claim(option, Path(path)))
         yield
     finally:
@@ -64,8 +64,12 @@ def _claim(option, path):
     return lock, fd
 
 
-def _regular_or_new(path) -> bool:
+def identity(path: str | Path) -> tuple | str | None:
+    """What makes two paths one file: (device, inode) of an existing regular file, the resolved
+    path of one to be made; None for a device or a pipe, which several outputs may share and
+    no fit claims."""
     try:
-        return stat.S_ISREG(os.stat(path).st_mode)
+        info = os.stat(path)
     except OSError:
-        return True
+        return str(Path(path).resolve())
+    return (info.st_dev, info.st_ino) if stat.S_ISREG(info.st_mode) else None
