@@ -18,6 +18,7 @@ from .infer.results import checked, named_file
 from .io.locks import claimed, identity
 from .io.progress import reporter
 from .infer.result import summarize_draws
+from .infer.compare import compare, table as compare_table
 
 KINDS = {ir.Let: "deterministic", ir.Sample: "latent", ir.Observe: "observed"}
 
@@ -138,6 +139,9 @@ def _output_parsers(sub):
     pl.add_argument("--data", action="append", metavar="FILE", help="default: the data files the result names")
     pl.add_argument("--out", metavar="FILE", help="the image (.png, .pdf, .svg; default: RESULT with .png)")
     pl.set_defaults(run=_plot)
+    cmp = sub.add_parser("compare", help="compare fits of several models to the same data: PSIS-LOO, or the ELBO")
+    cmp.add_argument("results", nargs="+", metavar="RESULT", help="result JSON files (from fit --out), two or more")
+    cmp.set_defaults(run=_compare, parser=cmp)
 
 
 def _positive(text):
@@ -333,6 +337,20 @@ def _plot(args):
     fit = load(model_file).restore(result, data)
     plots.save(plots.plot_fit(fit), out)
     print(f"wrote {out}")
+    return 0
+
+
+def _compare(args):
+    if len(args.results) < 2:
+        args.parser.error("give two or more results to compare")
+    twice = next((path for i, path in enumerate(args.results) if path in args.results[:i]), None)
+    if twice is not None:
+        raise PPLError(f"{twice} is given twice", hint="give each result once", source=Source("", twice))
+    results = {path: checked(load_json(path), path) for path in args.results}
+    comparison = compare(results)
+    print(compare_table(comparison))
+    for line in comparison["warnings"]:
+        print(line, file=sys.stderr)
     return 0
 
 

@@ -304,7 +304,7 @@ def test_to_arviz(small_fit):
 
 def test_to_arviz_without_arviz(small_fit, monkeypatch):
     monkeypatch.setitem(sys.modules, "arviz", None)          # as if it were not installed
-    with pytest.raises(ImportError, match=r"pip install 'ppl\[arviz\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'ppl-lang\[arviz\]'"):
         small_fit.to_arviz()
 
 

@@ -1,4 +1,5 @@
-"""Predictive draws: every observation drawn anew, given draws of the latents.
+"""Predictive draws: every observation drawn anew, given draws of the latents; and the pointwise
+log-likelihood of the observations at such draws (`log_likelihood`), for model comparison.
 
 The prior predictive draws the latents from their priors (user `param`s at their initial values
 or at given ones); the posterior predictive takes them from a fit (`Fit.sample`'s guide draws) and
@@ -12,7 +13,9 @@ keeps its data value wherever the program reads it, and its draws are reported u
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
+from itertools import product
 
 import numpy as onp
 from autograd.tracer import getval
@@ -117,3 +120,93 @@ def observed_data(model: object, data: object = None) -> dict:
     except PPLError as err:
         raise err.at(model.source) from None
     return {s.name: values[s.name] for s in model.ir.body if isinstance(s, ir.Observe)}
+
+
+MAX_COMBINATIONS = 4096      # joint values of the summed-out latents enumerated for the log-likelihood
+
+
+def log_likelihood(model: object, data: object, latents: dict, params: dict, summed: Collection[str] = ()) -> dict:
+    """{observed name: (n, *batch)}: log p(y_i | draw s), the log-density of every element of every
+    observation at each of the n draws in `latents` (every latent, {name: (n, ...)}), `param`s at
+    `params`. A latent in `summed` (summed out by the fit) is summed out here too, element by
+    element: log sum_k p(z_i = k) p(y_i | z_i = k, rest), so that the value is the likelihood the
+    fit's ELBO holds."""
+    module = model.ir
+    try:
+        values, inits = bind(module, model.data_values(data))
+        walk = _Walk(module, values, _params(inits, params, model), latents, set(summed))
+        first = walk({})
+        if not summed or onp.prod([len(v) for v in first.supports.values()]) > MAX_COMBINATIONS:
+            return first.out              # summed-out latents at their drawn values
+        names = list(first.supports)
+        terms = {name: [] for name in first.out}
+        for values_k in product(*first.supports.values()):
+            at_k = walk(dict(zip(names, values_k)))
+            for name, lp in at_k.out.items():
+                terms[name].append(lp + sum(_aligned(at_k.prior[z], lp.shape) for z in names))
+        return {name: _logsumexp(onp.stack(t)) for name, t in terms.items()}
+    except PPLError as err:
+        raise err.at(model.source) from None
+
+
+class _Walk:
+    """The program walked over fixed draws of its latents (`Pointwise`), once per call."""
+
+    def __init__(self, module, values, params, latents, summed):
+        self.module, self.latents, self.summed = module, latents, summed
+        self.n = len(next(iter(latents.values()))) if latents else 1
+        self.scope = {name: Const(constant(v)) for name, v in values.items()}
+        names = list(params) + [s.name for s in module.body if isinstance(s, (ir.Let, ir.Sample))]
+        self.slots = {name: i for i, name in enumerate(dict.fromkeys(names))}
+        self.scope.update(self.slots)
+        self.params = params
+
+    def __call__(self, fixed):
+        env = [None] * len(self.slots)
+        for name, v in self.params.items():
+            env[self.slots[name]] = v[None]
+        handler = Pointwise(self.n, self.latents, self.summed, fixed)
+        interpret(self.module, self.scope, self.slots, env, handler)
+        return handler
+
+
+class Pointwise(Handler):
+    """Every latent at its given draws (a summed-out one at a value in `fixed`, its log prior
+    kept in `prior`), every deterministic computed from them, and every observation's
+    elementwise log-density kept in `out`; the supports of the summed-out latents in `supports`."""
+    failure = "cannot compute the log-likelihood of this statement"
+
+    def __init__(self, n, latents, summed, fixed):
+        self.n, self.latents, self.summed, self.fixed = n, latents, summed, fixed
+        self.out, self.prior, self.supports = {}, {}, {}
+
+    def sample(self, site):
+        name = site.stmt.name
+        x = onp.asarray(self.latents[name])
+        if name in self.summed:
+            self.supports[name] = onp.asarray(site.dist().enumerate_support())
+        if name in self.fixed:
+            x = onp.full(x.shape, self.fixed[name], dtype=x.dtype)
+            self.prior[name] = onp.asarray(getval(site.dist(x.ndim).log_prob(x)), dtype=float)
+        return x
+
+    def observe(self, site):
+        y = site.data()
+        lp = onp.asarray(getval(site.dist(onp.ndim(y)).log_prob(y)), dtype=float)
+        self.out[site.stmt.name] = onp.broadcast_to(lp, (self.n,) + lp.shape[1:])
+        return None
+
+
+def _aligned(prior, shape):
+    """A summed-out latent's log prior (n, *elements) lined up with an observation's (n, *batch):
+    element by element when its elements are the observation's last axes, else as one total."""
+    if prior.ndim == 1 or prior.ndim <= len(shape) and prior.shape[1:] == tuple(shape[len(shape) - prior.ndim + 1:]):
+        return prior.reshape(prior.shape[:1] + (1,) * (len(shape) - prior.ndim) + prior.shape[1:])
+    return prior.reshape(len(prior), -1).sum(axis=1).reshape((-1,) + (1,) * (len(shape) - 1))
+
+
+def _logsumexp(x):
+    top = onp.max(x, axis=0)
+    safe = onp.where(onp.isfinite(top), top, 0.0)
+    with onp.errstate(divide="ignore"):
+        return safe + onp.log(onp.sum(onp.exp(x - safe), axis=0))

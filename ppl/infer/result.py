@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as onp
 
-from . import baselines, convergence, importance
+from . import baselines, convergence, export, importance
 from ..back import predictive as _predictive
+from ..middle import ir
+from .loo import loo
 from .diagnostics import summarize
 from .diagnostics import warnings as snr_warnings
 from ..back.program import PASS_ELEMENTS
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 
 QUANTILES = {"q05": 0.05, "q50": 0.5, "q95": 0.95}
 EVAL_DRAWS = 1000             # draws for the final objective and the summaries
+LOG_LIK_NUMBERS = 20_000_000  # the most numbers the pointwise log-likelihood holds
 
 
 @dataclass(kw_only=True, eq=False, repr=False)
@@ -60,6 +63,8 @@ class Fit:
     theta: onp.ndarray
     model: object = None           # the `Model` it fitted, and the data given to it
     data: object = None
+    loss: onp.ndarray | None = None   # -log p(x, z) + log q(z) of each of the draws
+    _cache: dict = field(default_factory=dict, init=False)
 
     @classmethod
     def of(cls, built: Program, path: Trajectory, *, mode: str, seed: int, particles: int, objective_name: str,
@@ -86,7 +91,9 @@ class Fit:
         summaries' for the importance weights and the objective."""
         built = self.program
         checked = self.mode == "vi" and built.batch is None
-        every = self._draw(importance.draws(draws, self._width()) if checked else draws, rng)
+        n = importance.draws(draws, self._width()) if checked else draws
+        self._cache["redraw"] = (type(rng.bit_generator), rng.bit_generator.state, n)      # the same draws again, for `loo`
+        every = self._draw(n, rng)
         loss = every.pop("__loss__")
         if built.batch is not None:
             self.warnings.append(_minibatch_note(built.batch))
@@ -96,6 +103,7 @@ class Fit:
         self.objective = {"name": objective_name, "value": float(sign * loss.mean()),
                           "stderr": float(loss.std(ddof=1) / onp.sqrt(len(loss))) if len(loss) > 1 else 0.0}
         self.draws = {name: v[:draws] for name, v in every.items()}
+        self.loss = onp.asarray(loss[:draws], dtype=float)
         self.latents = {name: _summary(v) for name, v in self.draws.items()}
         # importance weights p / q of the draws: how close the guide is to the posterior
         self.psis = importance.assess(loss, every) if checked else None
@@ -165,35 +173,69 @@ class Fit:
         latents.pop("__probs__")
         return _predictive.posterior(self.model, self.data, latents, self.params, rng, n)
 
+    @property
+    def log_likelihood(self) -> dict:
+        """{observation: array (draws, *elements)}: log p(y_i | z_s) of every element of every
+        observation at each of the summary's draws (`draws`); a latent the fit summed out is
+        summed out here too. Empty outside variational inference, after a fit whose data were too
+        large to summarize whole, or when it would hold more than `LOG_LIK_NUMBERS` numbers."""
+        if "log_likelihood" not in self._cache:
+            self._cache["log_likelihood"] = self._log_likelihood()
+        return self._cache["log_likelihood"]
+
+    def _log_likelihood(self, draws=None):
+        """The pointwise log-likelihood at `draws` (default the summary's), or {}."""
+        built = self.program
+        observed = sum(isinstance(s, ir.Observe) for s in built.rewritten.module.body)
+        if self.mode != "vi" or built.batch is not None or self.model is None or not self.draws or not observed:
+            return {}
+        draws = self.draws if draws is None else draws
+        if len(next(iter(draws.values()))) * built.widest * observed > LOG_LIK_NUMBERS:
+            return {}
+        summed = [k for k, v in self.estimators.items() if v == "enumerate"]
+        return _predictive.log_likelihood(self.model, self.data, draws, self.params, summed)
+
+    def loo(self) -> dict | None:
+        """Leave-one-out cross-validation (PSIS-LOO, `ppl.infer.loo`): {"elpd_loo", "se", "p_loo",
+        "pareto_k", ...} from the draws the importance-weighting check took (10,000 in most
+        models), weighted from the guide to the posterior; None where there is no pointwise
+        log-likelihood (`log_likelihood`).
+
+        >>> import ppl
+        >>> model = ppl.compile("data y: real[5]\\nmu ~ Normal(0, 1)\\ny ~ Normal(mu, 1)")
+        >>> result = model.fit({"y": [0.1, -0.3, 0.5, 1.2, 0.2]}, steps=200).loo()
+        >>> result["n"], result["draws"], result["pareto_k"]["bad"]
+        (5, 10000, 0)
+        """
+        if "loo" not in self._cache:
+            self._cache["loo"] = self._loo()
+        return self._cache["loo"]
+
+    def _loo(self):
+        if not self.log_likelihood:
+            return None
+        kind, state, n = self._cache["redraw"]
+        per_draw = self.program.widest * len(self.log_likelihood)
+        rng = onp.random.Generator(kind())
+        rng.bit_generator.state = state
+        every = self._draw(n, rng)
+        loss, _ = every.pop("__loss__"), every.pop("__probs__")
+        keep = max(len(self.loss), min(n, LOG_LIK_NUMBERS // max(1, per_draw)))
+        log_lik = self._log_likelihood({k: v[:keep] for k, v in every.items()})
+        return loo(log_lik, -loss[:keep]) if log_lik else None
+
     def to_arviz(self, predictive: bool = True) -> arviz.InferenceData:
         """The draws as an ArviZ `InferenceData`: the guide's draws as `posterior` (one chain),
-        and, with `predictive`, `posterior_predictive` and `observed_data` for every observation.
-        Needs ArviZ (`pip install 'ppl[arviz]'`)."""
-        try:
-            import arviz as az
-        except ImportError:
-            raise ImportError("Fit.to_arviz() needs ArviZ, an optional dependency: "
-                              "pip install 'ppl[arviz]' (or pip install arviz)") from None
-        groups = {}
-        if self.draws:          # maximum likelihood has no latents: no posterior
-            groups["posterior"] = {k: onp.asarray(v)[None] for k, v in self.draws.items()}
-        if predictive and self.model is not None:
-            observed = _predictive.observed_data(self.model, self.data)
-            n = len(next(iter(self.draws.values()))) if self.draws else EVAL_DRAWS
-            draws = self.predictive(n)
-            groups["posterior_predictive"] = {k: draws[k][None] for k in observed}
-            groups["observed_data"] = observed
-        return az.from_dict(**groups, attrs={"mode": self.mode, "objective": self.objective["name"],
-                                             "objective_value": self.objective["value"]})
+        their pointwise `log_likelihood` (so that `az.loo` and `az.compare` work; ArviZ takes the
+        guide's draws for the posterior's, where `Fit.loo` reweights them), and, with
+        `predictive`, `posterior_predictive` and `observed_data` for every observation. Axes
+        are named by the sizes the model declares (`theta_raw` by `J`). Needs ArviZ
+        (`pip install 'ppl-lang[arviz]'`)."""
+        return export.to_arviz(self, predictive)
 
     def to_dataframe(self) -> pandas.DataFrame:
         """The draws as a pandas DataFrame, one column per element (`name[i]`), as `--draws` writes."""
-        try:
-            import pandas as pd
-        except ImportError:
-            raise ImportError("Fit.to_dataframe() needs pandas: pip install pandas") from None
-        from ..io.output import draw_columns
-        return pd.DataFrame(dict(draw_columns(self.draws)))
+        return export.to_dataframe(self)
 
     def to_json(self) -> dict:
         """The documented JSON form (see the README)."""
@@ -205,6 +247,7 @@ class Fit:
                 "diagnostics": self.diagnostics, "psis": _psis_json(self.psis),
                 "skipped_steps": self.skipped, "interrupted": self.interrupted,
                 "convergence": self.convergence, "trace": [v if math.isfinite(v) else None for v in self.trace],
+                "loo": self.loo(),
                 "model": self._model_file(), "data": self._data_files(),
                 "options": self.model.options.as_dict() if self.model is not None else None}
 
