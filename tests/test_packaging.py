@@ -38,7 +38,7 @@ def wheel(tmp_path_factory):
     r = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
                         "--no-cache-dir", "-w", str(out)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, f"building the wheel failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
-    wheels = list(out.glob("ppl-*.whl"))
+    wheels = list(out.glob("ppl_lang-*.whl"))        # the distribution is ppl-lang (`ppl` on PyPI is another)
     assert len(wheels) == 1, wheels
     return wheels[0]
 
@@ -52,6 +52,8 @@ def test_wheel_contents(wheel):
     assert not any(n.startswith(("tests/", "models/", "grammar/", "tools/")) for n in names)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "ppl = ppl.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "ppl = ppl.lexer:PPLLexer" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)      # the license it claims
 
 
 SCRIPT = textwrap.dedent("""

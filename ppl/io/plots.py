@@ -30,7 +30,7 @@ def _figure_class():
         from matplotlib.figure import Figure
     except ImportError:
         raise PPLError("plotting needs matplotlib, an optional dependency",
-                       hint="pip install 'ppl[plot]' (or pip install matplotlib)") from None
+                       hint="pip install 'ppl-lang[plot]' (or pip install matplotlib)") from None
     return Figure
 
 
