@@ -17,7 +17,8 @@ from .middle.options import ESTIMATORS, GRANULARITIES, GUIDES, CompileOptions
 from .infer.results import checked, named_file
 from .io.locks import claimed, identity
 from .io.progress import reporter
-from .infer.result import summarize_draws
+from .infer.result import EVAL_DRAWS, summarize_draws
+from .model import MAX_DRAWS
 from .infer.compare import compare, table as compare_table
 
 KINDS = {ir.Let: "deterministic", ir.Sample: "latent", ir.Observe: "observed"}
@@ -89,6 +90,8 @@ def _fit_parser(sub):
                         "(Stan's tol_rel_obj; without it the fit runs every step and is judged at 0.01)")
     f.add_argument("--out", metavar="FILE", help="write the result as JSON to this file")
     f.add_argument("--draws", metavar="FILE", help="write the draws behind the summary as CSV: a column per element")
+    f.add_argument("--num-draws", type=_at_most(MAX_DRAWS), default=EVAL_DRAWS, metavar="N",
+                   help="draws of the fitted guide behind the summary table and --draws (default %(default)s)")
     f.add_argument("--trace", metavar="FILE", help="write the objective per step as CSV (step, objective)")
     f.add_argument("--plot", metavar="FILE", help="plot the trace and the marginal densities (.png, .pdf, .svg)")
     f.add_argument("--quiet", action="store_true", help="no progress; the summary still goes to stdout")
@@ -208,7 +211,7 @@ def _fit(args):
                             tol=args.tol, checkpoint=saving,
                             checkpoint_every=args.checkpoint_every if args.checkpoint else 2 ** 62,
                             resume=args.resume, stop=stop, batch_size=args.batch_size, chunk=args.chunk,
-                            optimizer=args.optimizer, starts=args.starts)
+                            optimizer=args.optimizer, starts=args.starts, num_draws=args.num_draws)
         finally:
             if report is not None:
                 report.close()

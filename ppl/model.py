@@ -22,12 +22,12 @@ from .back.data import bind
 from .io.datafiles import load_data, load_json
 from .distributions import DISTRIBUTIONS
 from .front.errors import OptionError, PPLError, PPLSyntaxError, SemanticError, Source
-from .infer.options import Baseline, FitOptions, Optimizer
+from .infer.options import Baseline, FitOptions, Optimizer, positive
 from .middle.options import CompileOptions, Estimator, Granularity, Guide
 from .middle.guide import guide as make_guide
 from .middle.lower import lower
 from .front.parse import MAX_SOURCE_CHARS, parse
-from .infer.result import Fit
+from .infer.result import EVAL_DRAWS, Fit
 from .infer.results import checked, named_file
 from .middle.rewrite import rewrite
 
@@ -131,7 +131,8 @@ class Model:
             batch_size: int | None = FitOptions.batch_size, chunk: int | None = FitOptions.chunk,
             checkpoint_every: int = FitOptions.checkpoint_every, checkpoint: str | Path | None = None,
             resume: str | Path | None = None, report: Callable[[int, float], object] | None = None,
-            stop: Callable[[], bool] | None = None, guide: str | None = None) -> Fit:
+            stop: Callable[[], bool] | None = None, guide: str | None = None,
+            num_draws: int = EVAL_DRAWS) -> Fit:
         """Fit the model: variational inference, maximum likelihood or stochastic optimization,
         whichever its statements call for. `report(step, objective)` is called after each step.
 
@@ -158,6 +159,8 @@ class Model:
         `checkpoint` (a path) receives the fit's whole state every `checkpoint_every` steps;
         `resume` (a path) continues from one, ending exactly where the uninterrupted fit ends.
         `stop()` is asked after every step; when true the fit ends there, marked interrupted.
+        `num_draws` draws of the fitted guide make the summaries and `Fit.draws` (1,000; the
+        importance-weighting check and `Fit.loo` take 10,000, or `num_draws` if more).
         `batch_size` subsamples (Adam only): each step sees that many of the observations (and
         of the latents with one value per observation), their log-likelihood scaled up to the
         whole data set (see `ppl.middle.subsample`). The summaries after the fit use all of the data
@@ -181,6 +184,7 @@ class Model:
         o = FitOptions(optimizer=optimizer, steps=steps, particles=particles, seed=seed, starts=starts, lr=lr,
                        tol=tol, baseline=baseline, stl=stl, batch_size=batch_size, chunk=chunk,
                        checkpoint_every=checkpoint_every)
+        _check_draws(num_draws)
         if self.mode == "prior":
             raise SemanticError("nothing to fit: the model has no observed data and no objective",
                                 hint="observe a data name with ~, or add minimize/maximize").at(self.source)
@@ -198,7 +202,7 @@ class Model:
         if o.batch_size is not None and sum(onp.size(v) for _, v in built.feed) <= FULL_SUMMARY_ELEMENTS:
             built = self._build(data, onp.random.default_rng(o.seed), o.stl)    # the summaries see every row
         return Fit.of(built, path, mode=self.mode, seed=o.seed, particles=particles, objective_name=name, sign=sign,
-                   baseline=o.baseline, rng=rng, model=self, data=data, batch_size=o.batch_size)
+                   baseline=o.baseline, rng=rng, model=self, data=data, batch_size=o.batch_size, draws=num_draws)
 
     def _optimize(self, data, built, rng, sign, o: FitOptions, resume=None, **run):
         """(trajectory, particles): the fit's optimization, by the method `o.optimizer` picks.
@@ -269,17 +273,19 @@ class Model:
         from .back.predictive import prior
         return prior(self, data, n, seed, params)
 
-    def restore(self, result: dict | str | Path, data: Data = None) -> Fit:
+    def restore(self, result: dict | str | Path, data: Data = None, num_draws: int = EVAL_DRAWS) -> Fit:
         """The `Fit` a result holds (a dict from `Fit.to_json`, or the path of `ppl fit --out`):
-        its params and guide, trace and convergence; summaries are drawn anew with its seed.
-        `data` defaults to the data files the result names, else the model's own."""
+        its params and guide, trace and convergence; summaries are drawn anew with its seed
+        (`num_draws` of them). `data` defaults to the data files the result names, else the
+        model's own."""
+        _check_draws(num_draws)
         path = None
         if not isinstance(result, dict):
             path, result = str(result), load_json(result)
         result = checked(result, path)
         options = result.get("options") or {}
         if options and {**self.options.as_dict(), **options} != self.options.as_dict():   # fitted with --guide...
-            return self.with_options(**options).restore(result, data)
+            return self.with_options(**options).restore(result, data, num_draws)
         try:
             if result.get("mode") != self.mode:
                 raise SemanticError(f"the result is of a {result.get('mode')} fit, but this model fits by {self.mode}",
@@ -307,7 +313,7 @@ class Model:
                                   steps=steps)
         return Fit.of(built, traj, mode=self.mode, seed=result.get("seed", 0),
                    particles=result.get("particles", 1), objective_name=name, sign=sign, baseline="auto", rng=rng,
-                   model=self, data=data, batch_size=result.get("batch_size"))
+                   model=self, data=data, batch_size=result.get("batch_size"), draws=num_draws)
 
     def objective(self) -> tuple[str, float]:
         """(name, sign) of what a fit reports: ("elbo", -1.0), ("log_likelihood", -1.0), or
@@ -454,6 +460,12 @@ def _same_shapes(space, values):
 
 
 FULL_SUMMARY_ELEMENTS = 10 ** 7    # subsampled data up to this size are summarized whole after a fit
+MAX_DRAWS = 10 ** 6                # draws of a fitted guide summarized
+
+
+def _check_draws(n):
+    if positive("num_draws", n) > MAX_DRAWS:
+        raise OptionError(f"num_draws is {n:,}, more than the {MAX_DRAWS:,} a summary can take")
 
 
 def _power_of_two(n):

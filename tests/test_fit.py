@@ -176,7 +176,7 @@ def test_every_model_fits_through_cli(all_fits, name):
     expected = expected_shapes(name)
     assert set(result["latents"]) == set(expected)
     for latent, summary in result["latents"].items():
-        assert set(summary) == {"mean", "sd", "q05", "q50", "q95"}, latent
+        assert set(summary) == {"mean", "mcse_mean", "sd", "q05", "q50", "q95"}, latent
         for key, value in summary.items():
             assert onp.shape(value) == expected[latent], (latent, key)
             assert onp.all(onp.isfinite(value)), (latent, key)

@@ -41,7 +41,7 @@ def test_npy_files_are_memory_mapped_and_named_by_the_file(files):
     assert isinstance(data["X"], np.memmap) and isinstance(data["y"], np.memmap)
     np.testing.assert_array_equal(data["X"], X)
     fit = ppl.compile(LOGISTIC).fit(data, steps=300, seed=0)        # a full-data fit reads them too
-    assert fit.summary()["beta"]["mean"].shape == (3,)
+    assert fit.summary(as_dict=True)["beta"]["mean"].shape == (3,)
 
 
 def test_mapped_data_are_checked_block_by_block_with_the_right_index(tmp_path, monkeypatch):
@@ -89,8 +89,8 @@ def test_subsampled_fit_of_mapped_data_too_large_to_summarize(files, monkeypatch
     data = load_data([path / "X.npy", path / "y.npy", {"N": 3000, "D": 3}])
     fit = ppl.compile(LOGISTIC.replace("beta: real[D] ~ Normal(0, 5)", "beta: real[D] ~ Normal(0, 5)\n"
                                        "eta = X @ beta")).fit(data, steps=1500, seed=0, batch_size=100)
-    np.testing.assert_allclose(fit.summary()["beta"]["mean"], [1.0, -1.0, 0.5], atol=0.25)
-    assert "eta" not in fit.summary()                       # one value per row: not summarized
+    np.testing.assert_allclose(fit.summary(as_dict=True)["beta"]["mean"], [1.0, -1.0, 0.5], atol=0.25)
+    assert "eta" not in fit.summary(as_dict=True)                       # one value per row: not summarized
     assert any("too large to summarize whole" in w and "'eta'" in w for w in fit.warnings)
 
 

@@ -83,14 +83,14 @@ def test_summary_table_on_stdout(eight):
     assert out[1].startswith("converged: L-BFGS, ") and "fixed draws" in out[1]
     assert out[2].startswith(f"pareto k-hat {result['psis']['k_hat']:.2f} (")
     weighted = ["psis_mean", "psis_sd"] if result["psis"]["latents"] else []
-    assert out[3].split() == ["name", "mean", "sd", "q05", "q50", "q95", *weighted, "estimator"]
+    assert out[3].split() == ["name", "mean", "mcse_mean", "sd", "q05", "q50", "q95", *weighted, "estimator"]
     names = [line.split()[0] for line in out[4:]]
     assert names == ["mu", "tau"] + [f"theta_raw[{i}]" for i in range(8)] + [f"theta[{i}]" for i in range(8)]
     assert all(line.split()[-1] == "pathwise" for line in out[4:14])
     assert all(line.split()[-1] == "deterministic" for line in out[14:])
     if weighted:      # the weighted columns are the JSON's
         row = out[4].split()
-        assert float(row[6]) == pytest.approx(result["psis"]["latents"]["mu"]["mean"], rel=1e-3)
+        assert float(row[7]) == pytest.approx(result["psis"]["latents"]["mu"]["mean"], rel=1e-3)
 
 
 def test_summary_compact_for_long_vectors():

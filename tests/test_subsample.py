@@ -88,8 +88,8 @@ def test_a_subsampled_fit_reports_every_local_latent():
     rng = np.random.default_rng(3)
     data = {"N": 30, "y": rng.normal(3, 1.1, 30).tolist()}
     fit = ppl.compile(LOCAL).fit(data, steps=1500, seed=0, batch_size=10)
-    assert np.shape(fit.summary()["z"]["mean"]) == (30,)
-    assert abs(fit.summary()["mu"]["mean"] - np.mean(data["y"])) < 0.4
+    assert np.shape(fit.summary(as_dict=True)["z"]["mean"]) == (30,)
+    assert abs(fit.summary(as_dict=True)["mu"]["mean"] - np.mean(data["y"])) < 0.4
 
 
 @pytest.mark.parametrize("source, message", [

@@ -93,9 +93,20 @@ def to_dataframe(fit: object) -> pandas.DataFrame:
     return pd.DataFrame(dict(draw_columns(fit.draws)))
 
 
-def summary_frame(rows: list, index: list) -> pandas.DataFrame:
-    """`Fit.summary`'s table: a row per element, labelled `name[i]`."""
+def summary_frame(fit: object) -> pandas.DataFrame:
+    """`Fit.summary`'s table: a row per element of every latent and deterministic, labelled as
+    the command line's table and `--draws` label it (`theta[0]`), a column per statistic."""
     pd = _pandas("Fit.summary()")
+    from ..io.output import label
+    weighted = (fit.psis or {}).get("latents") or {}
+    index, rows = [], []
+    for name, stats in fit.latents.items():
+        shape = onp.shape(stats["mean"])
+        extra = {f"psis_{k}": v for k, v in weighted.get(name, {}).items()}
+        for ix in onp.ndindex(shape):
+            index.append(label(name, ix))
+            row = {k: float(onp.asarray(v)[ix]) for k, v in {**stats, **extra}.items()}
+            rows.append({**row, "estimator": fit.estimators.get(name, "deterministic")})
     return pd.DataFrame(rows, index=pd.Index(index, name="name"))
 
 

@@ -110,9 +110,26 @@ class Fit:
         if self.psis is not None:
             self.warnings += importance.warnings(self.psis, self.latents)
 
-    def summary(self) -> dict:
-        """Per latent and deterministic: mean, sd, q05, q50, q95 (from draws of the fitted guide)."""
-        return self.latents
+    def summary(self, as_dict: bool = False) -> pandas.DataFrame | dict:
+        """The summary table: a row per element of every latent and deterministic (`theta[0]`),
+        with mean, mcse_mean (its Monte Carlo error), sd, q05, q50 and q95 from the draws of the
+        fitted guide, psis_mean and psis_sd where importance weighting allows, and the estimator
+        of its gradient; a pandas DataFrame, or (`as_dict`, or without pandas) `Fit.latents`,
+        {name: {"mean": array, ...}}.
+
+        >>> import ppl
+        >>> fit = ppl.compile("data y: real[3]\\nmu: real[2] ~ Normal(0, 1)\\ny ~ Normal(mu[0], 1)").fit({"y": [1, 2, 3]})
+        >>> list(fit.summary().index), list(fit.summary().columns[:3])
+        (['mu[0]', 'mu[1]'], ['mean', 'mcse_mean', 'sd'])
+        >>> fit.summary(as_dict=True)["mu"]["mean"].shape
+        (2,)
+        """
+        if as_dict:
+            return self.latents
+        try:
+            return export.summary_frame(self)
+        except ImportError:
+            return self.latents
 
     def sample(self, n: int = 1000, seed: int | None = None) -> dict:
         """`n` draws of every latent and deterministic from the fitted guide: {name: array (n, ...)}.
@@ -301,13 +318,16 @@ def _sizes(n, chunk):
 
 
 def summarize_draws(draws: onp.ndarray) -> dict:
-    """mean, sd, q05, q50, q95 over the first axis of `draws`."""
+    """mean, mcse_mean, sd, q05, q50, q95 over the first axis of `draws` (independent draws)."""
     return _summary(draws)
 
 
 def _summary(draws):
+    """The summary of independent draws: mcse_mean, the Monte Carlo standard error of the mean,
+    is sd / sqrt(draws) (the guide's draws are independent: their effective number is theirs)."""
     draws = onp.asarray(draws, dtype=float)
-    out = {"mean": draws.mean(axis=0), "sd": draws.std(axis=0, ddof=1) if len(draws) > 1 else draws[0] * 0}
+    sd = draws.std(axis=0, ddof=1) if len(draws) > 1 else draws[0] * 0
+    out = {"mean": draws.mean(axis=0), "mcse_mean": sd / onp.sqrt(len(draws)), "sd": sd}
     for key, q in QUANTILES.items():
         out[key] = onp.quantile(draws, q, axis=0)
     return out

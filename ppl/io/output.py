@@ -125,9 +125,9 @@ def table(fit: object) -> str:
         if weighted:
             summaries = {k: {**v, "psis_mean": weighted[k]["mean"], "psis_sd": weighted[k]["sd"]}
                          for k, v in fit.latents.items()}
-            lines.append(summary_table(summaries, fit.estimators, columns=STATS + ("psis_mean", "psis_sd")))
+            lines.append(summary_table(summaries, fit.estimators, columns=FIT_STATS + ("psis_mean", "psis_sd")))
         else:
-            lines.append(summary_table(fit.latents, fit.estimators))
+            lines.append(summary_table(fit.latents, fit.estimators, columns=FIT_STATS))
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -142,6 +142,7 @@ def psis_line(check: dict) -> str:
 
 
 STATS = ("mean", "sd", "q05", "q50", "q95")
+FIT_STATS = ("mean", "mcse_mean", "sd", "q05", "q50", "q95")    # a fit's: the Monte Carlo error of each mean too
 
 
 def verdict(c: dict, name: str) -> str:
