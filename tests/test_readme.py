@@ -53,9 +53,9 @@ def test_every_distribution_and_function_is_documented(text):
 
 
 def test_every_statement_and_type_is_described():
-    from ppl.front.check import DATA_TYPES, PARAM_TYPES
+    from ppl.front.check import DATA_TYPES, LATENT_TYPES, PARAM_TYPES
     assert set(reference.grammar_statements()) == set(reference.STATEMENTS)
-    assert set(DATA_TYPES + PARAM_TYPES) == set(reference.TYPES)
+    assert set(DATA_TYPES + PARAM_TYPES + LATENT_TYPES) == set(reference.TYPES)
 
 
 def test_reference_lists_each_distribution_once(text):

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from ppl.distributions import DISTRIBUTIONS
-from ppl.front.check import DATA_TYPES, PARAM_TYPES
+from ppl.front.check import DATA_TYPES, LATENT_TYPES, PARAM_TYPES
 from ppl.front.functions import CONSTANTS, FUNCTIONS
 from ppl.front.tables import grammar_path
 
@@ -31,12 +31,28 @@ STATEMENTS = {   # grammar rule -> (syntax, meaning)
                   "supplied at fit time (JSON, CSV or a dict); a default (which may use earlier data) makes it optional"),
     "param_decl": ("param NAME: TYPE [= init]",
                    "a learnable point parameter (initial value 0 in its unconstrained space if none)"),
-    "sample": ("NAME [: TYPE] ~ Dist(args)",
-               "observe when `NAME` is data, otherwise a latent; its shape is the arguments' broadcast shape, "
-               "or the annotation"),
-    "assign": ("NAME = expr", "deterministic; reported like a latent"),
+    "latent_decl": ("NAME: TYPE",
+                    "a latent with no distribution: a flat (improper) prior on the type's support, as in Stan "
+                    "(`beta: real[K]`, `sigma: real<lower=0>`); it takes densities from later `~` statements"),
+    "sample": ("NAME [: TYPE] ~ Dist(args) [T[lower, upper]]",
+               "a new latent (its shape the arguments' broadcast shape, or the annotation; a type such as "
+               "`real<lower=0>` or `ordered[K]` keeps the density on that support, not renormalised, as in Stan); "
+               "an observation when `NAME` is data; a log-density term when `NAME` is already defined otherwise. "
+               "`T[lower, upper]` truncates (renormalises) the distribution"),
+    "sample_at": ("NAME[i] ~ Dist(args) / y[1:T] ~ Dist(args)",
+                  "the log-density of some elements of a value defined before (data, a latent declared without "
+                  "a distribution, a deterministic), added like `target +=`"),
+    "assign": ("NAME = expr", "deterministic; reported like a latent (inside a loop: a new value of a name "
+                              "defined before it, or a name of the loop's own)"),
+    "assign_at": ("NAME[i] = expr", "a new value of `NAME` with its elements at `i` (a number or a slice) replaced"),
+    "increment": ("target += expr / NAME += expr",
+                  "`target +=` adds expr (summed) to the log-density, as Stan's; `x += e` is `x = x + e`"),
     "objective": ("minimize expr / maximize expr",
                   "at most one; the program becomes stochastic optimization of E[expr] over its `param`s"),
+    "loop": ("for t in a:b { ... }",
+             "runs its body for t = a, ..., b - 1 (half-open, like a slice; the bounds known before the fit): "
+             "assignments and log-density terms, no new latents. A loop whose iterations are independent runs "
+             "them all at once"),
 }
 
 TYPES = {        # base type -> meaning
@@ -46,6 +62,8 @@ TYPES = {        # base type -> meaning
     "positive": "(0, inf), optimized through exp",
     "unit": "the interval (0, 1), optimized through sigmoid",
     "simplex": "`simplex[K]`: K non-negative numbers summing to 1, optimized through stick-breaking",
+    "ordered": "`ordered[K]`: K increasing reals (a latent: `mu: ordered[K] ~ Normal(0, 2)`)",
+    "positive_ordered": "`positive_ordered[K]`: K increasing positive reals",
 }
 
 OPERATORS = [
@@ -55,6 +73,9 @@ OPERATORS = [
     ("`x[i]`, `X[i, j]`, `x[1:3]`", "indexing from 0 by integers, integer arrays and latent integers; slices "
                                     "with constant bounds"),
     ("`[a, b, c]`", "an array literal"),
+    ("`== != < <= > >=`", "comparisons, elementwise: 1 where true, 0 where false (no gradient)"),
+    ("`D(args).log_prob(x)`", "a distribution's log-density at x, elementwise (also `log_cdf`, `log_ccdf` for the "
+                              "families with a cdf): for `target +=`, censoring and custom likelihoods"),
 ]
 
 SUPPORTS = {"real": "real", "positive": "(0, inf)", "unit_interval": "(0, 1)", "boolean": "{0, 1}",
@@ -72,17 +93,18 @@ def grammar_statements() -> list[str]:
 def render() -> str:
     """The reference section, markers included."""
     missing = [s for s in grammar_statements() if s not in STATEMENTS]
-    missing += [t for t in dict.fromkeys(DATA_TYPES + PARAM_TYPES) if t not in TYPES]
+    missing += [t for t in dict.fromkeys(DATA_TYPES + PARAM_TYPES + LATENT_TYPES) if t not in TYPES]
     if missing:
         raise SystemExit(f"tools/reference.py does not describe {', '.join(missing)}: add a line for each")
     parts = [BEGIN, "", "### Statements", "", *_table(["statement", "meaning"], [
         [" / ".join(f"`{s.strip()}`" for s in syntax.split(" / ")), meaning]
         for syntax, meaning in (STATEMENTS[s] for s in grammar_statements())])]
-    parts += ["", "### Types", "", *_table(["type", "data", "param", "meaning"], [
-        [f"`{t}`", "yes" if t in DATA_TYPES else "", "yes" if t in PARAM_TYPES else "", TYPES[t]]
-        for t in dict.fromkeys(DATA_TYPES + PARAM_TYPES)])]
-    parts += ["", "Any type takes a shape, `real[N]` or `real[N, D]`; a latent's annotation gives only a base "
-              "type and a shape. Bounds on data are checked against the data."]
+    parts += ["", "### Types", "", *_table(["type", "data", "param", "latent", "meaning"], [
+        [f"`{t}`", "yes" if t in DATA_TYPES else "", "yes" if t in PARAM_TYPES else "",
+         "yes" if t in LATENT_TYPES else "", TYPES[t]]
+        for t in dict.fromkeys(DATA_TYPES + PARAM_TYPES + LATENT_TYPES)])]
+    parts += ["", "Any type takes a shape, `real[N]` or `real[N, D]`. Bounds on data are checked against the data; "
+              "a latent's bounds may use other latents (`real<lower=0, upper=1 - a>`)."]
     parts += ["", "### Operators", "", *_table(["operator", "meaning"], [list(o) for o in OPERATORS])]
     parts += ["", "### Functions", "", *_table(["function", "kind", "meaning"], [
         [f"`{_signature(name, fn)}`", _KINDS[fn.kind], fn.doc] for name, fn in FUNCTIONS.items()])]
@@ -96,7 +118,7 @@ def render() -> str:
 
 
 _KINDS = {"elementwise": "elementwise", "reduce": "to one number", "vector": "over the last axis",
-          "make": "constructs an array"}
+          "make": "constructs an array", "matrix": "on matrices"}
 
 
 def _signature(name, fn):

@@ -14,12 +14,12 @@ from . import enumeration, fullrank, ops
 from ..middle import ir
 from ..distributions.constraints import positive, real
 from ..middle.dependence import ranks
-from ..distributions import DISTRIBUTIONS
 from ..front.errors import SemanticError
 from ..front.functions import TooLarge, check_size
 from .expr import Const, compile_expr, constant
-from .interpret import Handler, arg_codes, broadcasts_to, interpret
-from .ops import make_dist
+from .interpret import Handler, arg_codes, broadcasts_to, interpret, reported_names, value_names
+from .loops import factor_op, loop_op
+from .expr import make_dist
 from .params import Param, ParamSpace
 from .program import Program, ScoreSite
 from .runtime_checks import check_args, check_observed
@@ -49,7 +49,7 @@ def build(rewritten: Rewritten, data: dict, rng: onp.random.Generator, param_ini
     batched = batch.data if batch else ()
     scope = {name: Const(constant(value)) for name, value in data.items() if name not in batched}
     names = [d.name for d in module.decls if d.kind == "param"]
-    names += [s.name for s in module.body if isinstance(s, (ir.Let, ir.Sample))] + list(batched)
+    names += value_names(module) + list(batched)
     slots = {}
     for name in names:
         slots[name] = scope[name] = len(slots)
@@ -79,7 +79,7 @@ def _dry_run(module, scope, slots, param_init, rng, rows):
         env[slot] = x
     for name, (_, x) in param_init.items():
         env[slots[name]] = constant(x)
-    dry = DryRun(rng)
+    dry = DryRun(rng, reported_names(module))
     interpret(module, scope, slots, env, dry)
     return dry.shapes
 
@@ -88,13 +88,19 @@ class DryRun(Handler):
     """The build's walk: each latent drawn once from its prior, its shape and prior kept in
     `shapes`; every argument, shape and observation checked on the way."""
 
-    def __init__(self, rng):
-        self.rng, self.shapes = rng, {}
+    def __init__(self, rng, reported):
+        self.rng, self.shapes, self.reported = rng, {}, reported
 
     def let(self, site):
         x = super().let(site)
-        self.shapes[site.stmt.name] = (onp.shape(x)[1:], None)
+        if site.stmt.name in self.reported:
+            self.shapes[site.stmt.name] = (onp.shape(x)[1:], None)
         return x
+
+    def factor(self, site):
+        x = site.evaluate(site.stmt.expr)
+        if getattr(x, "dtype", onp.dtype(float)).kind not in "fiub":
+            raise SemanticError("a log-density term must be a number or an array of numbers", site.stmt.span)
 
     def sample(self, site):
         stmt, first = site.stmt, site.dist()
@@ -239,7 +245,7 @@ def _constant_priors(rewritten, members, shapes, scope, kept):
         if density is None or len(shape) > 1 or logp.get(name) in kept or \
                 not all(isinstance(code, Const) for _, code in codes):
             continue
-        dist = make_dist(DISTRIBUTIONS[samples[name].dist], codes, None, 1 + len(shape))
+        dist = make_dist(samples[name].family, codes, None, 1 + len(shape))
         args = [onp.asarray(dist.args[k], dtype=float) for k in density[1]]
         size = int(onp.prod(shape, dtype=int))
         if all(broadcasts_to(a.shape, (1, size)) for a in args):
@@ -356,6 +362,14 @@ def _compile_ops(rewritten, scope, slots, shapes, plan, batch):
             y = compile_expr(ast.Name(stmt.name), scope)
             program_ops.append(ops.observe_op(stmt, arg_codes(stmt, scope), y, len(signs), plan))
             signs.append(-weight)               # - log p(y)
+        elif isinstance(stmt, ir.Factor):
+            program_ops.append(factor_op(stmt, compile_expr(stmt.expr, scope), len(signs), plan))
+            signs.append(-weight)               # - the term
+        elif isinstance(stmt, ir.Loop):
+            has_terms = any(c.part == "factor" and c.expr is stmt for c in rewritten.costs)
+            program_ops.append(loop_op(stmt, scope, slots, len(signs) if has_terms else None, ranks(module),
+                                       plan.fast, reported_names(module)))
+            signs += [-weight] * has_terms
         else:
             sense = 1.0 if stmt.sense == "minimize" else -1.0
             for (s, expr), cost in zip(stmt.terms, [c for c in rewritten.costs if c.part == "term"]):

@@ -11,9 +11,9 @@ import numpy as onp
 from autograd.tracer import getval
 
 from ..kernels import nodes
-from ..distributions import DISTRIBUTIONS
 from ..kernels.special import sum_rest
-from .ops import SiteCosts, check_step, fixed_args, make_dist, param_reader, steady_args, varying_args
+from .expr import make_dist
+from .ops import SiteCosts, check_step, fixed_args, param_reader, steady_args, varying_args
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,7 +29,7 @@ def enumerated_op(stmt: ir.Sample, codes: list, slot: int, shape: tuple[int, ...
     summed out of the model, or weighted by the program's or the guide's probabilities. In
     inference its two cost slots (`costs`) get the guide-weighted log p and log q, or, summed out,
     the marginal (`marginal_final`) in log p's and nothing in log q's; in optimization it has none."""
-    cls = DISTRIBUTIONS[stmt.dist]
+    cls = stmt.family
     steady = steady_args(cls, codes)
     rank = 1 + len(shape)
     values = onp.reshape(support, (1, len(support)) + (1,) * plan.enum_rank)

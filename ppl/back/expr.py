@@ -6,6 +6,7 @@ axis of size K or 1; see `functions.py`. Nothing here walks the tree or looks up
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -15,22 +16,53 @@ import autograd.numpy as np
 import numpy as onp
 from autograd.tracer import getval
 
+from ..distributions import DISTRIBUTIONS
+from ..distributions.restricted import BOUNDS, truncated
 from ..front import ast
+from ..front.check import signature_of
 from ..kernels import lined
 from ..kernels.fused import align
 from ..front.errors import DataError, SemanticError, Span, brief
 from ..front.functions import CONSTANTS, FUNCTIONS, MAX_ELEMENTS, Refused, TooLarge, check_size
-from ..middle.ir import Size
+from ..middle.ir import Cell, Size
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ..distributions import Distribution
     from ..distributions.base import Value
 
 
 @dataclass(frozen=True)
 class Const:
     value: object
+
+
+def value(code: Const | Callable[..., Value], env: list | None) -> Value:
+    return code.value if isinstance(code, Const) else code(env)
+
+
+def make_dist(cls: type[Distribution], codes: list, env: list | None, rank: int = 0) -> Distribution:
+    """An instance of `cls`; its arguments are aligned on their batch axes (and to `rank`, the
+    number of axes of the value it will score), so a particle axis never meets an element axis."""
+    args = {name: value(code, env) for name, code in codes}
+    events = cls.arg_event_dims
+    ranks = {k: onp.ndim(v) - events.get(k, 0) for k, v in args.items()}
+    target = max(rank - cls.event_dim, *ranks.values(), 0)
+    for k, v in args.items():
+        if ranks[k] < target:
+            shape = onp.shape(v)
+            args[k] = np.reshape(v, shape[:1] + (1,) * (target - ranks[k]) + shape[1:])
+    return cls(**args)
+
+
+def beside(x: Value, dist: Distribution) -> Value:
+    """`x` (particles, elements...) with axes inserted after the particles to line up with
+    arguments of more axes (an enumeration axis, or a vector of arguments for one value)."""
+    events = dist.arg_event_dims
+    batch = max([onp.ndim(v) - events.get(k, 0) for k, v in dist.args.items()] + [0]) + dist.event_dim
+    extra = batch - onp.ndim(x)
+    return np.reshape(x, onp.shape(x)[:1] + (1,) * extra + onp.shape(x)[1:]) if extra > 0 else x
 
 
 def constant(x: onp.ndarray | float) -> onp.ndarray:
@@ -189,9 +221,20 @@ def _elementwise(op, lined_op):
     return apply
 
 
+def _comparison(op):
+    """A comparison: 1 where it holds, 0 elsewhere (integers, with no gradient)."""
+    def apply(a, b):
+        _fits(a, b)
+        a, b = align((onp.asarray(getval(a)), onp.asarray(getval(b))))
+        return op(a, b).astype(onp.int64)
+    return apply
+
+
 _BINARY = {"+": _elementwise(np.add, lined.add), "-": _elementwise(np.subtract, lined.subtract),
            "*": _elementwise(np.multiply, lined.multiply), "/": _elementwise(np.true_divide, lined.true_divide),
-           "^": _elementwise(_power, lambda a, b: lined.power(_float(a), b)), "@": _matmul}
+           "^": _elementwise(_power, lambda a, b: lined.power(_float(a), b)), "@": _matmul,
+           "==": _comparison(onp.equal), "!=": _comparison(onp.not_equal), "<": _comparison(onp.less),
+           "<=": _comparison(onp.less_equal), ">": _comparison(onp.greater), ">=": _comparison(onp.greater_equal)}
 
 
 def _binary(node, scope):
@@ -204,7 +247,73 @@ def _unary(node, scope):
 
 def _call(node, scope):
     fn = FUNCTIONS[node.func]
-    return _lift(node, fn.impl, [compile_expr(a, scope) for a in node.args])
+    impl = fn.impl
+    if node.kwargs:                       # axis=k, checked to be a whole number
+        (_, axis), = node.kwargs
+        impl = functools.partial(fn.impl, axis=int(axis.value))
+    return _lift(node, impl, [compile_expr(a, scope) for a in node.args])
+
+
+def _method(node, scope):
+    """`D(args).log_prob(x)` (or log_cdf, log_ccdf): one value per element of x and the arguments."""
+    cls = DISTRIBUTIONS[node.dist.func]
+    names = signature_of(cls, node.dist)
+    given = dict(zip(names, node.dist.args)) if node.dist.args else dict(node.dist.kwargs)
+    pairs = [(n, given[n]) for n in names]
+    if node.truncate is not None:
+        pairs += [(k, e) for k, e in zip(BOUNDS, node.truncate) if e is not None]
+        cls = truncated(cls, tuple(k for k, e in zip(BOUNDS, node.truncate) if e is not None))
+    keys = [k for k, _ in pairs]
+
+    def density(x, *args):
+        dist = make_dist(cls, [(k, Const(a)) for k, a in zip(keys, args)], None, onp.ndim(x))
+        with onp.errstate(divide="ignore", invalid="ignore"):
+            return getattr(dist, node.method)(beside(x, dist))
+    return _lift(node, density, [compile_expr(node.args[0], scope)] + [compile_expr(e, scope) for _, e in pairs])
+
+
+def _update(node, scope):
+    """`s with [i] = v`: s with the elements at one index (a number, or a run of consecutive
+    numbers: a slice, or a loop variable taking several values at once) replaced by v."""
+    if len(node.indices) != 1:
+        raise SemanticError("an assignment to elements takes one index", node.span,
+                            hint="assign a whole row: s[i] = row, or index in two steps")
+    idx = node.indices[0]
+    if isinstance(idx, ast.Slice):
+        start, stop = (None if e is None else _slice_bound(e, scope) for e in (idx.start, idx.stop))
+        return _lift(node, lambda s, v: _replaced(s, slice(start, stop), v),
+                     [compile_expr(node.target, scope), compile_expr(node.value, scope)])
+    return _lift(node, lambda s, v, i: _replaced(s, _run(i, onp.shape(s)[1] if onp.ndim(s) > 1 else 0), v),
+                 [compile_expr(node.target, scope), compile_expr(node.value, scope), compile_expr(idx, scope)])
+
+
+def _run(i, n):
+    """An index value as a slice of the first axis (of size n): one number, or consecutive numbers."""
+    flat = onp.unique(onp.reshape(onp.asarray(getval(i)), (-1,)))
+    if flat.dtype.kind not in "iu" and not onp.all(flat == onp.round(flat)):
+        raise Refused("an index must be an integer")
+    first = int(flat[0])
+    if len(flat) > 1 and not onp.array_equal(flat, onp.arange(first, first + len(flat))):
+        raise Refused("an assignment to elements takes one index, or consecutive ones")
+    if not -n <= first < n or first + len(flat) > n:
+        raise IndexError(f"index {first} is out of bounds for axis 1 with size {n}")
+    first %= n
+    return slice(first, first + len(flat))
+
+
+def _replaced(s, where, v):
+    """s with s[:, where] replaced by v (broadcast), as a concatenation (no in-place writes)."""
+    if onp.ndim(s) < 2:
+        raise Refused("a single number has no elements to assign", hint="assign the whole value: s = ...")
+    start, stop, _ = where.indices(onp.shape(s)[1])
+    stop = max(stop, start)
+    v = np.reshape(v, onp.shape(v)[:1] + (1,) * (onp.ndim(s) - onp.ndim(v)) + onp.shape(v)[1:]) \
+        if onp.ndim(v) < onp.ndim(s) else v
+    lead = max(onp.shape(s)[0], onp.shape(v)[0])
+    rest = onp.shape(s)[2:]
+    s = s + np.zeros((lead,) + onp.shape(s)[1:]) if onp.shape(s)[0] != lead else s
+    middle = v + np.zeros((lead, stop - start) + rest)
+    return np.concatenate([s[:, :start], middle, s[:, stop:]], axis=1)
 
 
 def _array(node, scope):
@@ -315,5 +424,11 @@ def _size(node, scope):
     return compile_expr(node.expr, scope)
 
 
+def _cell(node, scope):
+    return _lift(node, lambda cells, i: cells.get(i), [compile_expr(ast.Name(node.target), scope),
+                                                      compile_expr(node.index, scope)])
+
+
 _COMPILERS = {ast.Num: _num, ast.Name: _name, ast.Binary: _binary, ast.Unary: _unary, ast.Call: _call,
-              ast.Array: _array, ast.Index: _index, Size: _size}
+              ast.Array: _array, ast.Index: _index, Size: _size, ast.Method: _method, ast.Update: _update,
+              Cell: _cell}

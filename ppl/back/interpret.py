@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 import numpy as onp
 
-from ..distributions import DISTRIBUTIONS
 from ..front import ast
 from ..front.errors import SemanticError
 from ..middle import ir
-from .expr import compile_expr
-from .ops import make_dist, value
+from ..middle.dependence import flat
+from .expr import compile_expr, evaluate
+from .expr import make_dist, value
 
 if TYPE_CHECKING:
     from ..distributions.base import Value
@@ -65,7 +65,7 @@ class Site:
 
     def dist(self, rank: int = 0):
         """The statement's distribution, its arguments lined up for a value of `rank` axes."""
-        return make_dist(DISTRIBUTIONS[self.stmt.dist], self.codes, self.env, rank)
+        return make_dist(self.stmt.family, self.codes, self.env, rank)
 
     def shape(self, prior) -> tuple:
         return latent_shape(self.stmt, prior, self.scope)
@@ -96,13 +96,49 @@ class Handler:
     def objective(self, site: Site) -> None:
         return None
 
+    def factor(self, site: Site) -> None:
+        return None
+
+
+def value_names(module: ir.Module) -> list[str]:
+    """The names that take a slot, in order: every assigned or drawn name, loops' variables and
+    the names of their bodies included."""
+    out = {}
+    for stmt in flat(module.body):
+        if isinstance(stmt, ir.Loop):
+            out.setdefault(stmt.var)
+        elif isinstance(stmt, (ir.Let, ir.Sample)):
+            out.setdefault(stmt.name)
+    return list(out)
+
+
+def reported_names(module: ir.Module) -> frozenset[str]:
+    """The names a fit reports: those of statements outside loops (a loop's own are not)."""
+    return frozenset(s.name for s in module.body if isinstance(s, (ir.Let, ir.Sample)))
+
+
+def loop_range(loop: ir.Loop, scope: dict) -> range:
+    """The values a loop variable takes (its bounds are known before the fit)."""
+    start, stop = (int(onp.reshape(evaluate(e, scope), (-1,))[0]) for e in (loop.start, loop.stop))
+    return range(start, max(start, stop))
+
 
 def interpret(module: ir.Module, scope: dict, slots: dict, env: list, handler: Handler) -> None:
     """Walk `module`'s statements in order, `handler` deciding each one's value; values go to
-    `env` at their `slots` (names without a slot are not stored)."""
+    `env` at their `slots` (names without a slot are not stored). A loop's body is walked once
+    per value of its variable."""
+    _walk(module.body, scope, slots, env, handler)
+
+
+def _walk(body, scope, slots, env, handler):
     visit = {ir.Let: handler.let, ir.Sample: handler.sample, ir.Observe: handler.observe,
-             ir.Objective: handler.objective}
-    for stmt in module.body:
+             ir.Objective: handler.objective, ir.Factor: handler.factor}
+    for stmt in body:
+        if isinstance(stmt, ir.Loop):
+            for t in loop_range(stmt, scope):
+                env[slots[stmt.var]] = onp.asarray([t])
+                _walk(stmt.body, scope, slots, env, handler)
+            continue
         try:
             with onp.errstate(all="ignore"):      # a non-finite value is for the fit to judge
                 x = visit[type(stmt)](Site(stmt, env, scope))

@@ -22,9 +22,8 @@ from autograd.tracer import Box, getval
 
 from ..kernels import nodes
 from ..distributions.constraints import real
-from ..distributions import DISTRIBUTIONS
 from . import draws
-from .expr import Const
+from .expr import Const, beside as _beside, make_dist, value
 from ..kernels.special import sum_rest
 from .runtime_checks import check_args, check_finite, check_observed
 
@@ -62,22 +61,6 @@ class Plan:
     fast: bool = True       # the build's optimizations (`build(fast=...)`): fused one-call densities too
 
 
-def value(code: Const | Callable[..., Value], env: list | None) -> Value:
-    return code.value if isinstance(code, Const) else code(env)
-
-
-def make_dist(cls: type[Distribution], codes: list, env: list | None, rank: int = 0) -> Distribution:
-    """An instance of `cls`; its arguments are aligned on their batch axes (and to `rank`, the
-    number of axes of the value it will score), so a particle axis never meets an element axis."""
-    args = {name: value(code, env) for name, code in codes}
-    events = cls.arg_event_dims
-    ranks = {k: onp.ndim(v) - events.get(k, 0) for k, v in args.items()}
-    target = max(rank - cls.event_dim, *ranks.values())
-    for k, v in args.items():
-        if ranks[k] < target:
-            shape = onp.shape(v)
-            args[k] = np.reshape(v, shape[:1] + (1,) * (target - ranks[k]) + shape[1:])
-    return cls(**args)
 
 
 def _plain(dist):
@@ -114,16 +97,7 @@ def check_step(stmt: ir.Sample | ir.Observe, dist: Distribution, steady: list[st
         check_args(stmt, dist, steady, steady=True)
 
 
-def _beside(x, dist):
-    """`x` (particles, elements...) with axes inserted after the particles to line up with
-    arguments that carry an enumeration axis."""
-    events = dist.arg_event_dims
-    batch = max(onp.ndim(v) - events.get(k, 0) for k, v in dist.args.items())
-    extra = batch - onp.ndim(x)
-    return np.reshape(x, onp.shape(x)[:1] + (1,) * extra + onp.shape(x)[1:]) if extra > 0 else x
-
-
-def _elem_values(run, plan, cost, values):
+def elem_values(run: Run, plan: Plan, cost: int, values: Value) -> onp.ndarray:
     """A cost's elementwise values for another site's score; where a latent is enumerated with
     weights, the values at its k are averaged with those weights (the enumeration axis goes)."""
     site = plan.enum_of.get(cost)
@@ -133,7 +107,7 @@ def _elem_values(run, plan, cost, values):
     return onp.sum(onp.asarray(getval(run.enum[site])) * values, axis=1)
 
 
-def _absorb(run, plan, cost, log_density):
+def absorb(run: Run, plan: Plan, cost: int, log_density: Callable[[], Value]) -> bool:
     """Hand a cost to the enumerated latent that influences it; True when it did."""
     site = plan.enum_of.get(cost)
     if site is None or site in run.fixed:
@@ -163,7 +137,7 @@ def guided_op(stmt: ir.Sample, codes: list, slot: int, shape: tuple[int, ...], s
               costs: SiteCosts, plan: Plan) -> Callable[..., None]:
     """A latent in inference mode: drawn from its guide by one of `draws`' strategies, scored
     under its prior into its two cost slots."""
-    cls = DISTRIBUTIONS[stmt.dist]
+    cls = stmt.family
     steady, constant = steady_args(cls, codes), not varying_args(codes)    # constant: its arguments
     rank, score = 1 + len(shape), site.estimator == "score"
     per_element = stmt.name in plan.elementwise
@@ -181,7 +155,7 @@ def guided_op(stmt: ir.Sample, codes: list, slot: int, shape: tuple[int, ...], s
         values = _elementwise(prior, x) if costs.logp in plan.elem_needed and cls.discrete and constant else None
         if folded and run.mf is not None:
             run.carried.add(costs.logp)           # in the block's last column
-        elif not _absorb(run, plan, costs.logp, lambda: prior.log_prob_elements(_beside(x, prior))):
+        elif not absorb(run, plan, costs.logp, lambda: prior.log_prob_elements(_beside(x, prior))):
             run.costs[costs.logp] = prior.log_prob_sum(x) if values is None else sum_rest(values)
         if logq is None:
             run.carried.add(costs.logq)           # in the block's last column
@@ -192,7 +166,7 @@ def guided_op(stmt: ir.Sample, codes: list, slot: int, shape: tuple[int, ...], s
             total_logq = logq if not per_element else sum_rest(getval(logq) if score else logq)
             run.costs[costs.logq] = getval(total_logq) if score else total_logq
         if costs.logp in plan.elem_needed:
-            run.elem[costs.logp] = _elem_values(run, plan, costs.logp,
+            run.elem[costs.logp] = elem_values(run, plan, costs.logp,
                                                 _elementwise(prior, x) if values is None else values)
         if costs.logq in plan.elem_needed:
             run.elem[costs.logq] = logq_values if logq_values is not None else getval(logq)
@@ -259,7 +233,7 @@ def fixed_args(cls: type[Distribution], arg: str | None) -> tuple[str, ...]:
 def sample_op(stmt: ir.Sample, codes: list, slot: int, shape: tuple[int, ...], site: Site | None,
               plan: Plan) -> Callable[..., None]:
     """A latent drawn from the program itself (optimization, or prior simulation)."""
-    cls = DISTRIBUTIONS[stmt.dist]
+    cls = stmt.family
     steady = steady_args(cls, codes)
     rank = 1 + len(shape)
     pathwise = site is not None and site.estimator == "pathwise"
@@ -287,7 +261,7 @@ def sample_op(stmt: ir.Sample, codes: list, slot: int, shape: tuple[int, ...], s
 def observe_op(stmt: ir.Observe, codes: list, data: Const | Callable[..., Value], cost: int,
                plan: Plan) -> Callable[..., None]:
     """An observation; `data` is its value's code (a constant, or a minibatch's slot)."""
-    cls = DISTRIBUTIONS[stmt.dist]
+    cls = stmt.family
     steady = steady_args(cls, codes)
     fixed = isinstance(data, Const)
     rank = onp.ndim(data.value) if fixed else None
@@ -309,10 +283,10 @@ def observe_op(stmt: ir.Observe, codes: list, data: Const | Callable[..., Value]
         check_step(stmt, dist, steady, run)
         if run.checking:
             check_observed(stmt, dist, y)
-        if not _absorb(run, plan, cost, lambda: dist.log_prob_elements(y)):
+        if not absorb(run, plan, cost, lambda: dist.log_prob_elements(y)):
             run.costs[cost] = sum_rest(dist.log_prob(y)) if moving else dist.log_prob_sum(y)
         if cost in plan.elem_needed:
-            run.elem[cost] = _elem_values(run, plan, cost, _elementwise(dist, y))
+            run.elem[cost] = elem_values(run, plan, cost, _elementwise(dist, y))
         if run.checking:
             check_finite(stmt, run.costs[cost], f"the log-density of '{stmt.name}'")
     return op
@@ -340,7 +314,7 @@ def term_op(stmt: ir.Objective, code: Const | Callable[..., Value], reduce: str 
         run.costs[cost] = value
         if cost in plan.elem_needed:
             scale = _count(onp.shape(x)[2 if site in run.enum else 1:]) if reduce == "mean" else 1
-            run.elem[cost] = _elem_values(run, plan, cost, x) / scale
+            run.elem[cost] = elem_values(run, plan, cost, x) / scale
     return op
 
 

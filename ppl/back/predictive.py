@@ -24,7 +24,7 @@ from ..middle import ir
 from .data import bind
 from ..front.errors import PPLError, SemanticError
 from .expr import Const, constant, evaluate
-from .interpret import Handler, interpret
+from .interpret import Handler, interpret, value_names
 
 
 def prior(model: object, data: object = None, n: int = 1000, seed: int = 0, params: dict | None = None) -> dict:
@@ -71,7 +71,7 @@ def _forward(module, values, params, rng, K, obs_shapes, latents):
     """Run the program forwards with K draws (`Forward`); `latents` (posterior) replaces the
     latent draws."""
     scope = {name: Const(constant(v)) for name, v in values.items()}
-    names = list(params) + [s.name for s in module.body if isinstance(s, (ir.Let, ir.Sample))]
+    names = list(params) + value_names(module)
     if latents is None:
         names += [s.name for s in module.body if isinstance(s, ir.Observe)]
     slots = {name: i for i, name in enumerate(dict.fromkeys(names))}
@@ -99,13 +99,18 @@ class Forward(Handler):
 
     def let(self, site):
         name = site.stmt.name
-        return self._keep(name, self.latents[name] if self.latents is not None else super().let(site))
+        given = self.latents is not None and name in self.latents    # a loop's own names are computed
+        return self._keep(name, self.latents[name] if given else super().let(site))
 
     def sample(self, site):
         name = site.stmt.name
         if self.latents is not None:
             return self._keep(name, self.latents[name])
-        shape = site.shape(site.dist())
+        prior = site.dist()
+        if getattr(prior, "improper", False):
+            raise SemanticError(f"'{name}' has no distribution (a flat prior), so it cannot be drawn before "
+                                "fitting", site.stmt.span, hint="draw from the fitted model instead (ppl sample --fit)")
+        shape = site.shape(prior)
         return self._keep(name, site.dist(1 + len(shape)).sample(self.rng, (self.K,) + shape))
 
     def observe(self, site):
@@ -156,7 +161,7 @@ class _Walk:
         self.module, self.latents, self.summed = module, latents, summed
         self.n = len(next(iter(latents.values()))) if latents else 1
         self.scope = {name: Const(constant(v)) for name, v in values.items()}
-        names = list(params) + [s.name for s in module.body if isinstance(s, (ir.Let, ir.Sample))]
+        names = list(params) + value_names(module)
         self.slots = {name: i for i, name in enumerate(dict.fromkeys(names))}
         self.scope.update(self.slots)
         self.params = params

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Constraint", "real", "real_vector", "positive", "unit_interval", "interval", "greater_than",
-    "less_than", "circular", "simplex", "ordered", "corr_cholesky", "lower_cholesky",
+    "less_than", "circular", "simplex", "ordered", "positive_ordered", "corr_cholesky", "lower_cholesky",
     "positive_definite", "nonnegative_integer", "integer", "boolean", "integer_interval", "multinomial",
 ]
 
@@ -234,6 +234,24 @@ class _Ordered(Constraint):
         return np.sum(u[..., 1:], axis=-1)
 
 
+class _PositiveOrdered(_Ordered):
+    """Strictly increasing positive vectors: x_k = sum_{j <= k} exp(u_j)."""
+
+    name = "positive_ordered"
+
+    def check(self, x):
+        return super().check(x) & onp.all(_plain(x)[..., :1] > 0, axis=-1)
+
+    def to_constrained(self, u):
+        return np.cumsum(np.exp(u), axis=-1)
+
+    def to_unconstrained(self, x):
+        return np.log(np.concatenate([x[..., :1], x[..., 1:] - x[..., :-1]], axis=-1))
+
+    def log_abs_det_jacobian(self, u):
+        return np.sum(u, axis=-1)
+
+
 def _log1m_tanh2(u):
     # log(1 - tanh(u)^2) = -2 log cosh(u), without the cancellation near |u| large.
     return 2 * (math.log(2) - np.logaddexp(u, -u))
@@ -368,6 +386,7 @@ unit_interval = _Interval(0.0, 1.0, name="unit_interval")
 circular = _Interval(-math.pi, math.pi, name="circular")
 simplex = _Simplex()
 ordered = _Ordered()
+positive_ordered = _PositiveOrdered()
 corr_cholesky = _CorrCholesky()
 lower_cholesky = _LowerCholesky()
 positive_definite = _PositiveDefinite()

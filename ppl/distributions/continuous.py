@@ -11,6 +11,7 @@ from ..kernels.special import gammaln
 
 from . import constraints
 from ..kernels import fused
+from . import cdf
 from .base import LOG_2PI, Distribution, log_sigmoid
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ class _LocScale(Distribution):
     support = constraints.real
 
 
-class Normal(_LocScale):
+class Normal(cdf.NormalCDF, _LocScale):
     """exp(-((x - loc) / scale)^2 / 2) / (scale sqrt(2 pi))"""
 
     noise = staticmethod(_normal)
@@ -51,7 +52,7 @@ class Normal(_LocScale):
     density = (fused.normal, ("loc", "scale"))
 
 
-class HalfNormal(Distribution):
+class HalfNormal(cdf.HalfNormalCDF, Distribution):
     """2 Normal(x; 0, scale) for x > 0"""
 
     signatures = (("scale",),)
@@ -72,7 +73,7 @@ class HalfNormal(Distribution):
     density = (fused.half_normal, ("scale",))
 
 
-class LogNormal(_LocScale):
+class LogNormal(cdf.LogNormalCDF, _LocScale):
     """Normal(log x; loc, scale) / x for x > 0"""
 
     support = constraints.positive
@@ -91,7 +92,7 @@ class LogNormal(_LocScale):
         return -0.5 * z**2 - np.log(self.scale) - 0.5 * LOG_2PI - log_x
 
 
-class Exponential(Distribution):
+class Exponential(cdf.ExponentialCDF, Distribution):
     """rate exp(-rate x) for x > 0"""
 
     signatures = (("rate",),)
@@ -111,7 +112,7 @@ class Exponential(Distribution):
     density = (fused.exponential, ("rate",))
 
 
-class Uniform(Distribution):
+class Uniform(cdf.UniformCDF, Distribution):
     """1 / (high - low) for low <= x <= high"""
 
     signatures = (("low", "high"),)
@@ -132,7 +133,7 @@ class Uniform(Distribution):
         return -np.log(self.high - self.low)
 
 
-class Laplace(_LocScale):
+class Laplace(cdf.LaplaceCDF, _LocScale):
     """exp(-|x - loc| / scale) / (2 scale)"""
 
     noise = staticmethod(lambda rng, shape: rng.laplace(size=shape))
@@ -147,7 +148,7 @@ class Laplace(_LocScale):
         return -np.abs(x - self.loc) / self.scale - np.log(2 * self.scale)
 
 
-class Logistic(_LocScale):
+class Logistic(cdf.LogisticCDF, _LocScale):
     """exp(-z) / (scale (1 + exp(-z))^2), z = (x - loc) / scale"""
 
     noise = staticmethod(lambda rng, shape: rng.logistic(size=shape))
@@ -163,7 +164,7 @@ class Logistic(_LocScale):
         return log_sigmoid(z) + log_sigmoid(-z) - np.log(self.scale)
 
 
-class Gumbel(_LocScale):
+class Gumbel(cdf.GumbelCDF, _LocScale):
     """exp(-z - exp(-z)) / scale, z = (x - loc) / scale"""
 
     noise = staticmethod(lambda rng, shape: rng.gumbel(size=shape))
@@ -179,7 +180,7 @@ class Gumbel(_LocScale):
         return -z - np.exp(-z) - np.log(self.scale)
 
 
-class Cauchy(_LocScale):
+class Cauchy(cdf.CauchyCDF, _LocScale):
     """1 / (pi scale (1 + ((x - loc) / scale)^2))"""
 
     noise = staticmethod(lambda rng, shape: rng.standard_cauchy(shape))
@@ -198,7 +199,7 @@ class Cauchy(_LocScale):
     density = (fused.cauchy, ("loc", "scale"))
 
 
-class HalfCauchy(Distribution):
+class HalfCauchy(cdf.HalfCauchyCDF, Distribution):
     """2 Cauchy(x; 0, scale) for x > 0"""
 
     signatures = (("scale",),)
@@ -220,7 +221,7 @@ class HalfCauchy(Distribution):
     density = (fused.half_cauchy, ("scale",))
 
 
-class Weibull(Distribution):
+class Weibull(cdf.WeibullCDF, Distribution):
     """(k / scale) (x / scale)^(k - 1) exp(-(x / scale)^k) for x > 0, k = concentration"""
 
     signatures = (("concentration", "scale"),)   # Stan's and scipy's order: shape, then scale

@@ -60,7 +60,7 @@ class Binary(Node):
 
     def __str__(self):
         p = _PRECEDENCE[self.op]
-        left_needs, right_needs = (p + 1, p) if self.op == "^" else (p, p + 1)
+        left_needs, right_needs = (p + 1, p) if self.op == "^" else (p + 1, p + 1) if p == 0 else (p, p + 1)
         return f"{_wrap(self.left, left_needs)} {self.op} {_wrap(self.right, right_needs)}"
 
 
@@ -73,6 +73,30 @@ class Call(Node):
     def __str__(self):
         parts = [str(a) for a in self.args] + [f"{k}={v}" for k, v in self.kwargs]
         return f"{self.func}({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class Method(Node):
+    """`Normal(mu, s).log_prob(x)`: a distribution's log-density (or log-cdf, log-ccdf) at a value,
+    elementwise; `truncate` is the (lower, upper) of a truncated distribution (`~ ... T[a, b]`)."""
+    dist: Call
+    method: str
+    args: tuple = ()
+    truncate: tuple | None = None
+
+    def __str__(self):
+        return f"{self.dist}{_truncation(self.truncate)}.{self.method}({', '.join(map(str, self.args))})"
+
+
+@dataclass(frozen=True)
+class Update(Node):
+    """`s[i] = e` as a value: s with the elements at i replaced by e."""
+    target: Name
+    indices: tuple
+    value: Node
+
+    def __str__(self):
+        return f"{self.target} with [{', '.join(map(str, self.indices))}] = {self.value}"
 
 
 @dataclass(frozen=True)
@@ -107,6 +131,10 @@ def children(expr: Node) -> tuple:
         return tuple(e for e in (expr.start, expr.stop) if e is not None)
     if isinstance(expr, Array):
         return expr.items
+    if isinstance(expr, Method):
+        return children(expr.dist) + expr.args + tuple(b for b in expr.truncate or () if b is not None)
+    if isinstance(expr, Update):
+        return (expr.target,) + expr.indices + (expr.value,)
     return ()
 
 
@@ -118,7 +146,8 @@ def names(expr: Node) -> Iterator[Name]:
         yield from names(child)
 
 
-_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "@": 2, "^": 4}
+COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "@": 2, "^": 4, **{op: 0 for op in COMPARISONS}}
 
 
 def _wrap(e, needed):
@@ -162,22 +191,67 @@ class ParamDecl(Node):
 
 
 @dataclass(frozen=True)
+class LatentDecl(Node):
+    """`beta: real[K]`: a latent with a flat (improper) prior on its type's support."""
+    name: str
+    type: Type
+
+    def __str__(self):
+        return f"{self.name}: {self.type}"
+
+
+def _at(name, indices):
+    return f"{name}[{', '.join(map(str, indices))}]" if indices else name
+
+
+def _truncation(bounds):
+    return "" if bounds is None else f" T[{bounds[0] or ''}, {bounds[1] or ''}]"
+
+
+@dataclass(frozen=True)
 class SampleStmt(Node):
     name: str
     type: Type | None
     dist: Call
+    indices: tuple = ()          # y[t] ~ ...: the elements the statement is about
+    truncate: tuple | None = None   # (lower or None, upper or None) of T[lower, upper]
 
     def __str__(self):
-        return f"{self.name}{f': {self.type}' if self.type else ''} ~ {self.dist}"
+        return f"{_at(self.name, self.indices)}{f': {self.type}' if self.type else ''} ~ {self.dist}" \
+               f"{_truncation(self.truncate)}"
 
 
 @dataclass(frozen=True)
 class Assign(Node):
     name: str
     expr: Node
+    indices: tuple = ()          # s[t] = e: a new value of s with those elements replaced
 
     def __str__(self):
-        return f"{self.name} = {self.expr}"
+        return f"{_at(self.name, self.indices)} = {self.expr}"
+
+
+@dataclass(frozen=True)
+class Increment(Node):
+    """`x += e` (x = x + e), or `target += e`: e, summed, joins the log-density."""
+    name: str
+    expr: Node
+
+    def __str__(self):
+        return f"{self.name} += {self.expr}"
+
+
+@dataclass(frozen=True)
+class Loop(Node):
+    """`for var in start:stop { body }`, var taking start, ..., stop - 1."""
+    var: str
+    start: Node
+    stop: Node
+    body: tuple
+
+    def __str__(self):
+        inner = "".join(f"\n  {line}" for stmt in self.body for line in str(stmt).splitlines())
+        return f"for {self.var} in {self.start}:{self.stop} {{{inner}\n}}"
 
 
 @dataclass(frozen=True)

@@ -15,15 +15,23 @@ if TYPE_CHECKING:
 
 DATA_TYPES = ("int", "real")
 PARAM_TYPES = ("real", "positive", "unit", "simplex")
+LATENT_TYPES = ("real", "positive", "unit", "simplex", "ordered", "positive_ordered")
+VECTOR_TYPES = ("simplex", "ordered", "positive_ordered")
 BOUND_NAMES = ("lower", "upper")
+METHODS = ("log_prob", "log_cdf", "log_ccdf")
+TARGET = "target"
+
+# what a `~` statement does, by what its name already is (`Checked.roles`)
+NEW, OBSERVE, SCORE = "new", "observe", "score"
 
 
 @dataclass(frozen=True)
 class Symbol:
     name: str
-    kind: str        # data | param | latent | deterministic
+    kind: str        # data | param | latent | deterministic | loop
     integer: bool    # integer-valued (usable as an index)
     span: object
+    flat: bool = False   # a latent declared without a distribution (`beta: real[K]`)
 
     def __str__(self):
         return f"{self.name}: {self.kind}{' int' if self.integer else ''} (line {self.span.line})"
@@ -31,53 +39,185 @@ class Symbol:
 
 @dataclass(frozen=True)
 class Checked:
-    """A program that passed the checks, with its symbol table and fitting mode."""
+    """A program that passed the checks, with its symbol table, fitting mode, and what each
+    `~` statement does (`roles`: id of the statement -> NEW, OBSERVE or SCORE)."""
     program: ast.Program
     symbols: dict
     mode: str        # vi | optimize | mle | prior
+    roles: dict = None
 
     def __str__(self):
         return "\n".join([f"# mode: {self.mode}", *map(str, self.symbols.values())])
 
 
+@dataclass
+class _State:
+    symbols: dict
+    later: dict
+    roles: dict
+    objective: object = None
+    observed: list = None      # statements that observe data or add a log-density term
+
+
 def check(program: ast.Program) -> Checked:
     """Check a syntax tree; raise `SemanticError` at the first problem."""
-    symbols: dict[str, Symbol] = {}
-    later = {s.name: s for s in program.stmts if hasattr(s, "name")}
-    objective = None
-    observed = []
+    st = _State({}, dict(_defined(program.stmts)), {}, observed=[])
     for stmt in program.stmts:
-        if isinstance(stmt, ast.ObjectiveStmt):
-            if objective is not None:
-                raise SemanticError(f"a second objective; the first is on line {objective.span.line}",
-                                    stmt.span, hint="a program has at most one minimize or maximize")
-            objective = stmt
-            _expr(stmt.expr, symbols, later)
-            continue
-        if isinstance(stmt, ast.SampleStmt) and stmt.name in symbols and symbols[stmt.name].kind == "data":
-            _observe(stmt, symbols, later)
-            observed.append(stmt)
-            continue
-        _no_duplicate(stmt, symbols)
-        symbols[stmt.name] = _declare(stmt, symbols, later)
+        _statement(stmt, st, None)
+    objective, observed, symbols = st.objective, st.observed, st.symbols
     if objective is not None and observed:
-        name = observed[0].name
-        raise SemanticError("a program with an objective cannot also observe data", observed[0].span,
-                            hint=f"remove the objective on line {objective.span.line} to fit the model to its "
-                                 f"data, or the declaration 'data {name}' on line {symbols[name].span.line} "
-                                 f"to make '{name}' a latent")
-    latents = any(s.kind == "latent" for s in symbols.values())
+        first = observed[0]
+        hint = f"remove the objective on line {objective.span.line} to fit the model to its data, or this statement"
+        if isinstance(first, ast.SampleStmt) and st.roles[id(first)] == OBSERVE:
+            hint = (f"remove the objective on line {objective.span.line} to fit the model to its data, or the "
+                    f"declaration 'data {first.name}' on line {symbols[first.name].span.line} to make "
+                    f"'{first.name}' a latent")
+            what = "observe data"
+        else:
+            what = "add a log-density term"
+        raise SemanticError(f"a program with an objective cannot also {what}", first.span, hint=hint)
+    latents = [s for s in symbols.values() if s.kind == "latent"]
     mode = "optimize" if objective else "vi" if observed and latents else "mle" if observed else "prior"
-    return Checked(program, symbols, mode)
+    flat = next((s for s in latents if s.flat), None)
+    if flat is not None and mode != "vi":
+        raise SemanticError(f"'{flat.name}' has no distribution (a flat prior), which only a model fitted to data "
+                            "can have", flat.span, hint=f"give it one, as {flat.name} ~ Normal(0, 10), or observe data")
+    return Checked(program, symbols, mode, st.roles)
 
 
-def _no_duplicate(stmt, symbols):
-    if stmt.name in symbols:
-        first = symbols[stmt.name]
-        raise SemanticError(f"'{stmt.name}' is already defined (as {first.kind}) on line {first.span.line}",
+def _defined(stmts):
+    """(name, statement) for every name a statement defines, loops' bodies included."""
+    for stmt in stmts:
+        if isinstance(stmt, ast.Loop):
+            yield from _defined(stmt.body)
+        elif hasattr(stmt, "name"):
+            yield stmt.name, stmt
+
+
+def _statement(stmt, st, loop):
+    """Check one statement; `loop` is the innermost loop around it, if any."""
+    symbols, later = st.symbols, st.later
+    if loop is not None and isinstance(stmt, (ast.DataDecl, ast.ParamDecl, ast.LatentDecl, ast.ObjectiveStmt)):
+        raise SemanticError("declarations and objectives go outside loops", stmt.span,
+                            hint=f"move this line above the loop on line {loop.span.line}")
+    if isinstance(stmt, ast.ObjectiveStmt):
+        if st.objective is not None:
+            raise SemanticError(f"a second objective; the first is on line {st.objective.span.line}",
+                                stmt.span, hint="a program has at most one minimize or maximize")
+        st.objective = stmt
+        _expr(stmt.expr, symbols, later)
+    elif isinstance(stmt, ast.Loop):
+        _loop(stmt, st)
+    elif isinstance(stmt, ast.Increment):
+        _increment(stmt, st)
+    elif isinstance(stmt, ast.SampleStmt) and (stmt.name in symbols or stmt.indices or loop is not None):
+        _tilde_on_value(stmt, st, loop)
+    elif isinstance(stmt, ast.Assign) and (stmt.indices or (loop is not None and stmt.name in symbols)):
+        _update(stmt, st)
+    else:
+        _no_duplicate(stmt, symbols)
+        if isinstance(stmt, ast.SampleStmt):
+            st.roles[id(stmt)] = NEW
+        symbols[stmt.name] = _declare(stmt, symbols, later)
+
+
+def _loop(stmt, st):
+    _no_duplicate(stmt, st.symbols, stmt.var)
+    for bound in (stmt.start, stmt.stop):
+        if not _static(bound, st.symbols, st.later, "a loop bound"):
+            raise SemanticError("a loop bound must be an integer", bound.span, hint="use int data or a number")
+    outer = st.symbols
+    st.symbols = dict(outer)          # names defined in the body are the body's own
+    st.symbols[stmt.var] = Symbol(stmt.var, "loop", True, stmt.span)
+    try:
+        for inner in stmt.body:
+            _statement(inner, st, stmt)
+    finally:
+        st.symbols = outer
+
+
+def _increment(stmt, st):
+    _expr(stmt.expr, st.symbols, st.later)
+    if stmt.name == TARGET:
+        st.observed.append(stmt)
+        return
+    sym = st.symbols.get(stmt.name)
+    if sym is None or sym.kind != "deterministic":
+        what = "is not defined" if sym is None else f"is a {sym.kind}"
+        raise SemanticError(f"'{stmt.name}' {what}; += updates a value defined with =", stmt.span,
+                            hint=f"define it first, as {stmt.name} = 0, or write target += ... for a log-density term")
+
+
+def _update(stmt, st):
+    """`s[i] = e` (anywhere) or `s = e` inside a loop: a new value of a deterministic `s`."""
+    sym = st.symbols.get(stmt.name)
+    if sym is None:
+        raise SemanticError(f"'{stmt.name}' is not defined; {stmt.name}[...] = ... replaces elements of a value "
+                            "defined before", stmt.span, hint=f"define it first, as {stmt.name} = zeros(N)")
+    if sym.kind != "deterministic":
+        raise SemanticError(f"'{stmt.name}' is a {sym.kind}, which cannot be assigned to", stmt.span,
+                            hint="assign to a value defined with =, such as a copy: s = 1 * x")
+    for idx in stmt.indices:
+        _index(idx, st.symbols, st.later)
+    _expr(stmt.expr, st.symbols, st.later)
+
+
+def _tilde_on_value(stmt, st, loop):
+    """`y ~ D` on a name already defined: an observation of data, else a log-density term."""
+    sym = st.symbols.get(stmt.name)
+    if sym is None:
+        where = "inside a loop" if loop is not None else f"with {stmt.name}[...]"
+        raise SemanticError(f"'{stmt.name}' is not defined; a ~ statement {where} gives a density to a value "
+                            "defined before", stmt.span,
+                            hint=f"declare it above: data {stmt.name}: real[N] for data, {stmt.name}: real[N] for a "
+                                 "latent")
+    if sym.kind == "latent" and not sym.flat:
+        raise SemanticError(f"'{stmt.name}' is already drawn from a distribution on line {sym.span.line}",
+                            stmt.span, hint=f"to add another density term, write target += D.log_prob({stmt.name}); "
+                                            "or declare it without one: "
+                                            f"{stmt.name}: real, then give it densities with ~")
+    if sym.kind == "loop":
+        raise SemanticError(f"'{stmt.name}' is a loop variable", stmt.span, hint="give a density to a value")
+    if stmt.type is not None:
+        raise SemanticError(f"'{stmt.name}' is already defined on line {sym.span.line}; its type comes from there",
+                            stmt.type.span, hint="remove the annotation")
+    for idx in stmt.indices:
+        _index(idx, st.symbols, st.later)
+    _distribution(stmt.dist, st.symbols, st.later)
+    _truncation(stmt, st.symbols, st.later)
+    whole_data = sym.kind == "data" and not stmt.indices and loop is None
+    st.roles[id(stmt)] = OBSERVE if whole_data else SCORE
+    st.observed.append(stmt)
+
+
+def _truncation(stmt, symbols, later):
+    if stmt.truncate is None:
+        return
+    cls = DISTRIBUTIONS[stmt.dist.func]
+    if cls.discrete or cls.event_dim or getattr(cls, "log_cdf", None) is None:
+        why = "is discrete" if cls.discrete else "draws vectors" if cls.event_dim else "has no cdf here"
+        raise SemanticError(f"{cls.__name__} {why}, so it cannot be truncated", stmt.span,
+                            hint="truncate a continuous family with a cdf: " + ", ".join(
+                                sorted(n for n, c in DISTRIBUTIONS.items() if getattr(c, "log_cdf", None)
+                                       and not c.discrete and not c.event_dim)))
+    if all(b is None for b in stmt.truncate):
+        raise SemanticError("T[,] truncates nothing", stmt.span, hint="give a lower bound, an upper bound or both")
+    for bound in stmt.truncate:
+        if bound is not None:
+            _expr(bound, symbols, later)
+
+
+def _no_duplicate(stmt, symbols, name=None):
+    name = name or stmt.name
+    if name in symbols:
+        first = symbols[name]
+        raise SemanticError(f"'{name}' is already defined (as {first.kind}) on line {first.span.line}",
                             stmt.span, hint="give it another name")
-    if stmt.name in FUNCTIONS or stmt.name in CONSTANTS or stmt.name in DISTRIBUTIONS:
-        raise SemanticError(f"'{stmt.name}' is a built-in name", stmt.span, hint="give it another name")
+    if name in FUNCTIONS or name in CONSTANTS or name in DISTRIBUTIONS:
+        raise SemanticError(f"'{name}' is a built-in name", stmt.span, hint="give it another name")
+    if name == TARGET:
+        raise SemanticError("'target' is reserved", stmt.span,
+                            hint="target += e adds e to the log-density; give the value another name")
 
 
 def _declare(stmt, symbols, later) -> Symbol:
@@ -91,15 +231,17 @@ def _declare(stmt, symbols, later) -> Symbol:
         if stmt.init is not None:
             _static(stmt.init, symbols, later, "an initial value")
         return Symbol(stmt.name, "param", False, stmt.span)
+    if isinstance(stmt, ast.LatentDecl):
+        if stmt.type.base == "int":
+            raise SemanticError("a discrete latent needs a distribution", stmt.span,
+                                hint=f"write {stmt.name}: {stmt.type} ~ Categorical(...), or another family")
+        _latent_type(stmt.type, symbols, later)
+        return Symbol(stmt.name, "latent", False, stmt.span, flat=True)
     if isinstance(stmt, ast.SampleStmt):
         cls = _distribution(stmt.dist, symbols, later)
+        _truncation(stmt, symbols, later)
         if stmt.type is not None:
-            _type(stmt.type, DATA_TYPES, "latent", symbols, later, bounds=False)
-            want = "int" if cls.discrete else "real"
-            if stmt.type.base != want:
-                raise SemanticError(f"{cls.__name__} draws {'integers' if cls.discrete else 'reals'}, "
-                                    f"but '{stmt.name}' is declared {stmt.type.base}", stmt.type.span,
-                                    hint=f"declare it as {want}")
+            _sample_type(stmt, cls, symbols, later)
         return Symbol(stmt.name, "latent", cls.discrete, stmt.span)
     if isinstance(stmt.expr, ast.Call) and stmt.expr.func in DISTRIBUTIONS:
         raise SemanticError(f"'{stmt.expr.func}' is a distribution, not a function", _name_span(stmt.expr),
@@ -108,22 +250,39 @@ def _declare(stmt, symbols, later) -> Symbol:
     return Symbol(stmt.name, "deterministic", integer, stmt.span)
 
 
-def _observe(stmt, symbols, later):
-    if stmt.type is not None:
-        raise SemanticError(f"'{stmt.name}' is data; its type comes from its declaration on line "
-                            f"{symbols[stmt.name].span.line}", stmt.type.span, hint="remove the annotation")
-    _distribution(stmt.dist, symbols, later)
+def _latent_type(t, symbols, later):
+    _type(t, LATENT_TYPES + ("int",), "a latent", symbols, later)
+    if t.base in VECTOR_TYPES and not t.shape:
+        raise SemanticError(f"{t.base} needs a size", t.span, hint=f"write {t.base}[K]")
 
 
+def _sample_type(stmt, cls, symbols, later):
+    """The annotation of a new latent: its shape, and a support the family's own is restricted to."""
+    t = stmt.type
+    _latent_type(t, symbols, later)
+    want = "int" if cls.discrete else "real"
+    restricted = t.bounds or t.base not in ("int", "real")
+    if not restricted and t.base != want:
+        raise SemanticError(f"{cls.__name__} draws {'integers' if cls.discrete else 'reals'}, "
+                            f"but '{stmt.name}' is declared {t.base}", t.span, hint=f"declare it as {want}")
+    if restricted and (cls.discrete or cls.event_dim):
+        raise SemanticError(f"'{stmt.name}' is declared {t.base}{'<...>' if t.bounds else ''}, which restricts a "
+                            f"univariate continuous distribution, but {cls.__name__} "
+                            f"{'is discrete' if cls.discrete else 'draws vectors'}", t.span,
+                            hint=f"declare it as {want}")
 def _type(t, allowed, what, symbols, later, bounds=True):
     if t.base not in allowed:
         raise SemanticError(f"'{t.base}' is not a type for {what}", t.span,
                             hint=did_you_mean(t.base, allowed) or f"use one of: {', '.join(allowed)}")
     for name, expr in t.bounds:
-        if not bounds or name not in BOUND_NAMES or t.base not in ("int", "real"):
+        if not bounds or name not in BOUND_NAMES or t.base not in ("int", "real") or (what == "a latent" and t.base == "int"):
             raise SemanticError(f"bound '{name}' is not allowed here", expr.span,
-                                hint="bounds are <lower=...>, <upper=...> on int and real data and real params")
-        _static(expr, symbols, later, "a bound")
+                                hint="bounds are <lower=...>, <upper=...> on int and real data, and on real params "
+                                     "and latents")
+        if what == "a latent":       # a latent's bounds may depend on other latents
+            _expr(expr, symbols, later)
+        else:
+            _static(expr, symbols, later, "a bound")
     for dim in t.shape:
         if not _static(dim, symbols, later, "a size"):
             raise SemanticError("a size must be an integer", dim.span, hint="use an int data value or a number")
@@ -197,6 +356,8 @@ def signature_of(cls: type[Distribution], call: ast.Call) -> tuple:
 
 def _expr(expr, symbols, later) -> bool:
     """Check an expression; return whether it is integer-valued."""
+    if isinstance(expr, ast.Method):
+        return _method(expr, symbols, later)
     if isinstance(expr, ast.Num):
         return isinstance(expr.value, int)
     if isinstance(expr, ast.Name):
@@ -208,9 +369,26 @@ def _expr(expr, symbols, later) -> bool:
             _index(idx, symbols, later)
         return _expr(expr.target, symbols, later)
     kinds = [_expr(c, symbols, later) for c in ast.children(expr)]
+    if isinstance(expr, ast.Binary) and expr.op in ast.COMPARISONS:
+        return True
     if isinstance(expr, ast.Binary) and expr.op in ("/", "^", "@"):
         return False
     return all(kinds)
+
+
+def _method(expr, symbols, later):
+    cls = _distribution(expr.dist, symbols, later)
+    if expr.method not in METHODS:
+        raise SemanticError(f"a distribution has no method '{expr.method}'", expr.span,
+                            hint=did_you_mean(expr.method, METHODS) or f"the methods are {', '.join(METHODS)}")
+    if expr.method != "log_prob" and getattr(cls, "log_cdf", None) is None:
+        raise SemanticError(f"{cls.__name__} has no cdf here, so no {expr.method}", expr.span,
+                            hint="use log_prob, or a family with a cdf")
+    if len(expr.args) != 1:
+        raise SemanticError(f"{expr.method} takes 1 argument, the value, got {len(expr.args)}", expr.span,
+                            hint=f"write {expr.dist}.{expr.method}(x)")
+    _expr(expr.args[0], symbols, later)
+    return False
 
 
 def _index(idx, symbols, later):
@@ -255,9 +433,13 @@ def _function(call, symbols, later):
         raise SemanticError(f"unknown function '{call.func}'", _name_span(call),
                             hint=did_you_mean(call.func, FUNCTIONS)
                             or f"the functions are {', '.join(sorted(FUNCTIONS))}")
-    if call.kwargs:
-        raise SemanticError(f"{call.func} takes no named arguments", call.span,
-                            hint=f"pass its arguments by position: {call.func}(...)")
+    for key, value in call.kwargs:
+        if key != "axis" or not fn.axis:
+            raise SemanticError(f"{call.func} takes no named argument '{key}'", call.span,
+                                hint=f"pass its arguments by position: {call.func}(...)" if not fn.axis
+                                else f"the one named argument of {call.func} is axis=k")
+        if not isinstance(value, ast.Num) or not isinstance(value.value, int):
+            raise SemanticError("axis must be a whole number, such as axis=0", value.span)
     low, high = fn.arity
     if not low <= len(call.args) <= high:
         want = f"{low}" if low == high else f"{low} to {high}"
@@ -267,8 +449,8 @@ def _function(call, symbols, later):
                             else f"add the missing argument{'s' * (low - len(call.args) != 1)}")
     if fn.static:
         for arg in call.args:
-            if not _static(arg, symbols, later, f"a size given to {call.func}"):
+            if not _static(arg, symbols, later, f"an argument of {call.func}") and fn.kind == "make":
                 raise SemanticError("a size must be an integer", arg.span)
-        return False
+        return fn.integer
     kinds = [_expr(a, symbols, later) for a in call.args]
     return fn.integer and all(kinds)

@@ -23,6 +23,9 @@ _WORDS = {
     "NAME": "a name", "NUMBER": "a number", "_NL": "a line break", "$END": "end of input",
     "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','", "COLON": "':'",
     "EQUAL": "'='", "TILDE": "'~'", "LESSTHAN": "'<'", "MORETHAN": "'>'", "MINIMIZE": "minimize", "MAXIMIZE": "maximize", "DATA": "data", "PARAM": "param",
+    "FOR": "for", "IN": "in", "LBRACE": "'{'", "RBRACE": "'}'", "DOT": "'.'", "EQEQ": "'=='", "NOTEQ": "'!='", "LESSEQUAL": "'<='",
+    "MOREEQUAL": "'>='",
+    "PLUSEQUAL": "'+='", "T": "T[...]",
     "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'", "AT": "'@'", "POW": "'^'",
 }
 _PAIRS = {"(": ")", "[": "]"}
@@ -106,11 +109,52 @@ class _ToAst(Transformer):
     def param_decl(self, meta, name, type_, init):
         return ast.ParamDecl(str(name), type_, init, span=_span(meta))
 
-    def sample(self, meta, name, type_, call):
-        return ast.SampleStmt(str(name), type_, call, span=_span(meta))
+    def latent_decl(self, meta, name, type_):
+        return ast.LatentDecl(str(name), type_, span=_span(meta))
+
+    def sample(self, meta, name, type_, call, truncate):
+        return ast.SampleStmt(str(name), type_, call, truncate=truncate, span=_span(meta))
+
+    def sample_at(self, meta, name, *rest):
+        *indices, call, truncate = rest
+        return ast.SampleStmt(str(name), None, call, tuple(indices), truncate, span=_span(meta))
+
+    def truncate(self, meta, lower, upper):
+        return (lower, upper)
 
     def assign(self, meta, name, expr):
         return ast.Assign(str(name), expr, span=_span(meta))
+
+    def assign_at(self, meta, name, *rest):
+        *indices, expr = rest
+        return ast.Assign(str(name), expr, tuple(indices), span=_span(meta))
+
+    def increment(self, meta, name, expr):
+        return ast.Increment(str(name), expr, span=_span(meta))
+
+    def loop(self, meta, var, start, stop, *body):
+        return ast.Loop(str(var), start, stop, tuple(s for s in body if s is not None), span=_span(meta))
+
+    def eq(self, meta, left, right):
+        return ast.Binary("==", left, right, span=_span(meta))
+
+    def ne(self, meta, left, right):
+        return ast.Binary("!=", left, right, span=_span(meta))
+
+    def lt(self, meta, left, right):
+        return ast.Binary("<", left, right, span=_span(meta))
+
+    def le(self, meta, left, right):
+        return ast.Binary("<=", left, right, span=_span(meta))
+
+    def gt(self, meta, left, right):
+        return ast.Binary(">", left, right, span=_span(meta))
+
+    def ge(self, meta, left, right):
+        return ast.Binary(">=", left, right, span=_span(meta))
+
+    def method(self, meta, call, name, *args):
+        return ast.Method(call, str(name), tuple(a for a in args if a is not None), span=_span(meta))
 
     def objective(self, meta, sense, expr):
         return ast.ObjectiveStmt(sense, expr, span=_span(meta))
@@ -260,6 +304,10 @@ def _syntax_error(err, text) -> PPLSyntaxError:
     span = _token_span(tok)
     if tok.type == "_NL":
         span = Span(tok.line, tok.column, tok.line, tok.column + 1)
+    if tok.type == "DOT":
+        return PPLSyntaxError("unexpected '.': a model has no attribute access", span,
+                              hint="names are letters, digits and _; functions are called by name alone, as exp(x); "
+                                   "a '.' follows only a distribution, as in Normal(0, 1).log_prob(x)")
     if _previous(err) == "TILDE":
         return PPLSyntaxError(f"unexpected {what} after '~'", span,
                               hint="expected a distribution, such as Normal(0, 1)")

@@ -87,10 +87,17 @@ betaln = primitive(lambda a, b: sc.betaln(a, b))
 multigammaln = primitive(lambda a, d: sc.multigammaln(a, d))
 ive = primitive(lambda n, x: sc.ive(n, x))
 logsumexp = primitive(plain_logsumexp)
+ndtr = primitive(lambda x: sc.ndtr(x))          # the standard normal cdf, Phi
+log_ndtr = primitive(lambda x: sc.log_ndtr(x))  # log Phi, accurate far into both tails
+erf = primitive(lambda x: sc.erf(x))
+_LOG_SQRT_2PI = 0.5 * onp.log(2 * onp.pi)
 
 defvjp(expit, lambda ans, x: lambda g: g * ans * (1 - ans))
 defvjp(logit, lambda ans, x: lambda g: g / (x * (1 - x)))
 defvjp(gammaln, lambda ans, x: lambda g: g * sc.digamma(x))
+defvjp(ndtr, lambda ans, x: lambda g: g * onp.exp(-0.5 * x**2 - _LOG_SQRT_2PI))
+defvjp(log_ndtr, lambda ans, x: lambda g: g * onp.exp(-0.5 * x**2 - _LOG_SQRT_2PI - ans))
+defvjp(erf, lambda ans, x: lambda g: g * 2 / onp.sqrt(onp.pi) * onp.exp(-x**2))
 defvjp(betaln,
        lambda ans, a, b: unbroadcast_f(a, lambda g: g * (sc.digamma(a) - sc.digamma(a + b))),
        lambda ans, a, b: unbroadcast_f(b, lambda g: g * (sc.digamma(b) - sc.digamma(a + b))))

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 from ..front import ast
 from . import ir
-from ..distributions import DISTRIBUTIONS
 
 if TYPE_CHECKING:
     from .rewrite import Rewritten
@@ -25,6 +24,16 @@ def explain(rewritten: Rewritten) -> str:
             rows.append((f"{stmt.name}", f"~ {_call(stmt)}", "observed", "", f"+ log p({stmt.name}) in the {where}"))
         elif isinstance(stmt, ir.Let):
             rows.append((stmt.name, f"= {stmt.expr}", "", "deterministic", ""))
+        elif isinstance(stmt, ir.Factor):
+            where = "ELBO" if module.mode == "vi" else "log-likelihood"
+            rows.append(("target", f"+= {stmt.expr}", "", "log-density", f"+ {stmt.label.split(' += ')[-1]} in the "
+                                                                            f"{where}" if " += " in stmt.label
+                         else f"+ log-density of {stmt.label} in the {where}"))
+        elif isinstance(stmt, ir.Loop):
+            inner = "; ".join(str(s).replace("\n", " ") for s in stmt.body)
+            terms = "its log-density terms, summed, join the ELBO" if any(
+                c.part == "factor" and c.expr is stmt for c in rewritten.costs) else "no log-density terms"
+            rows.append((f"for {stmt.var}", f"in {stmt.start}:{stmt.stop}", "", "loop", f"{{{inner}}}: {terms}"))
         else:
             terms = " | ".join(str(c) for c in rewritten.costs)
             rows.append((stmt.sense, str(stmt).removeprefix(stmt.sense + " "), "", "objective",
@@ -78,7 +87,7 @@ def _sample_row(stmt, site, rewritten):
 def _pathwise_form(stmt, guide):
     if guide is not None:
         return guide.pathwise_form()
-    form = (DISTRIBUTIONS[stmt.dist].transform.__doc__ or "transform(eps)").strip().splitlines()[0]
+    form = (stmt.family.transform.__doc__ or "transform(eps)").strip().splitlines()[0]
     value, _, noise = form.partition(", ")
     for name, expr in stmt.args:
         text = str(expr) if isinstance(expr, (ast.Name, ast.Num, ast.Call, ast.Index)) else f"({expr})"

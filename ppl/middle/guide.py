@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from . import ir
 from ..front.ast import NOSPAN
 from ..distributions.constraints import positive, real
-from ..distributions import DISTRIBUTIONS, Distribution
+from ..distributions import Distribution
 from ..front.errors import Span
 from .options import GUIDES, one_of
 
@@ -66,12 +66,12 @@ def guide(module: ir.Module, family: str = "meanfield") -> Guided:
     if module.mode != "vi":
         return Guided(module, (), family)
     sites = tuple(_site(s, family == "fullrank") for s in module.body if isinstance(s, ir.Sample)
-                  and not (DISTRIBUTIONS[s.dist].discrete and DISTRIBUTIONS[s.dist].guide_arg is None))
+                  and not (s.family.discrete and s.family.guide_arg is None))
     return Guided(module, sites, family)
 
 
 def _site(sample: ir.Sample, joint: bool) -> GuideSite:
-    cls = DISTRIBUTIONS[sample.dist]
+    cls = sample.family
     if cls.discrete:
         arg = cls.guide_arg
         return GuideSite(sample.name, cls.__name__, ((arg, cls.arg_constraints[arg]),), True, span=sample.span)

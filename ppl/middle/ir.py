@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..distributions import DISTRIBUTIONS
+from ..distributions.restricted import BOUNDS, Flat, family_of
 from ..front import ast
 from ..front.errors import Span
 from .options import Mode
@@ -46,17 +48,35 @@ def _call(dist, args):
     return f"{dist}({', '.join(f'{k}={v}' for k, v in args)})"
 
 
+def _family(stmt):
+    cls = Flat if stmt.dist == "Flat" else DISTRIBUTIONS[stmt.dist]
+    bounds = tuple(k for k, _ in stmt.args if k in BOUNDS)
+    return family_of(cls, getattr(stmt, "support", None), stmt.truncate, bounds)
+
+
+def _suffix(stmt):
+    return " truncated" if stmt.truncate else ""
+
+
 @dataclass(frozen=True)
 class Sample(Stmt):
-    """A latent draw; `args` are keyword arguments in the distribution's own names."""
+    """A latent draw; `args` are keyword arguments in the distribution's own names (then the
+    bounds, `lower` and `upper`, of a declared support or a truncation)."""
     name: str
-    dist: str
+    dist: str                  # a family's name, or "Flat" (declared without a distribution)
     args: tuple                # ((name, expr), ...)
     shape: tuple | None = None
+    support: str | None = None     # the declared type the support is restricted to
+    truncate: bool = False
+
+    @property
+    def family(self) -> type:
+        return _family(self)
 
     def __str__(self):
         s = "[" + ", ".join(map(str, self.shape)) + "]" if self.shape else ""
-        return f"{self.name}{s} ~ {_call(self.dist, self.args)}"
+        support = f": {self.support}" if self.support else ""
+        return f"{self.name}{s}{support} ~ {_call(self.dist, self.args)}{_suffix(self)}"
 
 
 @dataclass(frozen=True)
@@ -64,9 +84,39 @@ class Observe(Stmt):
     name: str
     dist: str
     args: tuple
+    truncate: bool = False
+
+    @property
+    def family(self) -> type:
+        return _family(self)
 
     def __str__(self):
-        return f"observe {self.name} ~ {_call(self.dist, self.args)}"
+        return f"observe {self.name} ~ {_call(self.dist, self.args)}{_suffix(self)}"
+
+
+@dataclass(frozen=True)
+class Factor(Stmt):
+    """A log-density term (`target += e`, or `~` on a value already defined): e, summed, joins
+    the log joint density."""
+    label: str                 # the statement as written
+    expr: object
+
+    def __str__(self):
+        return f"target += {self.expr}"
+
+
+@dataclass(frozen=True)
+class Loop(Stmt):
+    """`for var in start:stop { body }`: its body holds Lets (a new value of a name defined before
+    the loop, or one of the body's own) and Factors, nested Loops too; no draws."""
+    var: str
+    start: object
+    stop: object
+    body: tuple
+
+    def __str__(self):
+        inner = "".join(f"\n  {line}" for stmt in self.body for line in str(stmt).splitlines())
+        return f"for {self.var} in {self.start}:{self.stop} {{{inner}\n}}"
 
 
 @dataclass(frozen=True)
@@ -89,6 +139,17 @@ class Module:
 
     def __str__(self):
         return "\n".join([f"# mode: {self.mode}", *map(str, self.decls), *map(str, self.body)])
+
+
+@dataclass(frozen=True)
+class Cell(ast.Node):
+    """`s[i]` read inside a loop that assigns s element by element (`back.loops.Cells`): the
+    element as last assigned, without indexing into an array. Prints as the indexing it replaces."""
+    target: str
+    index: object
+
+    def __str__(self):
+        return f"{self.target}[{self.index}]"
 
 
 @dataclass(frozen=True)

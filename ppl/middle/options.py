@@ -17,7 +17,7 @@ Estimator = Literal["auto", "pathwise", "score", "enumerate", "expect"]
 Granularity = Literal["element", "statement", "none"]       # how finely costs are kept per score site
 Guide = Literal["meanfield", "fullrank"]
 Mode = Literal["vi", "optimize", "mle", "prior"]             # inference, optimization, likelihood, nothing to fit
-CostPart = Literal["logp", "logq", "term"]                  # a latent's log p or log q, or an objective's term
+CostPart = Literal["logp", "logq", "term", "factor"]   # a latent's log p or log q, an objective's term, target +=
 
 ESTIMATORS: tuple[str, ...] = get_args(Estimator)
 GRANULARITIES: tuple[str, ...] = get_args(Granularity)

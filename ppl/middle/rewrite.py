@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from ..front import ast
 from . import ir
 from ..front.ast import NOSPAN
-from .dependence import GRANULARITY, NONE, WHOLE, dependence, log_density_dependence, ranks, \
-    site_dependence
-from ..distributions import DISTRIBUTIONS
+from .dependence import GRANULARITY, NONE, WHOLE, dependence, flat, log_density_dependence, loop_dependence, \
+    ranks, site_dependence
 from ..front.errors import SemanticError, Span
 from .guide import Guided
 from .options import ESTIMATORS, GRANULARITIES, CostPart, one_of
@@ -142,7 +141,7 @@ def _choices(module, estimator) -> dict:
 
 
 def _estimator(stmt, module, wanted, deps, influence, claimed):
-    cls = DISTRIBUTIONS[stmt.dist]
+    cls = stmt.family
     if cls.discrete and cls.guide_arg is None and module.mode == "vi":
         why_not = _not_enumerable(stmt, module, deps, influence, claimed)
         if why_not is not None or wanted not in ("auto", "enumerate"):
@@ -180,7 +179,7 @@ def _estimator(stmt, module, wanted, deps, influence, claimed):
 
 def _not_enumerable(stmt, module, deps, influence, claimed):
     """Why `stmt` cannot be summed out element by element, or None if it can."""
-    cls = DISTRIBUTIONS[stmt.dist]
+    cls = stmt.family
     if getattr(cls, "enumerate_support", None) is None:
         return f"{cls.__name__} has no finite support to enumerate"
     if any(d == WHOLE for _, d in influence):
@@ -197,6 +196,10 @@ def _not_enumerable(stmt, module, deps, influence, claimed):
 def _cost_dependence(cost, module, deps, known):
     if cost.part == "term":
         return dependence(cost.inner if cost.inner is not None else cost.expr, deps, known)
+    if cost.part == "factor":
+        if isinstance(cost.expr, ir.Loop):
+            return loop_dependence(cost.expr, deps, known)
+        return dependence(cost.expr, deps, known)
     stmt = next(s for s in module.body if getattr(s, "name", None) == cost.source and not isinstance(s, ir.Let))
     if cost.part == "logq":
         return deps.get(stmt.name, NONE)
@@ -220,6 +223,10 @@ def _costs(module):
             yield Cost(f"log q({stmt.name})", stmt.name, "logq", span=stmt.span)
         elif isinstance(stmt, ir.Observe):
             yield Cost(f"-log p({stmt.name})", stmt.name, "logp", span=stmt.span)
+        elif isinstance(stmt, ir.Factor):
+            yield Cost(f"-[{_short(stmt.label, 32)}]", "", "factor", stmt.expr, span=stmt.span)
+        elif isinstance(stmt, ir.Loop) and any(isinstance(s, ir.Factor) for s in flat(stmt.body)):
+            yield Cost(f"-[for {stmt.var} in {stmt.start}:{stmt.stop}]", "", "factor", stmt, span=stmt.span)
 
 
 def _reduction(expr):

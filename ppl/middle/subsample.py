@@ -70,6 +70,10 @@ def plan(module: ir.Module, data: dict, batch_size: int) -> Batch:
         objective = next((s for s in module.body if isinstance(s, ir.Objective)), None)
         raise SemanticError("subsampling (batch size) needs observed data; this model has an objective instead",
                             objective.span if objective else None, hint="drop --batch-size")
+    term = next((s for s in module.body if isinstance(s, (ir.Factor, ir.Loop))), None)
+    if term is not None:
+        raise SemanticError("cannot subsample a model with loops or log-density terms (target +=, ~ on part of a "
+                            "value)", term.span, hint="drop --batch-size")
     observed = [s for s in module.body if isinstance(s, ir.Observe)]
     decls = {d.name: d for d in module.decls}
     leading = {}
