@@ -17,6 +17,7 @@ from .middle.options import ESTIMATORS, GRANULARITIES, GUIDES, CompileOptions
 from .infer.results import checked, named_file
 from .io.locks import claimed, identity
 from .io.progress import reporter
+from .io.wording import command_line
 from .infer.result import EVAL_DRAWS, summarize_draws
 from .model import MAX_DRAWS
 from .infer.compare import compare, table as compare_table
@@ -28,7 +29,8 @@ def main(argv=None) -> int:
     """Run the command line; return the exit status (0 ok, 1 model/data error, 2 usage)."""
     try:
         args = _parser().parse_args(argv)
-        return args.run(args)
+        with command_line():            # messages name options (--steps), not arguments (steps=)
+            return args.run(args)
     except PPLError as err:
         print(err, file=sys.stderr)
         return 1
@@ -93,7 +95,10 @@ def _fit_parser(sub):
     f.add_argument("--num-draws", type=_at_most(MAX_DRAWS), default=EVAL_DRAWS, metavar="N",
                    help="draws of the fitted guide behind the summary table and --draws (default %(default)s)")
     f.add_argument("--trace", metavar="FILE", help="write the objective per step as CSV (step, objective)")
-    f.add_argument("--plot", metavar="FILE", help="plot the trace and the marginal densities (.png, .pdf, .svg)")
+    f.add_argument("--plot", metavar="FILE", help="plot the objective per step, each latent's and deterministic's "
+                   "posterior and a posterior-predictive check per observation (.png, .pdf, .svg)")
+    f.add_argument("--vars", type=_names, metavar="NAME,...",
+                   help="the latents, deterministics and observations --plot shows (default: all)")
     f.add_argument("--quiet", action="store_true", help="no progress; the summary still goes to stdout")
     f.add_argument("--checkpoint", metavar="FILE",
                    help="write the fit's whole state to FILE every --checkpoint-every steps (and when stopped)")
@@ -141,6 +146,8 @@ def _output_parsers(sub):
     pl.add_argument("--model", help="the model file (default: the one the result names)")
     pl.add_argument("--data", action="append", metavar="FILE", help="default: the data files the result names")
     pl.add_argument("--out", metavar="FILE", help="the image (.png, .pdf, .svg; default: RESULT with .png)")
+    pl.add_argument("--vars", type=_names, metavar="NAME,...",
+                    help="the latents, deterministics and observations to show (default: all)")
     pl.set_defaults(run=_plot)
     cmp = sub.add_parser("compare", help="compare fits of several models to the same data: PSIS-LOO, or the ELBO")
     cmp.add_argument("results", nargs="+", metavar="RESULT", help="result JSON files (from fit --out), two or more")
@@ -162,6 +169,13 @@ def _at_most(most):
             raise argparse.ArgumentTypeError(f"must be at most {most:,}")
         return value
     return parse
+
+
+def _names(text):
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give one or more names, separated by commas")
+    return names
 
 
 def _seed(text):
@@ -198,6 +212,8 @@ def _fit(args):
     _check_outputs({"--out": args.out, "--draws": args.draws, "--trace": args.trace, "--plot": args.plot},
                    {**inputs, **({"the checkpoint to resume": args.resume} if args.resume else {})}, plot=args.plot)
     _check_outputs({"--checkpoint": saving}, inputs)      # it may be the one resumed
+    if args.vars:
+        _check_vars(model, args.vars)
     estimators = {s.name: s.estimator for s in model.rewritten.sites}
     report = None if args.quiet or model.mode == "prior" else \
         reporter(args.steps, model.objective()[0], estimators=estimators)
@@ -298,6 +314,14 @@ def _check_outputs(outputs: dict, inputs: dict, plot=None):
         plots.check(plot)
 
 
+def _check_vars(model, names):
+    """Before a fit: every name --vars gives is a variable the plot can show."""
+    from .io import plots
+    observed = [s.name for s in model.ir.body if isinstance(s, ir.Observe)]
+    values = [s.name for s in model.ir.body if isinstance(s, (ir.Sample, ir.Let)) and s.name not in observed]
+    plots.choose(names, list(dict.fromkeys(values)), observed)
+
+
 def _write_outputs(fit, args):
     if args.out:
         write_json(args.out, fit.to_json())
@@ -307,7 +331,7 @@ def _write_outputs(fit, args):
         write_atomic(args.trace, trace_csv(fit.trace))
     if args.plot:
         from .io import plots
-        plots.save(plots.plot_fit(fit), args.plot)
+        plots.save(plots.plot_fit(fit, args.vars), args.plot)
 
 
 def _sample(args):
@@ -338,7 +362,7 @@ def _plot(args):
         files = result["data"] if isinstance(result["data"], list) else [result["data"]]
         data = _data([_named(f, args.result, "data") for f in files])
     fit = load(model_file).restore(result, data)
-    plots.save(plots.plot_fit(fit), out)
+    plots.save(plots.plot_fit(fit, args.vars), out)
     print(f"wrote {out}")
     return 0
 

@@ -20,6 +20,9 @@ from .front.check import check
 from .infer.checkpoint import fingerprint
 from .back.data import bind
 from .io.datafiles import load_data, load_json
+from .io import html
+from .io.output import MODES
+from .io.wording import in_callers_words as _in_callers_words
 from .distributions import DISTRIBUTIONS
 from .front.errors import OptionError, PPLError, PPLSyntaxError, SemanticError, Source
 from .infer.options import Baseline, FitOptions, Optimizer, positive
@@ -70,10 +73,43 @@ class Model:
         """"vi", "optimize", "mle", or "prior" (nothing to fit)."""
         return self.ir.mode
 
+    def __repr__(self) -> str:
+        """The model's file and mode, then its program (without its comments).
+
+        >>> import ppl
+        >>> ppl.compile("data y: real\\nmu ~ Normal(0, 1)  # a prior\\ny ~ Normal(mu, 1)")
+        ppl.Model <model>: variational inference (mode 'vi')
+          data y: real
+          mu ~ Normal(0, 1)  # a prior
+          y ~ Normal(mu, 1)
+        """
+        lines = [line.rstrip() for line in self.source.text.splitlines()
+                 if line.strip() and not line.lstrip().startswith("#")]
+        more = [f"... {len(lines) - REPR_LINES} more lines"] if len(lines) > REPR_LINES else []
+        return "\n".join([self._title(), *("  " + line for line in lines[:REPR_LINES] + more)])
+
+    def _title(self):
+        default = CompileOptions().as_dict()
+        options = "".join(f", {k}={v!r}" for k, v in self.options.as_dict().items() if v != default[k])
+        return f"ppl.Model {self.source.filename}: {MODES[self.mode]} (mode {self.mode!r}{options})"
+
+    def _repr_html_(self) -> str:
+        """The model as a notebook shows it: its file and mode, its program (highlighted when
+        Pygments is installed), and, folded, how each gradient is obtained."""
+        try:
+            from pygments import highlight
+            from pygments.formatters import HtmlFormatter
+            from .lexer import PPLLexer
+            program = highlight(self.source.text, PPLLexer(), HtmlFormatter(noclasses=True, nobackground=True))
+        except ImportError:
+            program = html.code(self.source.text)
+        return html.block(self._title(), [], [program, html.details("how each gradient is obtained", self.explain())])
+
     def explain(self) -> str:
         """Per statement: the rewritten form, the guide, and the estimator with its reason."""
         return str(self.rewritten)
 
+    @_in_callers_words
     def bind(self, data: Data = None, seed: int = 0, stl: bool = False, batch_size: int | None = None,
              fast: bool = True) -> tuple:
         """(program, generator): the program built against `data` (a dict, a JSON path, or None
@@ -124,6 +160,7 @@ class Model:
             return load_data(data)
         return data
 
+    @_in_callers_words
     def fit(self, data: Data = None, *, optimizer: Optimizer = FitOptions.optimizer, steps: int = FitOptions.steps,
             particles: int | None = FitOptions.particles, seed: int = FitOptions.seed,
             starts: int = FitOptions.starts, lr: float = FitOptions.lr, tol: float | None = FitOptions.tol,
@@ -260,6 +297,7 @@ class Model:
                                 f"have: {why}", hint="use optimizer 'adam' (or 'auto')").at(self.source)
         return None
 
+    @_in_callers_words
     def sample(self, n: int = 1000, data: Data = None, *, seed: int = 0, params: dict | None = None) -> dict:
         """`n` draws from the prior predictive: every latent from its prior, every deterministic,
         and every observation drawn given them, {name: array (n, ...)}. Observed data need not be
@@ -273,6 +311,7 @@ class Model:
         from .back.predictive import prior
         return prior(self, data, n, seed, params)
 
+    @_in_callers_words
     def restore(self, result: dict | str | Path, data: Data = None, num_draws: int = EVAL_DRAWS) -> Fit:
         """The `Fit` a result holds (a dict from `Fit.to_json`, or the path of `ppl fit --out`):
         its params and guide, trace and convergence; summaries are drawn anew with its seed
@@ -321,6 +360,7 @@ class Model:
         sense = next((s.sense for s in self.ir.body if hasattr(s, "sense")), None)
         return fitting.objective_sign(self.mode, sense)
 
+    @_in_callers_words
     def grad(self, params: dict | None = None, data: Data = None, *, seed: int = 0, particles: int = 1,
              baseline: str = "auto", trace: bool = False, stl: bool = False,
              batch_size: int | None = None) -> tuple[float, dict] | tuple[float, dict, dict]:
@@ -369,6 +409,7 @@ class Model:
             return float(sign * onp.mean(aux["total"])), {k: sign * onp.asarray(g)[0] for k, g in grads.items()}
         return estimate
 
+    @_in_callers_words
     def gradcheck(self, params: dict | None = None, data: Data = None, *, draws: int = 1000, particles: int = 1,
                   seed: int = 0, baseline: str = "auto", stl: bool = False, batch_size: int | None = None) -> dict:
         """Many gradient estimates at fixed parameters: per parameter, their mean, its standard
@@ -399,6 +440,7 @@ class Model:
             out[name] = row
         return out
 
+    @_in_callers_words
     def check_fast_path(self, params: dict | None = None, data: Data = None, *, draws: int = 100,
                         particles: int = 2, seed: int = 0) -> dict:
         """The fast program a fit runs (the build's optimizations: the mean-field block, fused
@@ -461,6 +503,7 @@ def _same_shapes(space, values):
 
 FULL_SUMMARY_ELEMENTS = 10 ** 7    # subsampled data up to this size are summarized whole after a fit
 MAX_DRAWS = 10 ** 6                # draws of a fitted guide summarized
+REPR_LINES = 30                    # lines of a program its repr shows
 
 
 def _check_draws(n):
@@ -473,6 +516,7 @@ def _power_of_two(n):
     return 1 << (int(n) - 1).bit_length()
 
 
+@_in_callers_words
 def compile(source: str, filename: str = "<model>", estimator: Estimator | dict = CompileOptions.estimator,  # noqa: A001
             rao_blackwell: Granularity = CompileOptions.rao_blackwell, guide: Guide = CompileOptions.guide) -> Model:
     """Compile model text.
@@ -489,6 +533,7 @@ def compile(source: str, filename: str = "<model>", estimator: Estimator | dict 
     return Model(source, filename, options)
 
 
+@_in_callers_words
 def load(path: str | Path, estimator: Estimator | dict = CompileOptions.estimator,
          rao_blackwell: Granularity = CompileOptions.rao_blackwell, guide: Guide = CompileOptions.guide) -> Model:
     """Compile a model file; data beside it (`NAME.data.json`) is used when no data is given.

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 import ppl
+from ppl.io.wording import as_arguments
 
 ERRORS = Path(__file__).resolve().parent / "errors"
 CASES = sorted(p.stem for p in ERRORS.glob("*.ppl"))
@@ -69,9 +70,9 @@ def test_message(name, monkeypatch):
         with pytest.raises(ppl.PPLError) as info:
             ppl.load(f"{name}.ppl", **_compiled(name)).fit(steps=int(STEPS), **_options(name))
     message = str(info.value) + "\n"
-    if REGOLD and name not in XFAIL:
+    if REGOLD and name not in XFAIL and message == as_arguments(message):   # names no option: both say it so
         (ERRORS / f"{name}.err").write_text(message)
-    assert message == _golden(name)
+    assert message == as_arguments(_golden(name))     # the golden text is the command line's; the API names arguments
     hidden = (DeprecationWarning, PendingDeprecationWarning)   # not shown by default, so never on stderr
     assert not [str(w.message) for w in caught if not issubclass(w.category, hidden)]
 

@@ -9,28 +9,24 @@ from typing import TYPE_CHECKING
 
 import numpy as onp
 
-from . import baselines, convergence, export, importance
+from . import baselines, convergence, importance
 from ..back import predictive as _predictive
-from ..middle import ir
-from .loo import loo
+from .views import FitViews
 from .diagnostics import summarize
 from .diagnostics import warnings as snr_warnings
 from ..back.program import PASS_ELEMENTS
+from ..io.wording import for_caller, in_callers_words
 
 if TYPE_CHECKING:
-    import arviz
-    import pandas
-
     from ..back.program import Program
     from .fit import Trajectory
 
 QUANTILES = {"q05": 0.05, "q50": 0.5, "q95": 0.95}
 EVAL_DRAWS = 1000             # draws for the final objective and the summaries
-LOG_LIK_NUMBERS = 20_000_000  # the most numbers the pointwise log-likelihood holds
 
 
 @dataclass(kw_only=True, eq=False, repr=False)
-class Fit:
+class Fit(FitViews):
     """A fitted model: what the fit learned, and summaries from draws of it (`Fit.of` makes one
     from a fit's trajectory; `Model.fit` and `Model.restore` return one).
 
@@ -84,6 +80,7 @@ class Fit:
                   trace=path.trace, skipped=path.skipped, interrupted=path.interrupted, warnings=warnings,
                   program=built, theta=path.theta, model=model, data=data)
         fit._summarize(draws, rng, objective_name, sign)
+        fit.warnings = [for_caller(w) for w in fit.warnings]      # `--steps` or `steps=`, as the caller says it
         return fit
 
     def _summarize(self, draws, rng, objective_name, sign):
@@ -109,27 +106,6 @@ class Fit:
         self.psis = importance.assess(loss, every) if checked else None
         if self.psis is not None:
             self.warnings += importance.warnings(self.psis, self.latents)
-
-    def summary(self, as_dict: bool = False) -> pandas.DataFrame | dict:
-        """The summary table: a row per element of every latent and deterministic (`theta[0]`),
-        with mean, mcse_mean (its Monte Carlo error), sd, q05, q50 and q95 from the draws of the
-        fitted guide, psis_mean and psis_sd where importance weighting allows, and the estimator
-        of its gradient; a pandas DataFrame, or (`as_dict`, or without pandas) `Fit.latents`,
-        {name: {"mean": array, ...}}.
-
-        >>> import ppl
-        >>> fit = ppl.compile("data y: real[3]\\nmu: real[2] ~ Normal(0, 1)\\ny ~ Normal(mu[0], 1)").fit({"y": [1, 2, 3]})
-        >>> list(fit.summary().index), list(fit.summary().columns[:3])
-        (['mu[0]', 'mu[1]'], ['mean', 'mcse_mean', 'sd'])
-        >>> fit.summary(as_dict=True)["mu"]["mean"].shape
-        (2,)
-        """
-        if as_dict:
-            return self.latents
-        try:
-            return export.summary_frame(self)
-        except ImportError:
-            return self.latents
 
     def sample(self, n: int = 1000, seed: int | None = None) -> dict:
         """`n` draws of every latent and deterministic from the fitted guide: {name: array (n, ...)}.
@@ -173,6 +149,7 @@ class Fit:
                                          for p, k in zip(parts, _sizes(n, chunk))])
         return out
 
+    @in_callers_words
     def predictive(self, n: int = 1000, seed: int | None = None) -> dict:
         """`n` draws from the posterior predictive: the latents and deterministics drawn from the
         fitted guide (as `sample`), and every observation drawn anew given them, under its own name.
@@ -189,70 +166,6 @@ class Fit:
         latents.pop("__loss__")
         latents.pop("__probs__")
         return _predictive.posterior(self.model, self.data, latents, self.params, rng, n)
-
-    @property
-    def log_likelihood(self) -> dict:
-        """{observation: array (draws, *elements)}: log p(y_i | z_s) of every element of every
-        observation at each of the summary's draws (`draws`); a latent the fit summed out is
-        summed out here too. Empty outside variational inference, after a fit whose data were too
-        large to summarize whole, or when it would hold more than `LOG_LIK_NUMBERS` numbers."""
-        if "log_likelihood" not in self._cache:
-            self._cache["log_likelihood"] = self._log_likelihood()
-        return self._cache["log_likelihood"]
-
-    def _log_likelihood(self, draws=None):
-        """The pointwise log-likelihood at `draws` (default the summary's), or {}."""
-        built = self.program
-        observed = sum(isinstance(s, ir.Observe) for s in built.rewritten.module.body)
-        if self.mode != "vi" or built.batch is not None or self.model is None or not self.draws or not observed:
-            return {}
-        draws = self.draws if draws is None else draws
-        if len(next(iter(draws.values()))) * built.widest * observed > LOG_LIK_NUMBERS:
-            return {}
-        summed = [k for k, v in self.estimators.items() if v == "enumerate"]
-        return _predictive.log_likelihood(self.model, self.data, draws, self.params, summed)
-
-    def loo(self) -> dict | None:
-        """Leave-one-out cross-validation (PSIS-LOO, `ppl.infer.loo`): {"elpd_loo", "se", "p_loo",
-        "pareto_k", ...} from the draws the importance-weighting check took (10,000 in most
-        models), weighted from the guide to the posterior; None where there is no pointwise
-        log-likelihood (`log_likelihood`).
-
-        >>> import ppl
-        >>> model = ppl.compile("data y: real[5]\\nmu ~ Normal(0, 1)\\ny ~ Normal(mu, 1)")
-        >>> result = model.fit({"y": [0.1, -0.3, 0.5, 1.2, 0.2]}, steps=200).loo()
-        >>> result["n"], result["draws"], result["pareto_k"]["bad"]
-        (5, 10000, 0)
-        """
-        if "loo" not in self._cache:
-            self._cache["loo"] = self._loo()
-        return self._cache["loo"]
-
-    def _loo(self):
-        if not self.log_likelihood:
-            return None
-        kind, state, n = self._cache["redraw"]
-        per_draw = self.program.widest * len(self.log_likelihood)
-        rng = onp.random.Generator(kind())
-        rng.bit_generator.state = state
-        every = self._draw(n, rng)
-        loss, _ = every.pop("__loss__"), every.pop("__probs__")
-        keep = max(len(self.loss), min(n, LOG_LIK_NUMBERS // max(1, per_draw)))
-        log_lik = self._log_likelihood({k: v[:keep] for k, v in every.items()})
-        return loo(log_lik, -loss[:keep]) if log_lik else None
-
-    def to_arviz(self, predictive: bool = True) -> arviz.InferenceData:
-        """The draws as an ArviZ `InferenceData`: the guide's draws as `posterior` (one chain),
-        their pointwise `log_likelihood` (so that `az.loo` and `az.compare` work; ArviZ takes the
-        guide's draws for the posterior's, where `Fit.loo` reweights them), and, with
-        `predictive`, `posterior_predictive` and `observed_data` for every observation. Axes
-        are named by the sizes the model declares (`theta_raw` by `J`). Needs ArviZ
-        (`pip install 'ppl-lang[arviz]'`)."""
-        return export.to_arviz(self, predictive)
-
-    def to_dataframe(self) -> pandas.DataFrame:
-        """The draws as a pandas DataFrame, one column per element (`name[i]`), as `--draws` writes."""
-        return export.to_dataframe(self)
 
     def to_json(self) -> dict:
         """The documented JSON form (see the README)."""

@@ -16,6 +16,8 @@ import numpy as onp
 from ..front.errors import PPLError, Source
 
 MAX_ROWS = 12       # elements of one vector shown before the table elides the rest
+MODES = {"vi": "variational inference", "mle": "maximum likelihood", "optimize": "stochastic optimization",
+         "prior": "nothing to fit (draw from its prior)"}      # a mode, in modelling words
 
 
 def write_atomic(path: str | Path, text: str | bytes) -> None:
@@ -102,6 +104,14 @@ def trace_csv(trace: Iterable[float]) -> str:
 
 def table(fit: object) -> str:
     """The summary of a fit: objective, params, then a row per latent/deterministic element."""
+    lines, head, rows = table_parts(fit)
+    if head:
+        lines.append(layout(head, rows, len(head) - 2))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def table_parts(fit: object) -> tuple[list[str], list[str], list[list[str]]]:
+    """(the lines above the table, its head, its rows) of `table`: what a notebook shows too."""
     o = fit.objective
     batch = f"minibatches of {fit.batch_size}, " if getattr(fit, "batch_size", None) else ""
     c = fit.convergence or {}
@@ -120,15 +130,14 @@ def table(fit: object) -> str:
     check = getattr(fit, "psis", None)
     if check is not None:
         lines.append(psis_line(check))
-    if fit.latents:
-        weighted = check["latents"] if check is not None else None
-        if weighted:
-            summaries = {k: {**v, "psis_mean": weighted[k]["mean"], "psis_sd": weighted[k]["sd"]}
-                         for k, v in fit.latents.items()}
-            lines.append(summary_table(summaries, fit.estimators, columns=FIT_STATS + ("psis_mean", "psis_sd")))
-        else:
-            lines.append(summary_table(fit.latents, fit.estimators, columns=FIT_STATS))
-    return "\n".join(line.rstrip() for line in lines)
+    if not fit.latents:
+        return lines, [], []
+    weighted = check["latents"] if check is not None else None
+    if weighted:
+        summaries = {k: {**v, "psis_mean": weighted[k]["mean"], "psis_sd": weighted[k]["sd"]}
+                     for k, v in fit.latents.items()}
+        return lines, *summary_cells(summaries, fit.estimators, columns=FIT_STATS + ("psis_mean", "psis_sd"))
+    return lines, *summary_cells(fit.latents, fit.estimators, columns=FIT_STATS)
 
 
 def psis_line(check: dict) -> str:
@@ -181,15 +190,26 @@ def summary_table(summaries: dict, labels: dict | None = None, label_head: str =
                   columns: tuple[str, ...] = STATS) -> str:
     """A row per element of each summary ({name: {"mean": ..., ...}}), a column per key in
     `columns`; `labels` adds a last column."""
+    return layout(*summary_cells(summaries, labels, label_head, columns), len(columns))
+
+
+def summary_cells(summaries: dict, labels: dict | None = None, label_head: str = "estimator",
+                  columns: tuple[str, ...] = STATS) -> tuple[list[str], list[list[str]]]:
+    """(head, rows) of `summary_table`: each a list of cells; a one-cell row is an elision."""
     head = ["name", *columns] + ([label_head] if labels is not None else [])
     rows = []
     for name, s in summaries.items():
         rows += [r[:len(head)] for r in
                  _rows(name, s, columns, "" if labels is None else labels.get(name, "deterministic"))]
+    return head, rows
+
+
+def layout(head: list[str], rows: list[list[str]], numbers: int) -> str:
+    """Cells in aligned columns: the `numbers` after the first right-aligned, the rest left."""
     cells = [r for r in [head] + rows if len(r) > 1]      # a one-cell row (an elision) spans the table
     widths = [max(len(r[i]) for r in cells) for i in range(len(head))]
     lines = [r[0] if len(r) == 1 else
-             "  ".join(c.rjust(w) if 0 < i <= len(columns) else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             "  ".join(c.rjust(w) if 0 < i <= numbers else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in [head] + rows]
     return "\n".join(line.rstrip() for line in lines)
 

@@ -1,7 +1,8 @@
-"""Plots of a fit with matplotlib (the optional `plot` extra): the objective per step with its
-smoothed curve, then one panel per latent or deterministic with its marginal posterior densities
-(a kernel density estimate from the fit's draws; bars for a discrete one). A vector's elements
-are stacked in one panel, a ridge per element, up to `MAX_RIDGES` of them.
+"""Plots of a fit with matplotlib (the optional `plot` extra), in the words of the model: the
+objective per step, then a panel per latent and deterministic (`ppl.io.fan`): a number's marginal
+posterior with its mean and 50% and 90% intervals, a vector's fan chart over its index, and a
+panel per observation against draws of the posterior predictive (a posterior-predictive check).
+`vars` chooses the variables (latents, deterministics, observations) to show.
 
 Only `matplotlib.figure.Figure` is used, never pyplot: nothing global changes, no window opens.
 """
@@ -13,16 +14,19 @@ from typing import TYPE_CHECKING
 
 import numpy as onp
 
-from ..front.errors import PPLError, Source
-from .output import label, write_atomic
+from ..front.errors import OptionError, PPLError, Source, did_you_mean
+from . import fan
+from .output import MODES, label, write_atomic
 
 if TYPE_CHECKING:
+    import matplotlib.axes
     import matplotlib.figure
 
-MAX_RIDGES = 20       # elements of one latent drawn as densities
-MAX_PANELS = 24       # latents drawn
+MAX_PANELS = 24       # latents and deterministics drawn
 COLUMNS = 3
 FORMATS = ("png", "pdf", "svg")
+PPC_DRAWS = 400       # posterior predictive draws of a posterior-predictive check
+OBJECTIVES = {"elbo": "ELBO", "log_likelihood": "log-likelihood", "objective": "objective"}
 
 
 def _figure_class():
@@ -43,25 +47,64 @@ def check(path: str | Path) -> None:
     _figure_class()
 
 
-def plot_fit(fit: object) -> matplotlib.figure.Figure:
-    """A matplotlib `Figure` of `fit`: the objective trace, then the marginal densities.
+def plot_fit(fit: object, vars: list[str] | None = None) -> matplotlib.figure.Figure:
+    """A matplotlib `Figure` of `fit` (a `Fit`): the objective trace, then a panel per latent and
+    deterministic, then a posterior-predictive check per observation; `vars` chooses which.
 
     >>> import ppl
-    >>> fit = ppl.compile("data y: real[3]\\nmu ~ Normal(0, 1)\\ny ~ Normal(mu, 1)").fit({"y": [1, 2, 3]}, steps=50)
-    >>> len(plot_fit(fit).axes)                       # doctest: +SKIP
-    2
+    >>> fit = ppl.compile("data y: real[3]\\nmu ~ Normal(0, 1)\\ny ~ Normal(mu, 1)").fit({"y": [1, 2, 3]})
+    >>> [ax.get_title() for ax in plot_fit(fit).axes][1:]
+    ['mu', 'y: observed and posterior predictive']
     """
     Figure = _figure_class()
-    names = list(fit.draws)[:MAX_PANELS]
-    rows = -(-len(names) // COLUMNS)
-    heights = [2.6] + [_panel_height(fit.draws[n]) for n in names[::COLUMNS]] if names else [2.6]
-    fig = Figure(figsize=(4.2 * COLUMNS, sum(heights) + 0.6), layout="constrained")
-    grid = fig.add_gridspec(1 + rows, COLUMNS, height_ratios=heights)
+    observed = fit.observed_data() if fit.model is not None else {}
+    chosen = choose(vars, list(fit.draws), list(observed))
+    latents = [n for n in chosen if n in fit.draws][:MAX_PANELS]
+    checks = [n for n in chosen if n in observed]
+    predicted = fit.predictive(PPC_DRAWS) if checks else {}
+    panels = [(onp.ndim(fit.draws[n]) <= 1, n) for n in latents] + [(onp.size(observed[n]) <= 1, n) for n in checks]
+    rows = _rows(panels)
+    heights = [2.6] + [2.4 if row[0][0] else 2.6 for row in rows]
+    fig = Figure(figsize=(4.2 * COLUMNS, sum(heights) + 0.4), layout="constrained")
+    grid = fig.add_gridspec(1 + len(rows), COLUMNS, height_ratios=heights)
     _trace(fig.add_subplot(grid[0, :]), fit)
-    for i, name in enumerate(names):
-        ax = fig.add_subplot(grid[1 + i // COLUMNS, i % COLUMNS])
-        _densities(ax, name, onp.asarray(fit.draws[name]), fit.estimators.get(name, "deterministic"))
+    bounds, dims = fit.bounds(), fit.dims()
+    for r, row in enumerate(rows, start=1):
+        for c, (small, name) in enumerate(row):
+            ax = fig.add_subplot(grid[r, c] if small else grid[r, :])
+            if name in fit.draws:
+                _variable(ax, name, onp.asarray(fit.draws[name]), bounds.get(name, (None, None)), dims.get(name),
+                          fit.estimators.get(name))
+            else:
+                _check(ax, name, observed[name], predicted[name], dims.get(name))
     return fig
+
+
+def choose(vars: list[str] | None, latents: list[str], observations: list[str]) -> list[str]:
+    """The names to plot: `vars` (each a latent, deterministic or observation), or every one."""
+    if vars is None:
+        return latents + observations
+    known = latents + observations
+    for name in vars:
+        if name not in known:
+            raise OptionError(f"--vars: nothing to plot is named '{name}' (the latents, deterministics and "
+                           f"observations are {', '.join(known) or 'none'})", hint=did_you_mean(name, known))
+    return [n for n in known if n in vars]
+
+
+def _rows(panels):
+    """Small panels (one number) three to a row; a wide one (a vector) on a row of its own."""
+    rows, current = [], []
+    for small, name in panels:
+        if small:
+            current.append((small, name))
+            if len(current) == COLUMNS:
+                rows.append(current)
+                current = []
+        else:
+            rows += ([current] if current else []) + [[(small, name)]]
+            current = []
+    return rows + ([current] if current else [])
 
 
 def save(fig: matplotlib.figure.Figure, path: str | Path) -> None:
@@ -72,84 +115,67 @@ def save(fig: matplotlib.figure.Figure, path: str | Path) -> None:
     write_atomic(path, buffer.getvalue())
 
 
-def _panel_height(draws):
-    elements = min(MAX_RIDGES, int(onp.prod(onp.shape(draws)[1:], dtype=int)))
-    return 2.4 if elements <= 1 else 1.2 + 0.28 * elements
-
-
 def _trace(ax, fit):
     trace = onp.asarray(fit.trace, dtype=float)
-    name = fit.objective["name"]
+    name = OBJECTIVES.get(fit.objective["name"], fit.objective["name"])
     steps = onp.arange(1, len(trace) + 1)
-    c = fit.convergence
-    if c and c.get("method") == "lbfgs":       # no noise: the trace is the objective itself
+    c = fit.convergence or {}
+    lbfgs = c.get("method") == "lbfgs"
+    if lbfgs:       # no noise: the trace is the objective itself
         ax.plot(steps, trace, lw=1.4, color="C0", label=f"{name} per iteration (each start, then more draws)")
     else:
         ax.plot(steps, trace, lw=0.6, alpha=0.35, color="C0", label=f"{name} per step")
-    if c and c.get("smoothed"):
+    if c.get("smoothed"):
         w = c["window"]
         centres = w * onp.arange(len(c["smoothed"])) + (w + 1) / 2
         ax.plot(centres, c["smoothed"], lw=1.8, color="C1", marker="o", ms=2.5, label=f"mean of {w} steps")
-        verdict = "converged" if c["converged"] else "not converged"
-        ax.set_title(f"{fit.mode}: {name} = {fit.objective['value']:.5g} ± {fit.objective['stderr']:.2g} "
-                     f"({verdict}, tol {c['tol']:g})", fontsize=10)
-    elif c and c.get("method") == "lbfgs":
-        verdict = "converged" if c["converged"] else "not converged"
-        ax.set_title(f"{fit.mode}: {name} = {fit.objective['value']:.5g} ± {fit.objective['stderr']:.2g} "
-                     f"({verdict}; L-BFGS on {c['draws'][-1]} fixed draws)", fontsize=10)
-    else:
-        ax.set_title(f"{fit.mode}: {name} = {fit.objective['value']:.5g}", fontsize=10)
+    verdict = "" if not c else "converged" if c["converged"] else "not converged"
+    how = f"; L-BFGS on {c['draws'][-1]} fixed draws" if lbfgs else f", tol {c['tol']:g}" if c.get("smoothed") else ""
+    ax.set_title(f"{MODES.get(fit.mode, fit.mode)}: {name} = {fit.objective['value']:.5g} ± "
+                 f"{fit.objective['stderr']:.2g}" + (f" ({verdict}{how})" if verdict else ""), fontsize=10)
     finite = trace[onp.isfinite(trace)]
     if finite.size > 10:                        # the first steps would flatten everything after them
         late = finite[len(finite) // 10:]
         lo, hi = onp.quantile(late, [0.01, 0.99])
         pad = 0.15 * (hi - lo) or 1.0
         ax.set_ylim(lo - pad, hi + pad)
-    ax.set_xlabel("step")
+    ax.set_xlabel("iteration" if lbfgs else "step")
     ax.set_ylabel(name)
     ax.legend(loc="lower right" if fit.mode != "optimize" else "upper right", fontsize=8)
 
 
-def _densities(ax, name, draws, estimator):
-    flat = draws.reshape(len(draws), -1)
-    shape = draws.shape[1:]
-    count = min(flat.shape[1], MAX_RIDGES)
-    discrete = draws.dtype.kind in "iub"
-    lo, hi = _range(flat[:, :count], discrete)
-    for k in range(count):
-        offset = count - 1 - k                    # the first element at the top
-        column = flat[:, k]
-        if discrete:
-            values, counts = onp.unique(column, return_counts=True)
-            heights = counts / counts.max()
-            ax.bar(values, 0.9 * heights, bottom=offset, width=0.8, color=f"C{k % 10}", alpha=0.7)
-        else:
-            grid, density = _kde(column, lo, hi)
-            ax.fill_between(grid, offset, offset + 0.9 * density / density.max(), color=f"C{k % 10}", alpha=0.5,
-                            lw=0.8)
-    if shape:
-        ax.set_yticks(range(count))
-        ax.set_yticklabels([label(name, ix) for ix in reversed(list(onp.ndindex(shape))[:count])], fontsize=7)
+def _variable(ax: matplotlib.axes.Axes, name, draws, bounds, dims, estimator):
+    """A latent's or deterministic's panel: a marginal for one number, else a fan chart."""
+    title = name if estimator is not None else f"{name} (deterministic)"
+    if draws.ndim <= 1:
+        fan.marginal(ax, draws, bounds)
+        ax.set_xlabel(name)
     else:
-        ax.set_yticks([])
-    more = flat.shape[1] - count
-    ax.set_title(f"{name}  ({estimator})" + (f", first {count} of {flat.shape[1]}" if more else ""), fontsize=9)
-    ax.set_xlim(lo, hi)
+        fan.fan(ax, draws)
+        _index_axis(ax, name, draws.shape[1:], dims)
+        ax.set_ylabel(name)
+        ax.legend(loc="best", fontsize=7, framealpha=0.8, ncol=3)
+    ax.set_title(title, fontsize=10)
 
 
-def _range(flat, discrete):
-    if discrete:
-        return flat.min() - 0.6, flat.max() + 0.6
-    lo, hi = onp.quantile(flat, [0.005, 0.995])     # heavy tails (a Cauchy) would squash the rest
-    if hi <= lo:
-        lo, hi = lo - 0.5, hi + 0.5
-    pad = 0.05 * (hi - lo)
-    return lo - pad, hi + pad
+def _check(ax, name, observed, predicted, dims):
+    """An observation against the posterior predictive."""
+    said = fan.ppc(ax, observed, onp.asarray(predicted))
+    if onp.size(observed) > 1:
+        _index_axis(ax, name, onp.shape(observed), dims)
+        ax.set_ylabel(name)
+    else:
+        ax.set_xlabel(name)
+    ax.set_title(f"{name}: observed and posterior predictive", fontsize=10)
+    ax.text(0.01, 0.98, said, transform=ax.transAxes, fontsize=7, va="top")
 
 
-def _kde(column, lo, hi):
-    grid = onp.linspace(lo, hi, 200)
-    if onp.ptp(column) == 0:                        # a constant: a spike at its value
-        return grid, onp.where(onp.abs(grid - column[0]) <= (hi - lo) / 200, 1.0, 1e-12)
-    from scipy.stats import gaussian_kde
-    return grid, gaussian_kde(column)(grid) + 1e-12
+def _index_axis(ax, name, shape, dims):
+    """The x axis of a vector: its size's name, and the elements' labels when they are few."""
+    size = int(onp.prod(shape, dtype=int))
+    ax.set_xlabel(dims[0] if dims and len(shape) == 1 else
+                  f"{name} element (row-major)" if len(shape) > 1 else "index")
+    if size <= 12:
+        ax.set_xticks(range(size))
+        ax.set_xticklabels([label(name, ix) for ix in onp.ndindex(tuple(shape))], fontsize=7,
+                           rotation=30 if size > 6 else 0)
