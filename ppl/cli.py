@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from .middle import ir
-from . import load
+from . import __version__, load
 from .front.errors import PPLError, Source
 from .io.datafiles import load_json
 from .io.output import draws_csv, gradcheck_table, summary_table, table, trace_csv, write_atomic, write_json
@@ -24,8 +24,34 @@ from .infer.compare import compare, table as compare_table
 
 KINDS = {ir.Let: "deterministic", ir.Sample: "latent", ir.Observe: "observed"}
 
+MODEL = "the model file (.ppl)"
+DATA = ("data file: JSON (Stan's layout), CSV (each column a vector) or .npy (one array, named by the file, "
+        "memory-mapped); may be given more than once; default: MODEL.data.json if present")
+SEED = "the random seed: the same seed gives the same numbers here and through the Python API (default %(default)s)"
+# every choice, said once: the help of each option lists its own
+ESTIMATOR_WORDS = {
+    "auto": "pathwise where the distribution or the guide has a transform, a discrete latent with at most 64 "
+            "values and element-wise influence summed out, else the score function (default)",
+    "pathwise": "reparameterization, y = f(eps; params): an error where no transform exists",
+    "score": "the score function (REINFORCE) with Rao-Blackwellization and a baseline",
+    "enumerate": "a discrete latent summed out of the model exactly, over its finite support",
+    "expect": "a discrete latent keeps its guide q(z), and the ELBO's expectation over z is computed exactly"}
+BASELINE_WORDS = {
+    "auto": "leave-one-out shrunk towards the decaying average with 2 or more particles, else the decaying "
+            "average (default)",
+    "loo": "the mean of the other particles' costs", "average": "a decaying average of the costs (as Pyro's)",
+    "none": "no baseline"}
+GUIDE_WORDS = {"meanfield": "an independent Normal per unconstrained coordinate (default)",
+               "fullrank": "one multivariate Normal over all continuous latents, started from the mean-field optimum"}
+GRANULARITY_WORDS = {"element": "the costs each element influences, element by element (default)",
+                     "statement": "the costs of the statements it influences", "none": "every cost (plain REINFORCE)"}
 
-def main(argv=None) -> int:
+
+def _choices(words, head):
+    return f"{head}: " + "; ".join(f"{k}: {v}" for k, v in words.items())
+
+
+def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status (0 ok, 1 model/data error, 2 usage)."""
     try:
         args = _parser().parse_args(argv)
@@ -44,6 +70,8 @@ def main(argv=None) -> int:
 
 def _parser():
     p = argparse.ArgumentParser(prog="ppl", description="Compile and fit probabilistic programs.")
+    p.add_argument("--version", action="version", version=f"ppl {__version__} (the ppl-lang distribution)",
+                   help="print the version and exit")
     sub = p.add_subparsers(required=True, metavar="COMMAND")
     _fit_parser(sub)
     _other_parsers(sub)
@@ -53,10 +81,11 @@ def _parser():
 
 def _fit_parser(sub):
     f = sub.add_parser("fit", help="fit a model (variational inference, maximum likelihood or optimization)")
-    f.add_argument("model")
-    f.add_argument("--data", action="append", metavar="FILE",
-                   help="data file: JSON (Stan's layout), CSV (each column a vector) or .npy (one array, named "
-                        "by the file, memory-mapped); may be given more than once; default: MODEL.data.json if present")
+    f.add_argument("model", help=MODEL)
+    f.add_argument("--data", action="append", metavar="FILE", help=DATA)
+    f.add_argument("--init", metavar="FILE",
+                   help="a JSON object of starting values: a param starts there, and a continuous latent's guide "
+                        "is centred there, in every starting point")
     f.add_argument("--optimizer", choices=OPTIMIZERS, default=FitOptions.optimizer,
                    help="lbfgs: fixed quasi-Monte Carlo draws and L-BFGS to machine precision, the draws doubled "
                         "until the optimum stops moving; adam: stochastic gradient steps on fresh draws; "
@@ -76,17 +105,11 @@ def _fit_parser(sub):
     f.add_argument("--batch-size", type=_positive, metavar="B",
                    help="subsample: each step sees B of the observations (and their local latents), "
                         "its log-likelihood scaled up to the whole data set")
-    f.add_argument("--seed", type=_seed, default=FitOptions.seed)
-    f.add_argument("--estimator", type=_estimator, default=CompileOptions.estimator,
-                   help=f"{', '.join(ESTIMATORS)}, for every latent or as NAME=HOW,NAME=HOW")
+    f.add_argument("--seed", type=_seed, default=FitOptions.seed, help=SEED)
+    _compile_options(f)
     f.add_argument("--baseline", choices=BASELINES, default=FitOptions.baseline,
-                   help="score-function baseline (auto: leave-one-out shrunk towards the decaying average with 2+ particles, else the decaying average)")
-    f.add_argument("--guide", choices=GUIDES, default=CompileOptions.guide,
-                   help="variational family of the continuous latents (default %(default)s)")
+                   help=_choices(BASELINE_WORDS, "a score-function site's baseline"))
     f.add_argument("--stl", action="store_true", help="sticking the landing: no direct gradient through log q")
-    f.add_argument("--rao-blackwell", choices=GRANULARITIES, default=CompileOptions.rao_blackwell,
-                   help="costs a score-function site multiplies: those it influences per element (default), "
-                        "per statement, or all (none)")
     f.add_argument("--tol", type=_tolerance, metavar="TOL",
                    help="stop early once the smoothed objective's relative change is below TOL "
                         "(Stan's tol_rel_obj; without it the fit runs every step and is judged at 0.01)")
@@ -102,49 +125,70 @@ def _fit_parser(sub):
     f.add_argument("--quiet", action="store_true", help="no progress; the summary still goes to stdout")
     f.add_argument("--checkpoint", metavar="FILE",
                    help="write the fit's whole state to FILE every --checkpoint-every steps (and when stopped)")
-    f.add_argument("--checkpoint-every", type=_positive, default=FitOptions.checkpoint_every, metavar="N")
+    f.add_argument("--checkpoint-every", type=_positive, default=FitOptions.checkpoint_every, metavar="N",
+                   help="steps between checkpoints (default %(default)s)")
     f.add_argument("--resume", metavar="FILE", help="continue the fit saved in FILE (same model, data and options)")
     f.set_defaults(run=_fit)
 
 
+def _compile_options(parser, guide=True):
+    """The options of how a model is compiled: --estimator, --rao-blackwell and --guide."""
+    parser.add_argument("--estimator", type=_estimator, default=CompileOptions.estimator,
+                        help=_choices(ESTIMATOR_WORDS, "how each latent's gradient is obtained, one choice for every "
+                                                       "latent or NAME=HOW,NAME=HOW per latent"))
+    parser.add_argument("--rao-blackwell", choices=GRANULARITIES, default=CompileOptions.rao_blackwell,
+                        help=_choices(GRANULARITY_WORDS, "the costs a score-function site's score multiplies"))
+    if guide:
+        parser.add_argument("--guide", choices=GUIDES, default=CompileOptions.guide,
+                            help=_choices(GUIDE_WORDS, "the variational family of the continuous latents"))
+
+
 def _other_parsers(sub):
     c = sub.add_parser("check", help="check a model (and its data) without fitting")
-    c.add_argument("model")
-    c.add_argument("--data", action="append", metavar="FILE")
+    c.add_argument("model", help=MODEL)
+    c.add_argument("--data", action="append", metavar="FILE", help=DATA)
     c.set_defaults(run=_check)
     g = sub.add_parser("gradcheck", help="many gradient estimates at fixed parameters, against the exact gradient")
-    g.add_argument("model")
-    g.add_argument("--data", action="append", metavar="FILE")
+    g.add_argument("model", help=MODEL)
+    g.add_argument("--data", action="append", metavar="FILE", help=DATA)
     g.add_argument("--params", help="a result JSON (from fit --out) whose params and guide to check at")
-    g.add_argument("--draws", type=_at_most(10 ** 6), default=1000)
-    g.add_argument("--particles", type=_at_most(MAX_PARTICLES), default=1)
-    g.add_argument("--seed", type=_seed, default=0)
-    g.add_argument("--estimator", type=_estimator, default="auto")
-    g.add_argument("--baseline", choices=BASELINES, default=FitOptions.baseline)
-    g.add_argument("--rao-blackwell", choices=GRANULARITIES, default=CompileOptions.rao_blackwell)
+    g.add_argument("--draws", type=_at_most(10 ** 6), default=1000, help="gradient estimates to draw (default %(default)s)")
+    g.add_argument("--particles", type=_at_most(MAX_PARTICLES), default=1,
+                   help="particles per estimate (default %(default)s)")
+    g.add_argument("--seed", type=_seed, default=0, help=SEED)
+    g.add_argument("--baseline", choices=BASELINES, default=FitOptions.baseline,
+                   help=_choices(BASELINE_WORDS, "a score-function site's baseline"))
+    _compile_options(g, guide=False)
     g.set_defaults(run=_gradcheck)
     k = sub.add_parser("compile", help="print a compiler pass's result")
-    k.add_argument("model")
+    k.add_argument("model", help=MODEL)
     k.add_argument("--explain", action="store_true", help="per statement: guide, estimator and why")
     k.add_argument("--pass", dest="stage", choices=("parse", "check", "lower", "guide", "rewrite"),
-                   default="lower", help="which pass's result to print (default: lower)")
-    k.add_argument("--estimator", type=_estimator, default="auto")
+                   default="lower", help="which pass's result to print: parse (the syntax tree), check (the checked "
+                                         "tree), lower (the IR, default), guide (with its guide), rewrite (each "
+                                         "statement's estimator)")
+    k.add_argument("--data", action="append", metavar="FILE",
+                   help="check the data too and build the program on it: --explain and --pass rewrite then show "
+                        "the estimators a fit on these data uses (a discrete latent whose support the data make "
+                        "too large to sum out gets the score function)")
+    _compile_options(k)
     k.set_defaults(run=_compile)
 
 
 def _output_parsers(sub):
     s = sub.add_parser("sample", help="draw from the prior predictive, or with --fit from the posterior predictive")
-    s.add_argument("model")
-    s.add_argument("--data", action="append", metavar="FILE")
+    s.add_argument("model", help=MODEL)
+    s.add_argument("--data", action="append", metavar="FILE", help=DATA)
     s.add_argument("--fit", metavar="RESULT", help="a result JSON (from fit --out): draw from its posterior predictive")
     s.add_argument("-n", "--num-draws", dest="n", type=_at_most(10 ** 7), default=1000, help="number of draws (default 1000)")
-    s.add_argument("--seed", type=_seed, default=0)
+    s.add_argument("--seed", type=_seed, default=0, help=SEED)
     s.add_argument("--draws", metavar="FILE", help="write the draws as CSV: a column per element")
     s.set_defaults(run=_sample)
-    pl = sub.add_parser("plot", help="plot a fit's objective trace and marginal posterior densities")
+    pl = sub.add_parser("plot", help="plot a fit: its objective per step, posteriors and predictive checks")
     pl.add_argument("result", help="a result JSON (from fit --out)")
     pl.add_argument("--model", help="the model file (default: the one the result names)")
-    pl.add_argument("--data", action="append", metavar="FILE", help="default: the data files the result names")
+    pl.add_argument("--data", action="append", metavar="FILE",
+                    help="data file (JSON, CSV or .npy; default: the data files the result names)")
     pl.add_argument("--out", metavar="FILE", help="the image (.png, .pdf, .svg; default: RESULT with .png)")
     pl.add_argument("--vars", type=_names, metavar="NAME,...",
                     help="the latents, deterministics and observations to show (default: all)")
@@ -227,7 +271,7 @@ def _fit(args):
                             tol=args.tol, checkpoint=saving,
                             checkpoint_every=args.checkpoint_every if args.checkpoint else 2 ** 62,
                             resume=args.resume, stop=stop, batch_size=args.batch_size, chunk=args.chunk,
-                            optimizer=args.optimizer, starts=args.starts, num_draws=args.num_draws)
+                            optimizer=args.optimizer, starts=args.starts, num_draws=args.num_draws, init=args.init)
         finally:
             if report is not None:
                 report.close()
@@ -398,12 +442,17 @@ def _check(args):
 
 
 def _compile(args):
-    model = load(args.model, estimator=args.estimator)
+    model = load(args.model, estimator=args.estimator, rao_blackwell=args.rao_blackwell, guide=args.guide)
+    rewritten = model.rewritten
+    if args.data and model.mode != "prior":      # built on the data: the estimators a fit uses
+        rewritten = model.bind(_data(args.data))[0].rewritten
+    elif args.data:
+        model.sample(1, _data(args.data))         # checked against the declarations
     if args.explain:
-        print(model.explain())
+        print(rewritten)
         return 0
     stage = {"parse": model.ast, "check": model.checked, "lower": model.ir, "guide": model.guided,
-             "rewrite": model.rewritten}[args.stage]
+             "rewrite": rewritten}[args.stage]
     print(stage)
     return 0
 

@@ -31,6 +31,8 @@ from .middle.guide import guide as make_guide
 from .middle.lower import lower
 from .front.parse import MAX_SOURCE_CHARS, parse
 from .infer.result import EVAL_DRAWS, Fit
+from .infer.starts import initial_point
+from .infer.advice import declaration_hint, scale_hint
 from .infer.results import checked, named_file
 from .middle.rewrite import rewrite
 
@@ -66,7 +68,7 @@ class Model:
             self.guided = make_guide(self.ir, options.guide)
             self.rewritten = rewrite(self.guided, options.estimator, options.rao_blackwell)
         except PPLError as err:
-            raise err.at(self.source) from None
+            raise declaration_hint(err, source).at(self.source) from None
 
     @property
     def mode(self) -> str:
@@ -149,7 +151,7 @@ class Model:
                 rng.bit_generator.state = state
                 return self._scored(many.name)._build(data, rng, stl, batch_size, fast)
         except PPLError as err:
-            raise err.at(self.source) from None
+            raise scale_hint(err, self.ir).at(self.source) from None
 
     def data_values(self, data: Data) -> dict | None:
         """The data as a dict: `data` itself, read from a file or files, or (None) the data file
@@ -169,7 +171,7 @@ class Model:
             checkpoint_every: int = FitOptions.checkpoint_every, checkpoint: str | Path | None = None,
             resume: str | Path | None = None, report: Callable[[int, float], object] | None = None,
             stop: Callable[[], bool] | None = None, guide: str | None = None,
-            num_draws: int = EVAL_DRAWS) -> Fit:
+            num_draws: int = EVAL_DRAWS, init: dict | str | Path | None = None) -> Fit:
         """Fit the model: variational inference, maximum likelihood or stochastic optimization,
         whichever its statements call for. `report(step, objective)` is called after each step.
 
@@ -198,6 +200,8 @@ class Model:
         `stop()` is asked after every step; when true the fit ends there, marked interrupted.
         `num_draws` draws of the fitted guide make the summaries and `Fit.draws` (1,000; the
         importance-weighting check and `Fit.loo` take 10,000, or `num_draws` if more).
+        `init` ({name: value}, or a JSON file of them) starts a `param` at its value, and a
+        continuous latent's guide there (`ppl.infer.starts`), in every starting point.
         `batch_size` subsamples (Adam only): each step sees that many of the observations (and
         of the latents with one value per observation), their log-likelihood scaled up to the
         whole data set (see `ppl.middle.subsample`). The summaries after the fit use all of the data
@@ -224,7 +228,8 @@ class Model:
         _check_draws(num_draws)
         if self.mode == "prior":
             raise SemanticError("nothing to fit: the model has no observed data and no objective",
-                                hint="observe a data name with ~, or add minimize/maximize").at(self.source)
+                                hint="to draw from its prior, use ppl sample MODEL; to fit it, observe a data name "
+                                     "with ~, or add minimize/maximize").at(self.source)
         rng = onp.random.default_rng(o.seed)
         built = self._build(data, rng, o.stl, o.batch_size)
         if built.space.size == 0:
@@ -233,27 +238,31 @@ class Model:
         name, sign = self.objective()
         try:
             path, particles = self._optimize(data, built, rng, sign, o, report=report, resume=resume,
-                                             checkpoint=checkpoint, stop=stop)
+                                             checkpoint=checkpoint, stop=stop,
+                                             init=load_json(init) if isinstance(init, (str, Path)) else init)
         except PPLError as err:
-            raise err.at(self.source) from None
+            raise scale_hint(err, self.ir).at(self.source) from None
         if o.batch_size is not None and sum(onp.size(v) for _, v in built.feed) <= FULL_SUMMARY_ELEMENTS:
             built = self._build(data, onp.random.default_rng(o.seed), o.stl)    # the summaries see every row
         return Fit.of(built, path, mode=self.mode, seed=o.seed, particles=particles, objective_name=name, sign=sign,
                    baseline=o.baseline, rng=rng, model=self, data=data, batch_size=o.batch_size, draws=num_draws)
 
-    def _optimize(self, data, built, rng, sign, o: FitOptions, resume=None, **run):
+    def _optimize(self, data, built, rng, sign, o: FitOptions, resume=None, init=None, **run):
         """(trajectory, particles): the fit's optimization, by the method `o.optimizer` picks.
         A full-rank guide starts from the mean-field optimum (its locations, and its scales on
-        the diagonal), found first with the same options."""
+        the diagonal), found first with the same options; `init` gives starting values
+        (`ppl.infer.starts`)."""
         width = self._fixed_width(built, o.optimizer, o.stl, o.batch_size)
         joint = self.options.guide == "fullrank"
-        start = None
+        start, held, starts = None, (), o.starts
         if joint and resume is None and built.rewritten.guide:
             meanfield = self.with_options(guide="meanfield")
             mf_rng = onp.random.default_rng(o.seed)
             mf_built = meanfield._build(data, mf_rng, o.stl, o.batch_size)
-            mf_path, _ = meanfield._optimize(data, mf_built, mf_rng, sign, replace(o, particles=None))
-            start = fullrank.from_meanfield(built, mf_built.space, mf_path.theta)
+            mf_path, _ = meanfield._optimize(data, mf_built, mf_rng, sign, replace(o, particles=None), init=init)
+            start, starts = fullrank.from_meanfield(built, mf_built.space, mf_path.theta), 1
+        elif init is not None:
+            start, held = initial_point(built, init)
         method = "adam" if width is None else "lbfgs"
         common = dict(steps=o.steps, sign=sign, resume=resume, chunk=o.chunk, theta=start, every=o.checkpoint_every,
                       **run)
@@ -261,9 +270,9 @@ class Model:
             state = rng.bit_generator.state
             particles = o.particles_for(width, joint)
             try:
-                return deterministic.run(built, rng, width=width, draws=_power_of_two(particles),
-                                         starts=o.starts if start is None else 1,
-                                         fingerprint=self._fingerprint(data, o, particles, method), **common), particles
+                return deterministic.run(built, rng, width=width, draws=_power_of_two(particles), starts=starts,
+                                         held=held, fingerprint=self._fingerprint(data, o, particles, method, init),
+                                         **common), particles
             except deterministic.NotFinite as failed:
                 # some fixed draw makes the objective not finite (a log of a negative draw, say):
                 # "auto" takes Adam's stochastic steps instead, which skip such draws
@@ -273,12 +282,14 @@ class Model:
                 method = "adam"
         particles = o.particles_for(None)
         return fitting.run(built, rng, lr=o.lr, particles=particles, baseline=o.baseline, tol=o.tol,
-                           fingerprint=self._fingerprint(data, o, particles, method), **common), particles
+                           fingerprint=self._fingerprint(data, o, particles, method, init), **common), particles
 
-    def _fingerprint(self, data, o, particles, method):
+    def _fingerprint(self, data, o, particles, method, init=None):
         """What a checkpoint may only be resumed with: the model, its data, and every option that
         changes the result."""
         options = {**self.options.as_dict(), **o.result_options(), "particles": particles, "optimizer": method}
+        if init is not None:
+            options["init"] = {k: onp.asarray(v).tolist() for k, v in init.items()}
         return fingerprint(self.source.text, self.data_values(data), options)
 
     def _fixed_width(self, built, optimizer, stl, batch_size):

@@ -95,11 +95,12 @@ def run(built: Program, rng: onp.random.Generator, *, width: int, steps: int, dr
         starts: int = STARTS, report: Callable[[int, float], object] | None = None,
         stop: Callable[[], bool] | None = None, checkpoint: str | Path | None = None, every: int = 100,
         fingerprint: str = "", resume: str | Path | None = None, chunk: int | None = None,
-        theta: onp.ndarray | None = None) -> Trajectory:
+        theta: onp.ndarray | None = None, held: tuple[str, ...] = ()) -> Trajectory:
     """Fit `built` on fixed draws of `width` standard-normal coordinates per particle, starting
     with `draws` of them, for at most `steps` L-BFGS iterations over all starts and stages.
     `theta` is the first start (default the initial parameters); `starts - 1` more draw their
-    guide locations anew, as the first did, and each is converged on the first draws: the best
+    guide locations anew, as the first did (but those `held`, which they take from `theta`: the
+    values a fit's `init` gave), and each is converged on the first draws: the best
     goes on, and optima that differ are reported (`record`). `report`, `stop`, `checkpoint`
     (every `every` iterations), `resume` and `chunk` work as in `ppl.infer.fit.run`."""
     if chunk is None:
@@ -133,7 +134,7 @@ def run(built: Program, rng: onp.random.Generator, *, width: int, steps: int, dr
         if stages.starting:
             over = len(stages.optima) > 0 and stages.t - stages.begun >= _budget(stages)
             if opt.converged() or opt.failed or over:
-                _next_start(stages, opt, objective, built, finished=not over)
+                _next_start(stages, opt, objective, built, finished=not over, held=(held, theta))
         elif opt.converged() or opt.failed:
             done = _next_stage(stages, opt, objective, built.space.size)
         if stop is not None and stop():
@@ -200,7 +201,7 @@ def _begin(objective, theta, built) -> LBFGS:
     return opt
 
 
-def _next_start(stages, opt, objective, built, finished=True):
+def _next_start(stages, opt, objective, built, finished=True, held=((), None)):
     """A start has converged on the first draws (or, not `finished`, run out of its budget):
     keep its optimum and move the optimizer to the next start, or, after the last, to the best
     optimum. A start where the objective is not finite, or that did not finish, has +inf."""
@@ -210,7 +211,7 @@ def _next_start(stages, opt, objective, built, finished=True):
     stages.values.append(opt.f if finished else math.inf)
     stages.diagonal = None
     while len(stages.optima) < stages.starts:
-        x = restart_point(built.space, onp.random.default_rng([stages.seed, len(stages.optima)]))
+        x = restart_point(built.space, onp.random.default_rng([stages.seed, len(stages.optima)]), *held)
         f, g = objective(x)
         if math.isfinite(f) and onp.isfinite(g).all():
             opt.restart(f, g, x)
@@ -222,14 +223,17 @@ def _next_start(stages, opt, objective, built, finished=True):
     opt.restart(*objective(stages.optima[best]), stages.optima[best])
 
 
-def restart_point(space, rng) -> onp.ndarray:
+def restart_point(space, rng, held=(), first=None) -> onp.ndarray:
     """The initial parameters with every guide location drawn anew, uniform in (-INIT_RADIUS,
-    INIT_RADIUS) as the build draws the first."""
+    INIT_RADIUS) as the build draws the first; the parameters `held` are those of `first`."""
     from ..back.build import INIT_RADIUS
     x = space.initial()
     for name, (lo, hi) in space.slices.items():
         if name.endswith(".loc"):
             x[lo:hi] = rng.uniform(-INIT_RADIUS, INIT_RADIUS, hi - lo)
+    for name in held:
+        lo, hi = space.slices[name]
+        x[lo:hi] = first[lo:hi]
     return x
 
 
