@@ -8,7 +8,9 @@ Measures:
 
 1. Every posterior in the posteriordb folder (`--posteriordb`, default ../shared/posteriordb from
    the repository root; each posterior is NAME.ppl, NAME.data.json and NAME.reference.json, found
-   by globbing): ppl's default fit, `ppl.load(NAME.ppl).fit(NAME.data.json, seed=SEED)`, timed
+   by globbing; bench/posteriordb holds each as its Stan program reads, flat priors, loops and
+   all, and is fitted in place of the folder's own unless --as-given): ppl's default fit,
+   `ppl.load(NAME.ppl).fit(NAME.data.json, seed=SEED)`, timed
    (wall clock). For every reference parameter ("beta[1]" is element 1 of `beta`, "X[1,2]" a
    matrix element, indices from 0): z = (fit mean - reference mean) / reference sd and the sd
    ratio fit sd / reference sd, from the fit's summaries (`fit.latents`) and, when ppl keeps them
@@ -57,8 +59,13 @@ def log(*a):
 
 # -------------------------------------------------------------------------------------- inputs
 
-def posteriors(folder):
-    """[(name, model path, data path, reference dict)] for every NAME.ppl with its two companions."""
+FAITHFUL = ROOT / "bench" / "posteriordb"
+
+
+def posteriors(folder, faithful=True):
+    """[(name, model path, data path, reference dict)] for every NAME.ppl with its two companions;
+    with `faithful`, the translation of the Stan program in bench/posteriordb (and its data, where
+    the folder's was preprocessed) in place of the folder's own."""
     out = []
     for model in sorted(Path(folder).glob("*.ppl")):
         name = model.name[:-len(".ppl")]
@@ -66,6 +73,9 @@ def posteriors(folder):
         if not (data.exists() and ref.exists()):
             log(f"skipped {name}: no {data.name} or {ref.name}")
             continue
+        if faithful and (FAITHFUL / model.name).exists():
+            model = FAITHFUL / model.name
+            data = model.with_name(data.name) if model.with_name(data.name).exists() else data
         out.append((name, model, data, json.loads(ref.read_text())["params"]))
     return out
 
@@ -353,6 +363,8 @@ def main(argv=None):
     ap.add_argument("--posteriordb", default=str(DEFAULT_DB), help="folder of NAME.ppl/.data.json/.reference.json")
     ap.add_argument("--seed", type=int, default=0, help="seed of ppl's default fits")
     ap.add_argument("--no-long", action="store_true", help="skip the 50,000-step ELBO reference runs")
+    ap.add_argument("--as-given", action="store_true",
+                    help="fit the folder's own NAME.ppl, not the translation of the Stan program in bench/posteriordb")
     ap.add_argument("--no-numpyro", action="store_true", help="skip NumPyro even when it is installed")
     ap.add_argument("--json", metavar="FILE", help="write every number to FILE")
     args = ap.parse_args(argv)
@@ -367,7 +379,7 @@ def main(argv=None):
     print()
 
     results = {}
-    for name, model, data, reference in posteriors(args.posteriordb):
+    for name, model, data, reference in posteriors(args.posteriordb, faithful=not args.as_given):
         log(f"ppl: {name}")
         results[name] = {"ppl": fit_ppl(model, data, reference, args.seed)}
         if with_numpyro:

@@ -113,8 +113,14 @@ LATENT_SHAPES = {
     "normal_mle": {},
     "poisson_regression": {"a": (), "b": ()},
     "reparam_demo": {"y": ()},
+    "ar2": {"alpha": (), "beta": (2,), "sigma": ()},
+    "garch": {"mu": (), "alpha0": (), "alpha1": (), "beta1": (), "sigma": ("T",)},
+    "hmm": {"theta": ("K", "K"), "mu": ("K",), "log_omega": ("K", "N")},
+    "changepoint": {"early": (), "late": (), "s": (), "t": ("T",)},
+    "flat_regression": {"alpha": (), "beta": (), "sigma": ()},
+    "censored": {"mu": (), "sigma": ()},
 }
-DETERMINISTIC = {"eight_schools": {"theta"}}
+DETERMINISTIC = {"eight_schools": {"theta"}, "garch": {"sigma"}, "hmm": {"log_omega"}, "changepoint": {"t"}}
 MODES = {"bits": "optimize", "reparam_demo": "optimize", "normal_mle": "mle"}
 PARAM_SHAPES = {"bits": {"theta": (20,)}, "reparam_demo": {"mu": (), "log_sigma": ()},
                 "normal_mle": {"mu": (), "sigma": ()}}

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 INIT_RADIUS = 2.0        # guide locations start uniform in (-2, 2), unconstrained, as in Stan
 INIT_SCALE = 0.1         # guide scales start small, as in Pyro's AutoNormal
-ENUMERATE_MAX = 64       # largest support summed out automatically
+ENUMERATE_MAX = 64       # largest support summed out automatically, of a latent with one value per element
+GLOBAL_ENUMERATE_MAX = 1000   # and of a latent that is a single value (a change point)
 
 
 def build(rewritten: Rewritten, data: dict, rng: onp.random.Generator, param_init: dict, stl: bool = False,
@@ -65,6 +66,7 @@ def build(rewritten: Rewritten, data: dict, rng: onp.random.Generator, param_ini
     program_ops, finals, enumerated, signs = _compile_ops(rewritten, scope, slots, shapes, plan, batch)
     feed = tuple((slots[name], data[name]) for name in batched)
     widest = max([onp.size(data[s.name]) for s in module.body if isinstance(s, ir.Observe)] + [0])
+    widest *= enumerated_width(rewritten, shapes)
     return Program(rewritten=rewritten, space=space, ops=program_ops, finals=finals, slots=slots, shapes=shapes,
                    signs=signs, score_sites=score_sites, enumerated=enumerated, batch=batch, feed=feed,
                    widest=widest * batch.size // batch.total if batch else widest)
@@ -193,11 +195,29 @@ class TooManyValues(Exception):
 
 def _limit_enumeration(rewritten, shapes):
     """Enumeration was chosen before the sizes were known; a support too large to sum out is
-    sent back (the model then compiles that latent with the score function)."""
+    sent back (the model then compiles that latent with the score function), or, for a family
+    with nothing a guide could learn, refused."""
     for s in rewritten.sites:
-        if s.estimator in ("enumerate", "expect") and len(shapes[s.name][1].enumerate_support()) > ENUMERATE_MAX:
-            raise TooManyValues(s.name)
+        if s.estimator not in ("enumerate", "expect"):
+            continue
+        shape, prior = shapes[s.name]
+        limit = GLOBAL_ENUMERATE_MAX if shape == () else ENUMERATE_MAX
+        count = prior.support_size()
+        if count <= limit:
+            continue
+        if type(prior).guide_arg is None:
+            raise SemanticError(f"'{s.name}' takes {count:,} values, more than the {limit:,} that can be summed out "
+                                f"{'for a single value' if shape == () else 'per element'}", s.span,
+                                hint="use fewer values, or a Categorical (whose guide can be learned, with the "
+                                     "score function)")
+        raise TooManyValues(s.name)
     return rewritten
+
+
+def enumerated_width(rewritten, shapes) -> int:
+    """The most values any summed-out latent takes (each widens the costs it influences)."""
+    return max([shapes[s.name][1].support_size() for s in rewritten.sites
+                if s.estimator in ("enumerate", "expect")] + [1])
 
 
 def _plan(rewritten, shapes, data, stl, batch, space, scope, fast):

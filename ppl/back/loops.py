@@ -3,7 +3,8 @@
 A loop's body holds assignments (a new value of a name defined before the loop, such as
 `s[t] = ...` or `m = m + ...`, or a name of the body's own) and log-density terms, never draws;
 its terms, summed over every iteration, are one cost. It runs one of two ways:
-- in order, t = start, ..., stop - 1, the body's closures called once per value (the reference);
+- in order, t = start, ..., stop - 1, the body's closures called once per value (the reference),
+  an array assigned element by element kept as `Cells` meanwhile (`build(fast=True)`);
 - at once (`build(fast=True)`), when no iteration reads what another wrote and every value that
   changes with t is a single number per iteration (`vectorizable`): t is then the vector
   [start, ..., stop - 1] and the body runs once, its values one per iteration side by side. The
@@ -168,7 +169,7 @@ def _body(loop, scope, slots, known, fast, together):
     """env -> the sum of the loop's terms over its iterations (0 if none)."""
     steps = loop_range(loop, scope)
     slot = slots[loop.var]
-    cells = frozenset() if together else cell_arrays(loop)
+    cells = cell_arrays(loop) if fast and not together else frozenset()   # the reference assigns whole arrays
     parts = []
     for stmt in loop.body:
         if isinstance(stmt, ir.Loop):
@@ -245,15 +246,19 @@ def _term(code):
 
 
 def vectorizable(loop: ir.Loop, known: dict) -> bool:
-    """Whether the loop can run all its iterations at once: no nested loop; no iteration reads a
-    value another one assigned (an element s[t] it replaced is read only as s[t], after); and
-    everything that changes with the loop variable is one number per iteration, used elementwise."""
-    if any(isinstance(s, ir.Loop) for s in loop.body):
-        return False
+    """Whether the loop can run all its iterations at once: no iteration reads a value another one
+    assigned (an element s[t] it replaced is read only as s[t], after); everything that changes
+    with the loop variable is one number per iteration, used elementwise; and a nested loop (which
+    runs in order inside, for all the outer iterations at once) only updates names of the outer
+    body's own, assigned before it."""
     known = dict(known, **{loop.var: 0})
     deps, updated, assigned = {loop.var: ELEMENT}, set(), set()
-    later = {s.name for s in loop.body if isinstance(s, ir.Let)}
+    later = {s.name for s in flat(loop.body) if isinstance(s, ir.Let)}
     for stmt in loop.body:
+        if isinstance(stmt, ir.Loop):
+            if not _inner_fits(stmt, deps, known, assigned, updated):
+                return False
+            continue
         expr = stmt.expr.value if isinstance(stmt.expr, ast.Update) else stmt.expr
         if isinstance(stmt.expr, ast.Update) and not _updatable(stmt.expr, loop.var):
             return False
@@ -267,6 +272,29 @@ def vectorizable(loop: ir.Loop, known: dict) -> bool:
                 updated.add(stmt.name)
             elif dependence(expr, deps, known) != NONE:
                 deps[stmt.name] = ELEMENT
+    return True
+
+
+def _inner_fits(inner, deps, known, assigned, updated) -> bool:
+    """A nested loop inside a loop run at once: plain assignments and terms, per outer iteration
+    one number each, assigning only its own names or the outer body's own assigned before it."""
+    known = dict(known, **{inner.var: 0})
+    own = set()
+    for stmt in flat(inner.body):
+        if isinstance(stmt, ir.Loop):
+            known[stmt.var] = 0
+            continue
+        if isinstance(stmt.expr, ast.Update) or any(n.id in updated for n in ast.names(stmt.expr)):
+            return False
+        if not _per_iteration(stmt.expr, deps, known):
+            return False
+        if isinstance(stmt, ir.Let):
+            if stmt.name not in assigned and stmt.name not in own and any(n.id == stmt.name for n in ast.names(stmt.expr)):
+                return False              # it updates a value from before the outer loop
+            own.add(stmt.name)
+            if dependence(stmt.expr, deps, known) != NONE:
+                deps[stmt.name] = ELEMENT
+    assigned |= own
     return True
 
 

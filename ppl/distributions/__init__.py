@@ -14,10 +14,12 @@ from .discrete import (Bernoulli, BetaBinomial, Binomial, Categorical, DiscreteU
                        Poisson)
 from .implicit_families import Beta, Chi2, Gamma, InverseGamma, StudentT, VonMises
 from .multivariate import Dirichlet, LKJCholesky, Multinomial, MultivariateNormal
+from .processes import GaussianRandomWalk, HalfStudentT
 
 _FAMILIES = (
     Normal, HalfNormal, LogNormal, Exponential, Gamma, InverseGamma, Beta, Uniform, Laplace, Logistic, Gumbel,
-    Cauchy, HalfCauchy, StudentT, Weibull, Pareto, Chi2, VonMises, Dirichlet, MultivariateNormal, LKJCholesky,
+    Cauchy, HalfCauchy, StudentT, HalfStudentT, Weibull, Pareto, Chi2, VonMises, Dirichlet, MultivariateNormal,
+    LKJCholesky, GaussianRandomWalk,
     Bernoulli, Binomial, Categorical, Poisson, Geometric, NegativeBinomial, BetaBinomial, DiscreteUniform, Multinomial)
 
 DISTRIBUTIONS = {cls.__name__: cls for cls in _FAMILIES}

@@ -164,6 +164,10 @@ class Distribution:
             return cls.density
         return None
 
+    def support_size(self) -> int:
+        """How many values `enumerate_support` would give, without making them."""
+        return len(self.enumerate_support())
+
     def sample(self, rng: Rng, shape: Iterable[int] = ()) -> onp.ndarray:
         """Draws of the given shape (batch and event axes included), without gradient: by the
         family's own sampler `native_sample` if it has one, else through `transform`."""

@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from .base import Rng, Value
 
 
+def _count(low, high) -> int:
+    """How many integers low..high cover over the whole batch (none allocated)."""
+    return max(0, int(onp.max(plain(high))) - int(onp.min(plain(low))) + 1)
+
+
 def _range(low, high):
     """Every integer some batch member can take: low..high over the whole batch."""
     return onp.arange(int(onp.min(plain(low))), int(onp.max(plain(high))) + 1)
@@ -91,6 +96,9 @@ class Binomial(_ProbsOrLogits):
 
     def enumerate_support(self) -> onp.ndarray:
         return _range(0, self.total_count)
+
+    def support_size(self) -> int:
+        return _count(0, self.total_count)
 
     def log_prob_unchecked(self, x: Value) -> Value:
         n = self.total_count
@@ -271,6 +279,9 @@ class BetaBinomial(Distribution):
     def enumerate_support(self) -> onp.ndarray:
         return _range(0, self.total_count)
 
+    def support_size(self) -> int:
+        return _count(0, self.total_count)
+
     def log_prob_unchecked(self, x: Value) -> Value:
         n, a, b = self.total_count, self.concentration1, self.concentration0
         k = onp.clip(plain(x), 0, plain(n))
@@ -307,6 +318,9 @@ class DiscreteUniform(Distribution):
 
     def enumerate_support(self) -> onp.ndarray:
         return _range(self.low, self.high)
+
+    def support_size(self) -> int:
+        return _count(self.low, self.high)
 
     def log_prob_unchecked(self, x: Value) -> Value:
         return _within(x, self.low, self.high, -np.log(self.high - self.low + 1.0) + np.zeros(onp.shape(x)))

@@ -155,7 +155,8 @@ def _update(stmt, st):
         raise SemanticError(f"'{stmt.name}' is not defined; {stmt.name}[...] = ... replaces elements of a value "
                             "defined before", stmt.span, hint=f"define it first, as {stmt.name} = zeros(N)")
     if sym.kind != "deterministic":
-        raise SemanticError(f"'{stmt.name}' is a {sym.kind}, which cannot be assigned to", stmt.span,
+        what = "data" if sym.kind == "data" else f"a {sym.kind}"
+        raise SemanticError(f"'{stmt.name}' is {what}, which cannot be assigned to", stmt.span,
                             hint="assign to a value defined with =, such as a copy: s = 1 * x")
     for idx in stmt.indices:
         _index(idx, st.symbols, st.later)
@@ -166,7 +167,7 @@ def _tilde_on_value(stmt, st, loop):
     """`y ~ D` on a name already defined: an observation of data, else a log-density term."""
     sym = st.symbols.get(stmt.name)
     if sym is None:
-        where = "inside a loop" if loop is not None else f"with {stmt.name}[...]"
+        where = "inside a loop (which draws no new latents)" if loop is not None else f"on {stmt.name}[...]"
         raise SemanticError(f"'{stmt.name}' is not defined; a ~ statement {where} gives a density to a value "
                             "defined before", stmt.span,
                             hint=f"declare it above: data {stmt.name}: real[N] for data, {stmt.name}: real[N] for a "

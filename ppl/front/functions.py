@@ -17,6 +17,7 @@ from autograd.tracer import getval
 
 from ..kernels import special as sp
 from ..kernels.fused import align
+from ..kernels.hmm import hmm_marginal
 from ..kernels.special import sum_rest
 
 
@@ -198,6 +199,16 @@ def _solve_triangular(a, b):
     return sp.solve_triangular(a, b, lower=True)
 
 
+def _hmm_marginal(log_omega, gamma, rho):
+    if onp.ndim(log_omega) != 3 or onp.ndim(gamma) != 3 or onp.ndim(rho) != 2:
+        raise Refused("hmm_marginal takes log_omega[K, N], Gamma[K, K] and rho[K]")
+    k = onp.shape(log_omega)[1]
+    if onp.shape(gamma)[1:] != (k, k) or onp.shape(rho)[1:] != (k,):
+        raise Refused(f"hmm_marginal needs Gamma of shape ({k}, {k}) and rho of ({k},) for {k} states, got "
+                      f"{onp.shape(gamma)[1:]} and {onp.shape(rho)[1:]}")
+    return hmm_marginal(log_omega, gamma, rho)
+
+
 def _max_rank(*ranks):
     return max(ranks)
 
@@ -256,6 +267,10 @@ FUNCTIONS: dict[str, Function] = {
     "gp_exp_quad_cov": Function(_gp_exp_quad_cov, (3, 3), "gp_exp_quad_cov(x, alpha, rho): the squared-exponential "
                                 "covariance alpha^2 exp(-|x_i - x_j|^2 / (2 rho^2)) of the points x", kind="matrix",
                                 rank=lambda *r: 2),
+    "hmm_marginal": Function(_hmm_marginal, (3, 3), "hmm_marginal(log_omega, Gamma, rho): log p(y) of a hidden "
+                             "Markov model, its states summed out by the forward algorithm (log_omega[k, n]: log-density "
+                             "of observation n in state k; Gamma[i, j]: transition i to j; rho: initial)",
+                             kind="reduce"),
     "eye": Function(_eye, (1, 1), "identity matrix of the given size", static=True, kind="make", rank=lambda n: 2),
     "reshape": Function(_reshape, (2, 4), "reshape(x, sizes...): x's elements in the given shape (sizes known "
                         "before the fit)", kind="matrix",
