@@ -98,7 +98,7 @@ def test_loo_of_eight_schools_is_the_reference(fits):
 
 def test_loo_is_in_the_result_json(fits):
     result = fits["linear_regression"].to_json()["loo"]
-    assert {"elpd_loo", "se", "p_loo", "n", "draws", "pareto_k", "pointwise", "observations"} <= set(result)
+    assert {"elpd_loo", "se", "p_loo", "n", "draws", "pareto_k", "pointwise", "observations", "data_digest"} <= set(result)
     assert result["observations"] == {"y": [50]} and len(result["pointwise"]["elpd_loo"]) == 50
     json.dumps(result)
 
@@ -161,6 +161,14 @@ def test_compare_refuses_what_it_cannot_compare(results, capsys, tmp_path):
     assert status == 1 and "different observations" in err
     status, _, err = run_main(capsys, "compare", results / "linear.json")
     assert status == 2 and "two or more" in err
+    other = tmp_path / "other.json"
+    data = json.loads((MODELS / "linear_regression.data.json").read_text())
+    (tmp_path / "other.data.json").write_text(json.dumps({**data, "y": [v + 1 for v in data["y"]]}))
+    assert ppl.cli.main(["fit", str(MODELS / "linear_regression.ppl"), "--data", str(tmp_path / "other.data.json"),
+                         "--quiet", "--out", str(other)]) == 0
+    capsys.readouterr()
+    status, _, err = run_main(capsys, "compare", other, results / "linear.json")
+    assert status == 1 and "the fits predict different data" in err
     doc = json.loads((results / "linear.json").read_text())
     doc["loo"]["pointwise"]["elpd_loo"] = doc["loo"]["pointwise"]["elpd_loo"][:3]
     (tmp_path / "bad.json").write_text(json.dumps(doc))

@@ -87,6 +87,10 @@ def _by_loo(docs):
         shown = "; ".join(f"{name}: {_observations(s)}" for name, s in shapes.items())
         raise OptionError(f"the fits predict different observations ({shown})",
                        hint="LOO compares models of the same data: fit each to the same observations")
+    digests = {doc["loo"].get("data_digest") for doc in docs.values()} - {None}
+    if len(digests) > 1:
+        raise OptionError("the fits predict different data: their observations have the same shapes but other "
+                          "values", hint="LOO compares models of the same data: fit each to the same observations")
     order = sorted(docs, key=lambda name: -docs[name]["loo"]["elpd_loo"])
     best = onp.asarray(docs[order[0]]["loo"]["pointwise"]["elpd_loo"])
     rows, warnings = [], []

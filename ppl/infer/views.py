@@ -3,6 +3,7 @@ pointwise log-likelihood and leave-one-out cross-validation for model comparison
 ArviZ and pandas, and what a notebook shows (`plot`, `_repr_html_`)."""
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import TYPE_CHECKING
 
@@ -96,7 +97,12 @@ class FitViews:
         loss, _ = every.pop("__loss__"), every.pop("__probs__")
         keep = max(len(self.loss), min(n, LOG_LIK_NUMBERS // max(1, per_draw)))
         log_lik = self._log_likelihood({k: v[:keep] for k, v in every.items()})
-        return loo(log_lik, -loss[:keep]) if log_lik else None
+        if not log_lik:
+            return None
+        digest = hashlib.sha256()            # which data were predicted: `compare` wants the same
+        for name, values in sorted(self.observed_data().items()):
+            digest.update(name.encode() + onp.ascontiguousarray(values, dtype=float).tobytes())
+        return {**loo(log_lik, -loss[:keep]), "data_digest": digest.hexdigest()[:16]}
 
     def to_arviz(self, predictive: bool = True) -> arviz.InferenceData:
         """The draws as an ArviZ `InferenceData`: the guide's draws as `posterior` (one chain),
