@@ -13,7 +13,7 @@ import ppl
 from conftest import MODELS, run_main
 from ppl.infer.compare import compare, table
 
-REGRESSIONS = ["linear_regression", "logistic_regression", "poisson_regression"]
+REGRESSIONS = sorted(p.stem for p in MODELS.glob("*regression.ppl"))       # every bundled regression
 Y = [0.3, -1.2, 0.8, 2.1, 0.4, -0.5, 1.7, 0.9, -0.1, 3.5]
 CONJUGATE = "data N: int\ndata y: real[N]\nmu ~ Normal(0, 1)\ny ~ Normal(mu, 1)"
 

@@ -53,7 +53,13 @@ class FitViews:
         """{observation: array (draws, *elements)}: log p(y_i | z_s) of every element of every
         observation at each of the summary's draws (`draws`); a latent the fit summed out is
         summed out here too. Empty outside variational inference, after a fit whose data were too
-        large to summarize whole, or when it would hold more than `LOG_LIK_NUMBERS` numbers."""
+        large to summarize whole, or when it would hold more than `LOG_LIK_NUMBERS` numbers.
+
+        >>> import ppl
+        >>> fit = ppl.compile("data y: real[3]\\nmu ~ Normal(0, 1)\\ny ~ Normal(mu, 1)").fit({"y": [1, 2, 3]})
+        >>> fit.log_likelihood["y"].shape
+        (1000, 3)
+        """
         if "log_likelihood" not in self._cache:
             self._cache["log_likelihood"] = self._log_likelihood()
         return self._cache["log_likelihood"]
@@ -146,7 +152,12 @@ class FitViews:
 
     def bounds(self) -> dict:
         """{latent: (low, high)}: the bounds of each continuous latent's support (None where it
-        has none, or where they vary from element to element)."""
+        has none, or where they vary from element to element).
+
+        >>> import ppl
+        >>> ppl.compile("data y: real\\ns ~ HalfNormal(1)\\ny ~ Normal(0, s)").fit({"y": 1.0}).bounds()
+        {'s': (0.0, None)}
+        """
         out = {}
         for name, (_, prior) in self.program.shapes.items():
             support = getattr(prior, "support", None)
