@@ -19,12 +19,13 @@ from .back.build import TooManyValues, build
 from .front.check import check
 from .infer.checkpoint import fingerprint
 from .back.data import bind
+from .io.bounded import read_text
 from .io.datafiles import load_data, load_json
 from .io import html
 from .io.output import MODES
 from .io.wording import in_callers_words as _in_callers_words
 from .distributions import DISTRIBUTIONS
-from .front.errors import OptionError, PPLError, PPLSyntaxError, SemanticError, Source
+from .front.errors import OptionError, PPLError, SemanticError, Source
 from .infer.options import Baseline, FitOptions, Optimizer, positive
 from .middle.options import CompileOptions, Estimator, Granularity, Guide
 from .middle.guide import guide as make_guide
@@ -331,7 +332,7 @@ class Model:
         _check_draws(num_draws)
         path = None
         if not isinstance(result, dict):
-            path, result = str(result), load_json(result)
+            path, result = str(result), load_json(result, "result")
         result = checked(result, path)
         options = result.get("options") or {}
         if options and {**self.options.as_dict(), **options} != self.options.as_dict():   # fitted with --guide...
@@ -554,13 +555,7 @@ def load(path: str | Path, estimator: Estimator | dict = CompileOptions.estimato
     'vi'
     """
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_SOURCE_CHARS * 4:             # at most 4 bytes a character in UTF-8
-            raise PPLSyntaxError(f"the model file is {size:,} bytes; a model holds at most "
-                                 f"{MAX_SOURCE_CHARS:,} characters", source=Source("", str(path)))
-        text = path.read_text()
-    except OSError as err:
-        raise PPLError(f"cannot read model file: {err.strerror}", source=Source("", str(path))) from None
+    text = read_text(path, 4 * MAX_SOURCE_CHARS, "model",     # at most 4 bytes a character in UTF-8
+                     hint=f"a model holds at most {MAX_SOURCE_CHARS:,} characters; put data in a data file")
     options = CompileOptions(estimator=estimator, rao_blackwell=rao_blackwell, guide=guide)
     return Model(text, str(path), options, data_path=path.with_suffix(".data.json"))

@@ -11,9 +11,6 @@ truncation, distribution methods and functions, checked against exact values.
 - Functions are evaluated in a one-line program, `z = f(params, data)`, `minimize sum(z)`: the
   recorded `z` is compared with NumPy/SciPy and the gradient with central differences of the same
   reference along a random direction.
-
-Tests marked xfail(strict=True) state behaviour the library should have and does not yet; the
-reason names the defect.
 """
 import itertools
 import math
@@ -175,7 +172,7 @@ Y4 = onp.array([1.0, 2.0, 4.0, 0.5])
 def test_flat_real_latent_elbo_is_the_observations_alone():
     """With no prior, each particle's ELBO is log p(y | mu) - log q(mu): checked in closed form."""
     model = ppl.compile(FLAT_MU)
-    assert "Flat()" in model.explain()
+    assert "mu  ~ flat" in model.explain()
     loc, scale = 0.5, 0.3
     value, grads, record = model.grad(data={"N": 4, "y": Y4}, params={"mu.loc": loc, "mu.scale": scale},
                                       particles=3, trace=True)
@@ -504,24 +501,14 @@ TAIL_CASES = [
     pytest.param(Weibull(concentration=2.0, scale=1.0), "log_cdf", 1e-20, math.log(-math.expm1(-1e-40)),
                  id="Weibull-cdf-1e-20"),
     pytest.param(HalfNormal(scale=1.0), "log_cdf", 1e-12, math.log(special.erf(1e-12 / math.sqrt(2))),
-                 id="HalfNormal-cdf-1e-12", marks=pytest.mark.xfail(strict=True, reason=(
-                     "HalfNormalCDF.log_cdf computes 2 Phi(z) - 1 as 1 - 2 Phi(-z), which cancels near 0: "
-                     "relative error ~1e-4 at x = 1e-12 and -inf below ~1e-17 (log(erf(z / sqrt 2)) is exact)"))),
+                 id="HalfNormal-cdf-1e-12"),
     pytest.param(Cauchy(loc=0.0, scale=1.0), "log_ccdf", 1e12, math.log(math.atan(1e-12) / math.pi),
-                 id="Cauchy-ccdf-1e12", marks=pytest.mark.xfail(strict=True, reason=(
-                     "CauchyCDF.log_ccdf computes 0.5 - atan(z)/pi, which cancels in the upper tail (off by 2e-4 "
-                     "nats at 1e12, 6e-3 at 1e14, -inf beyond ~1e16) though cdf.py says log_ccdf is kept accurate "
-                     "there; atan(1/z)/pi for z > 0 is exact"))),
+                 id="Cauchy-ccdf-1e12"),
     pytest.param(HalfCauchy(scale=1.0), "log_ccdf", 1e20, math.log(2 * math.atan(1e-20) / math.pi),
-                 id="HalfCauchy-ccdf-1e20", marks=pytest.mark.xfail(strict=True, reason=(
-                     "HalfCauchyCDF.log_ccdf computes 1 - 2 atan(z)/pi, which is 0 (log -inf) for z > ~1e16"))),
+                 id="HalfCauchy-ccdf-1e20"),
     pytest.param(Cauchy(loc=0.0, scale=1.0), "log_cdf", -1e20, math.log(math.atan(1e-20) / math.pi),
-                 id="Cauchy-cdf--1e20", marks=pytest.mark.xfail(strict=True, reason=(
-                     "CauchyCDF.log_cdf computes 0.5 + atan(z)/pi, which is 0 (log -inf) for z < ~-1e16"))),
-    pytest.param(Gumbel(loc=0.0, scale=1.0), "log_ccdf", 800.0, -800.0, id="Gumbel-ccdf-800",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "GumbelCDF.log_ccdf is log1mexp(-exp(-z)); exp(-z) underflows to 0 for z > ~745, giving -inf "
-                     "where the value is -z"))),
+                 id="Cauchy-cdf--1e20"),
+    pytest.param(Gumbel(loc=0.0, scale=1.0), "log_ccdf", 800.0, -800.0, id="Gumbel-ccdf-800"),
 ]
 
 
@@ -603,9 +590,6 @@ def test_truncated_latent_prior_predictive_in_bounds():
     assert abs(draws["z"].mean() - stats.truncnorm.mean(-0.5, 1, 1, 2)) < Z * se
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "explain() drops T[...]: `y ~ Normal(mu, s) T[, 2]` prints as Normal(mu, s, 2), the same as T[2, ], "
-    "and `T[0, 2]` as Normal(mu, s, 0, 2)"))
 def test_explain_shows_truncation():
     head = "data y: real\nparam mu: real\nparam s: positive\n"
     upper = ppl.compile(head + "y ~ Normal(mu, s) T[, 2]\n").explain()
@@ -614,9 +598,6 @@ def test_explain_shows_truncation():
     assert "T[" in upper and "T[" in lower
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "explain() shows a truncated latent's guide as `z = z.loc + z.scale * eps`, but the draw is mapped onto "
-    "the truncation interval (to_support), as for a declared bound"))
 def test_explain_shows_truncated_latent_is_mapped_to_its_support():
     text = ppl.compile("data y: real\nz ~ Normal(1, 2) T[0, 3]\ny ~ Normal(z, 1)\n").explain()
     assert "to_support" in text.splitlines()[1]
@@ -628,12 +609,8 @@ TRUNC_SAMPLE_CASES = [
     pytest.param(0.5, 1.2, None, -1.0, id="upper-only"),
     pytest.param(0.0, 1.0, None, -10.0, id="far-lower-tail"),
     pytest.param(0.0, 1.0, -0.001, 0.001, id="narrow"),
-    pytest.param(0.0, 1.0, 10.0, None, id="far-upper-tail", marks=pytest.mark.xfail(strict=True, reason=(
-        "truncated().native_sample draws u in [F(lower), F(upper)]; with lower 10 sd above the mean F(lower) "
-        "rounds to 1 and every draw is exactly `lower` (it should use the ccdf in the upper tail)"))),
-    pytest.param(0.0, 1.0, 8.0, 9.0, id="upper-tail-interval", marks=pytest.mark.xfail(strict=True, reason=(
-        "same cancellation: with both bounds 8-9 sd above the mean the draws' mean is 0.027 low, about 14 "
-        "standard errors of 4,000 draws"))),
+    pytest.param(0.0, 1.0, 10.0, None, id="far-upper-tail"),
+    pytest.param(0.0, 1.0, 8.0, 9.0, id="upper-tail-interval"),
 ]
 
 
@@ -656,11 +633,8 @@ TRUNC_DENSITY_CASES = [
     pytest.param(0.0, 1.0, -0.3, 2.0, [-0.2, 0.5, 1.9], id="central"),
     pytest.param(0.0, 1.0, -11.0, -10.0, [-10.9, -10.5], id="lower-tail"),
     pytest.param(0.0, 1.0, 5.0, 6.0, [5.1, 5.9], id="5-sd"),
-    pytest.param(0.0, 1.0, 8.0, 9.0, [8.3, 8.9], id="upper-tail", marks=pytest.mark.xfail(strict=True, reason=(
-        "truncated().log_mass takes log(F(upper) - F(lower)) from log_cdf alone, which cancels in the upper tail: "
-        "Normal(0, 1) T[8, 9] is off by 0.07 nats, T[10, 11] gives +inf (it should use log_ccdf there)"))),
-    pytest.param(0.0, 1.0, 10.0, 11.0, [10.3], id="far-upper-tail", marks=pytest.mark.xfail(strict=True, reason=(
-        "as upper-tail: the mass of [10, 11] rounds to 0 and the log-density is +inf"))),
+    pytest.param(0.0, 1.0, 8.0, 9.0, [8.3, 8.9], id="upper-tail"),
+    pytest.param(0.0, 1.0, 10.0, 11.0, [10.3], id="far-upper-tail"),
 ]
 
 
@@ -852,11 +826,6 @@ def test_nested_loop_assigning_rows():
     assert ppl.compile(src).check_fast_path(data=NESTED_DATA, params={"m": m}, draws=2)["max_rel"] < 1e-12
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a `~` (or target +=) directly inside an inner loop does not build: the outer loop is run at once and "
-    "'Y[i, j]' is refused ('shapes (2, 3) and (2,) and (3,) do not fit together'); before loops.py learned to "
-    "run nested loops at once it crashed in loops._names_of (AttributeError: 'Factor' object has no "
-    "attribute 'name')"))
 def test_nested_loops_with_a_term_in_the_inner_loop():
     src = NESTED_HEAD + "for i in 0:N {\n  for j in 0:M {\n    Y[i, j] ~ Normal(m[i] + j, 1)\n  }\n}\n"
     m = onp.array([0.5, 0.2])
@@ -914,9 +883,6 @@ def test_loop_is_explained():
     assert "target += Normal(mu * y[t - 1], 1).log_prob(y[t])" in line and "ELBO" in line
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "explain.py words a loop's terms as 'join the ELBO' whatever the mode; in maximum likelihood the other "
-    "statements say 'in the log-likelihood'"))
 def test_loop_explained_in_the_modes_own_words():
     src = "data T: int\ndata y: real[T]\nparam m: real\nfor t in 1:T {\n  y[t] ~ Normal(m * y[t - 1], 1)\n}\n"
     model = ppl.compile(src)
@@ -1003,25 +969,17 @@ FUNCTION_CASES = [
     ("cumsum(p)", lambda p: onp.cumsum(p), dict(p=VEC), {}),
     ("cumsum(P)", lambda P: onp.cumsum(P, axis=-1), dict(P=MAT), {}),
     ("cumprod(a) * p", lambda p, a: onp.cumprod(a) * p, dict(p=VEC), dict(a=A_CMP)),
-    pytest.param("cumprod(p)", lambda p: onp.cumprod(p), dict(p=VEC), {}, marks=pytest.mark.xfail(strict=True, reason=(
-        "cumprod of a parameter or latent has no gradient: autograd defines no VJP for np.cumprod, so grad and fit "
-        "raise NotImplementedError (a traceback, not a positioned error)"))),
+    pytest.param("cumprod(p)", lambda p: onp.cumprod(p), dict(p=VEC), {}),
     ("transpose(P)", lambda P: P.T, dict(P=MAT), {}),
     ("outer(p, q)", lambda p, q: onp.outer(p, q), dict(p=VEC, q=VEC[:2]), {}),
     ("diag(p)", lambda p: onp.diag(p), dict(p=VEC), {}),
     ("diag(a) * p", lambda p, a: onp.diag(a) * p, dict(p=VEC), dict(a=SPD)),
-    pytest.param("diag(P)", lambda P: onp.diag(P), dict(P=SPD), {}, marks=pytest.mark.xfail(strict=True, reason=(
-        "diag of a matrix that depends on a parameter or latent crashes under differentiation: np.diagonal with "
-        "axis1=1, axis2=2 has no autograd VJP (make_diagonal only supports axis1=-1, axis2=-2): NotImplementedError"))),
+    pytest.param("diag(P)", lambda P: onp.diag(P), dict(P=SPD), {}),
     ("eye(3) * p", lambda p: onp.eye(3) * p, dict(p=VEC), {}),
     ("cholesky(P)", lambda P: onp.linalg.cholesky(P), dict(P=SPD), {}),
     ("solve_triangular(L, p)", lambda p, L: onp.linalg.solve(L, p), dict(p=VEC), dict(L=CHOL)),
     ("solve_triangular(L, B)", lambda B, L: onp.linalg.solve(L, B), dict(B=MAT.T), dict(L=CHOL)),
-    pytest.param("solve_triangular(L, b)", lambda L, b: onp.linalg.solve(onp.tril(L), b), dict(L=CHOL), dict(b=VEC),
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "solve_triangular's gradient in the matrix (kernels.special._solve_a) uses 2-D onp.dot on the "
-                     "particle-batched (1, n, n) arrays: ValueError 'shapes (1,3,1) and (1,3,1) not aligned' "
-                     "(every GP model with a latent in its covariance, L = cholesky(K), solve_triangular(L, y))"))),
+    pytest.param("solve_triangular(L, b)", lambda L, b: onp.linalg.solve(onp.tril(L), b), dict(L=CHOL), dict(b=VEC)),
     ("reshape(P, 3, 2)", lambda P: P.reshape(3, 2), dict(P=MAT), {}),
     ("reshape(p, 3, 1)", lambda p: p.reshape(3, 1), dict(p=VEC), {}),
     ("reshape(P, 6)", lambda P: P.reshape(6), dict(P=MAT), {}),

@@ -47,7 +47,7 @@ def weighted(grid_logp, *values):
     return [(float((w * v).sum()), float(math.sqrt(max((w * v * v).sum() - (w * v).sum() ** 2, 0)))) for v in values]
 
 
-def metropolis(logp, start, scale, rng, chains=64, steps=3000):
+def metropolis(logp, start, scale, rng, chains=32, steps=2000):
     """Random-walk Metropolis on R^d, `chains` chains at once (logp takes (chains, d) and returns
     (chains,)); the second half of every chain, pooled."""
     x = onp.repeat(onp.asarray(start, dtype=float)[None], chains, axis=0)
@@ -124,16 +124,18 @@ def test_ar2_matches_the_exact_posterior():
     y = onp.array(data["y"])
     X = onp.c_[onp.ones(len(y) - 2), y[1:-1], y[:-2]]
     target = y[2:]
-    prior_var = onp.array([100.0, 1.0, 1.0])
+    n, prior_var = len(target), onp.array([100.0, 1.0, 1.0])
+    A, b, yy = X.T @ X, X.T @ target, target @ target
     sigmas = onp.linspace(0.3, 0.8, 1001)
     logp, means, variances = [], [], []
-    for sg in sigmas:
-        cov_y = X @ onp.diag(prior_var) @ X.T + sg**2 * onp.eye(len(target))
-        logp.append(stats.multivariate_normal.logpdf(target, onp.zeros(len(target)), cov_y)
-                    + stats.halfnorm.logpdf(sg, 0, 2))
-        precision = X.T @ X / sg**2 + onp.diag(1 / prior_var)
+    for sg in sigmas:                 # log N(y; 0, sg^2 I + X P X') through the 3 x 3 precision
+        precision = A / sg**2 + onp.diag(1 / prior_var)
         cov = onp.linalg.inv(precision)
-        means.append(cov @ X.T @ target / sg**2)
+        m = cov @ b / sg**2
+        log_evidence = (-0.5 * n * onp.log(2 * math.pi * sg**2) - 0.5 * onp.log(prior_var).sum()
+                        - 0.5 * onp.linalg.slogdet(precision)[1] - 0.5 * (yy / sg**2 - m @ precision @ m))
+        logp.append(log_evidence + stats.halfnorm.logpdf(sg, 0, 2))
+        means.append(m)
         variances.append(onp.diag(cov))
     logp, means, variances = onp.array(logp), onp.array(means), onp.array(variances)
     w = onp.exp(logp - logp.max())
@@ -159,8 +161,8 @@ def garch_logp(data):
         sig, total = onp.full(len(u), s1), stats.norm.logpdf(r[0], mu, s1)
         for t in range(1, len(r)):
             sig = onp.sqrt(a0 + a1 * (r[t - 1] - mu) ** 2 + b1 * sig**2)
-            total = total + stats.norm.logpdf(r[t], mu, sig)
-        return total + jac
+            total = total - 0.5 * ((r[t] - mu) / sig) ** 2 - onp.log(sig)
+        return total - 0.5 * (len(r) - 1) * math.log(2 * math.pi) + jac
     return logp
 
 
@@ -191,10 +193,11 @@ def hmm_logp(data):
         jac = (onp.log(t00 * (1 - t00)) + onp.log(t11 * (1 - t11)) + u[:, 2] + u[:, 3])
         prior = stats.norm.logpdf(m0, 3, 1) + stats.norm.logpdf(m1, 10, 1)
         emit = stats.norm.logpdf(y[None, None], onp.stack([m0, m1], 1)[:, :, None], 1)   # (chains, K, N)
-        alpha = emit[:, :, 0]
-        for n in range(1, len(y)):
-            alpha = special.logsumexp(alpha[:, :, None] + onp.log(gamma), axis=1) + emit[:, :, n]
-        return special.logsumexp(alpha, axis=1) + prior + jac
+        alpha, log_gamma = emit[:, :, 0], onp.log(gamma)
+        for n in range(1, len(y)):    # two states: the sum over the previous one is one logaddexp
+            alpha = onp.logaddexp(alpha[:, 0, None] + log_gamma[:, 0], alpha[:, 1, None] + log_gamma[:, 1]) \
+                + emit[:, :, n]
+        return onp.logaddexp(alpha[:, 0], alpha[:, 1]) + prior + jac
     return logp
 
 

@@ -284,7 +284,7 @@ def _meanfield_members(rewritten, shapes, blocks, local, stl, elem_needed):
 
     def fits(name):
         guide, prior = rewritten.guide[name], shapes[name][1]
-        fixed = not isinstance(type(prior).__dict__.get("support"), property)
+        fixed = not type(prior).moving_support
         return (not guide.discrete and sites[name].estimator == "pathwise" and name not in blocks
                 and name not in local and fixed and (prior.support is real or prior.support is positive)
                 and logq.get(name) not in elem_needed)

@@ -136,7 +136,7 @@ def cell_arrays(loop: ir.Loop) -> frozenset[str]:
 
 def _names_of(stmt):
     exprs = _read_exprs(stmt) if not isinstance(stmt, ir.Loop) else ()
-    return [n for e in exprs for n in ast.names(e)] + [ast.Name(stmt.name)] * isinstance(stmt, ir.Let)
+    return [n for e in exprs for n in ast.names(e)] + ([ast.Name(stmt.name)] if isinstance(stmt, ir.Let) else [])
 
 
 def _read_exprs(stmt):
@@ -172,8 +172,9 @@ def _body(loop, scope, slots, known, fast, together):
     cells = cell_arrays(loop) if fast and not together else frozenset()   # the reference assigns whole arrays
     parts = []
     for stmt in loop.body:
-        if isinstance(stmt, ir.Loop):
-            parts.append((None, _body(stmt, scope, slots, known, fast, fast and vectorizable(stmt, known))))
+        if isinstance(stmt, ir.Loop):         # inside a loop run at once, an inner one runs in order
+            parts.append((None, _body(stmt, scope, slots, known, fast,
+                                      fast and not together and vectorizable(stmt, known))))
         elif isinstance(stmt, ir.Let) and stmt.name in cells:
             update = stmt.expr
             parts.append((None, _setter(slots[stmt.name], compile_expr(_as_cells(update.indices[0], cells), scope),

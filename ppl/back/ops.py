@@ -267,7 +267,7 @@ def observe_op(stmt: ir.Observe, codes: list, data: Const | Callable[..., Value]
     rank = onp.ndim(data.value) if fixed else None
     # data were checked against a fixed support before the fit; a support that moves with the
     # arguments (Uniform's bounds) is checked at every step
-    moving = not cls.discrete and isinstance(cls.__dict__.get("support"), property)
+    moving = not cls.discrete and cls.moving_support
     # the common case as one call: a fused density, on arguments with no check at each step
     plain = not (moving or steady or cost in plan.enum_of or cost in plan.elem_needed)
     density = cls.fused_density([name for name, _ in codes]) if plain and plan.fast else None

@@ -1,6 +1,7 @@
 """The base class of every distribution, and helpers the families share."""
 from __future__ import annotations
 
+import inspect
 import math
 from typing import TYPE_CHECKING
 
@@ -115,6 +116,11 @@ class Distribution:
     @_classproperty
     def reparameterized(cls) -> bool:
         return cls.transform is not None
+
+    @_classproperty
+    def moving_support(cls) -> bool:
+        """Whether the support depends on the arguments (a property, as Uniform's), not fixed."""
+        return isinstance(inspect.getattr_static(cls, "support", None), property)
 
     @property
     def batch_shape(self) -> tuple[int, ...]:

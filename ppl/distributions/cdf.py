@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import autograd.numpy as np
 import numpy as onp
 
-from ..kernels.special import log_ndtr, normal_quantile
+from ..kernels.special import erf, log_ndtr, normal_quantile
 from .base import log_sigmoid, plain
 
 if TYPE_CHECKING:
@@ -31,7 +31,13 @@ def _log1mexp(a: Value) -> Value:
     return np.where(near, np.log(-np.expm1(safe_near)), np.log1p(-np.exp(safe_far)))
 
 
-class NormalCDF:
+class _CDF:
+    def isf(self, q: onp.ndarray) -> onp.ndarray:
+        """The inverse survival function, x with P(X > x) = q (for drawing far in the upper tail)."""
+        return self.icdf(1 - q)
+
+
+class NormalCDF(_CDF):
     def _z(self, x):
         return (x - self.loc) / self.scale
 
@@ -44,6 +50,9 @@ class NormalCDF:
     def icdf(self, u: onp.ndarray) -> onp.ndarray:
         return plain(self.loc) + plain(self.scale) * normal_quantile(u)
 
+    def isf(self, q: onp.ndarray) -> onp.ndarray:
+        return plain(self.loc) - plain(self.scale) * normal_quantile(q)
+
 
 class LogNormalCDF(NormalCDF):
     def _z(self, x):
@@ -52,10 +61,16 @@ class LogNormalCDF(NormalCDF):
     def icdf(self, u: onp.ndarray) -> onp.ndarray:
         return onp.exp(super().icdf(u))
 
+    def isf(self, q: onp.ndarray) -> onp.ndarray:
+        return onp.exp(super().isf(q))
 
-class HalfNormalCDF:
-    def log_cdf(self, x: Value) -> Value:        # 2 Phi(z) - 1 = 1 - 2 Phi(-z)
-        return _log1mexp(LOG_2 + log_ndtr(-x / self.scale))
+
+class HalfNormalCDF(_CDF):
+    def log_cdf(self, x: Value) -> Value:        # 2 Phi(z) - 1 = erf(z / sqrt 2) = 1 - 2 Phi(-z)
+        z = x / self.scale
+        small = z < 1.0
+        return np.where(small, np.log(erf(np.where(small, z, 1.0) / math.sqrt(2))),
+                        _log1mexp(LOG_2 + log_ndtr(-np.where(small, 1.0, z))))
 
     def log_ccdf(self, x: Value) -> Value:
         return LOG_2 + log_ndtr(-x / self.scale)
@@ -63,8 +78,11 @@ class HalfNormalCDF:
     def icdf(self, u: onp.ndarray) -> onp.ndarray:
         return plain(self.scale) * normal_quantile((1 + u) / 2)
 
+    def isf(self, q: onp.ndarray) -> onp.ndarray:
+        return -plain(self.scale) * normal_quantile(q / 2)
 
-class ExponentialCDF:
+
+class ExponentialCDF(_CDF):
     def log_cdf(self, x: Value) -> Value:
         return _log1mexp(-self.rate * x)
 
@@ -74,8 +92,11 @@ class ExponentialCDF:
     def icdf(self, u: onp.ndarray) -> onp.ndarray:
         return -onp.log1p(-u) / plain(self.rate)
 
+    def isf(self, q: onp.ndarray) -> onp.ndarray:
+        return -onp.log(q) / plain(self.rate)
 
-class UniformCDF:
+
+class UniformCDF(_CDF):
     def log_cdf(self, x: Value) -> Value:
         return np.log(np.clip((x - self.low) / (self.high - self.low), 0.0, 1.0))
 
@@ -86,7 +107,7 @@ class UniformCDF:
         return plain(self.low) + (plain(self.high) - plain(self.low)) * u
 
 
-class LogisticCDF:
+class LogisticCDF(_CDF):
     def log_cdf(self, x: Value) -> Value:
         return log_sigmoid((x - self.loc) / self.scale)
 
@@ -96,41 +117,64 @@ class LogisticCDF:
     def icdf(self, u: onp.ndarray) -> onp.ndarray:
         return plain(self.loc) + plain(self.scale) * (onp.log(u) - onp.log1p(-u))
 
+    def isf(self, q: onp.ndarray) -> onp.ndarray:
+        return plain(self.loc) + plain(self.scale) * (onp.log1p(-q) - onp.log(q))
 
-class GumbelCDF:
+
+class GumbelCDF(_CDF):
     def log_cdf(self, x: Value) -> Value:
         return -np.exp(-(x - self.loc) / self.scale)
 
-    def log_ccdf(self, x: Value) -> Value:
-        return _log1mexp(self.log_cdf(x))
+    def log_ccdf(self, x: Value) -> Value:       # log(1 - exp(-e)), e = exp(-z); about -z - e/2 far out
+        z = (x - self.loc) / self.scale
+        far = z > 30
+        near = np.where(far, 0.0, z)
+        return np.where(far, -np.where(far, z, 0.0), _log1mexp(-np.exp(-near)))
 
     def icdf(self, u: onp.ndarray) -> onp.ndarray:
         return plain(self.loc) - plain(self.scale) * onp.log(-onp.log(u))
 
+    def isf(self, q: onp.ndarray) -> onp.ndarray:
+        return plain(self.loc) - plain(self.scale) * onp.log(-onp.log1p(-q))
 
-class CauchyCDF:
+
+def _log_cauchy_tail(z: Value) -> Value:
+    """log P(Z > z) of a standard Cauchy: log(1/2 - arctan(z) / pi), as log(arctan(1/z) / pi) for
+    z > 1, where the difference would cancel."""
+    far = z > 1
+    inv = 1 / np.where(far, z, 2.0)
+    return np.where(far, np.log(np.arctan(inv) / math.pi), np.log(0.5 - np.arctan(np.where(far, 0.0, z)) / math.pi))
+
+
+class CauchyCDF(_CDF):
     def log_cdf(self, x: Value) -> Value:
-        return np.log(0.5 + np.arctan((x - self.loc) / self.scale) / math.pi)
+        return _log_cauchy_tail(-(x - self.loc) / self.scale)
 
     def log_ccdf(self, x: Value) -> Value:
-        return np.log(0.5 - np.arctan((x - self.loc) / self.scale) / math.pi)
+        return _log_cauchy_tail((x - self.loc) / self.scale)
 
     def icdf(self, u: onp.ndarray) -> onp.ndarray:
         return plain(self.loc) + plain(self.scale) * onp.tan(math.pi * (u - 0.5))
 
+    def isf(self, q: onp.ndarray) -> onp.ndarray:
+        return plain(self.loc) + plain(self.scale) / onp.tan(math.pi * q)
 
-class HalfCauchyCDF:
+
+class HalfCauchyCDF(_CDF):
     def log_cdf(self, x: Value) -> Value:
         return np.log(2 / math.pi * np.arctan(x / self.scale))
 
     def log_ccdf(self, x: Value) -> Value:
-        return np.log(1 - 2 / math.pi * np.arctan(x / self.scale))
+        return LOG_2 + _log_cauchy_tail(x / self.scale)
 
     def icdf(self, u: onp.ndarray) -> onp.ndarray:
         return plain(self.scale) * onp.tan(math.pi * u / 2)
 
+    def isf(self, q: onp.ndarray) -> onp.ndarray:
+        return plain(self.scale) / onp.tan(math.pi * q / 2)
 
-class LaplaceCDF:
+
+class LaplaceCDF(_CDF):
     def log_cdf(self, x: Value) -> Value:
         z = (x - self.loc) / self.scale
         return np.where(z < 0, z - LOG_2, _log1mexp(-np.abs(z) - LOG_2))
@@ -144,7 +188,7 @@ class LaplaceCDF:
         return plain(self.loc) - plain(self.scale) * onp.sign(d) * onp.log1p(-2 * onp.abs(d))
 
 
-class WeibullCDF:
+class WeibullCDF(_CDF):
     def log_cdf(self, x: Value) -> Value:
         return _log1mexp(self.log_ccdf(x))
 
@@ -153,3 +197,6 @@ class WeibullCDF:
 
     def icdf(self, u: onp.ndarray) -> onp.ndarray:
         return plain(self.scale) * (-onp.log1p(-u)) ** (1 / plain(self.concentration))
+
+    def isf(self, q: onp.ndarray) -> onp.ndarray:
+        return plain(self.scale) * (-onp.log(q)) ** (1 / plain(self.concentration))

@@ -72,19 +72,19 @@ def restricted(base: type[Distribution], support: str, bounds: tuple[str, ...] =
     if support == "real" and not bounds and base is not Flat:
         return base
 
+    def support_of(self):
+        if support in _VECTOR_SUPPORTS:
+            return _VECTOR_SUPPORTS[support]
+        low, high = _SCALAR_SUPPORTS[support] if base is Flat or support != "real" else _ends(base.support)
+        given = self.args if self is not None else {}
+        return _interval(given.get("lower", low), given.get("upper", high))
+
     class Restricted(base):
         signatures = tuple(sig + bounds for sig in base.signatures)
         arg_constraints = {**base.arg_constraints, **{b: constraints.real for b in bounds}}
         transform = None                 # a draw from the prior is not a pathwise map of noise
         density = None
         improper = base is Flat
-
-        @property
-        def support(self):
-            if support in _VECTOR_SUPPORTS:
-                return _VECTOR_SUPPORTS[support]
-            low, high = _SCALAR_SUPPORTS[support] if base is Flat or support != "real" else _ends(base.support)
-            return _interval(self.args.get("lower", low), self.args.get("upper", high))
 
         def _base(self):
             return base(**{k: v for k, v in self.args.items() if k not in BOUNDS})
@@ -97,6 +97,9 @@ def restricted(base: type[Distribution], support: str, bounds: tuple[str, ...] =
                 return Flat.native_sample(self, rng, shape)
             return _rejected(self._base(), self.support, rng, shape, sort=support in _VECTOR_SUPPORTS)
 
+    # a support fixed by the type alone is a plain attribute, as a family's own (`moving_support`)
+    fixed = not bounds and (support != "real" or base is Flat) and not base.moving_support
+    Restricted.support = support_of(None) if fixed else property(support_of)
     Restricted.__name__ = Restricted.__qualname__ = base.__name__
     return Restricted
 
@@ -126,22 +129,36 @@ def truncated(base: type[Distribution], bounds: tuple[str, ...]) -> type[Distrib
             return base.log_prob_unchecked(self._base(), x) - self.log_mass()
 
         def log_mass(self):
-            """log(F(upper) - F(lower)): the base family's mass inside the bounds."""
+            """log(F(upper) - F(lower)): the base family's mass inside the bounds, from the cdf in
+            the lower tail and from the survival function (log_ccdf) in the upper one, where 1 - F
+            would cancel."""
             b = self._base()
             if "lower" not in self.args:
                 return b.log_cdf(self.args["upper"])
             if "upper" not in self.args:
                 return b.log_ccdf(self.args["lower"])
             lo, hi = b.log_cdf(self.args["lower"]), b.log_cdf(self.args["upper"])
-            return hi + np.log1p(-np.exp(np.minimum(lo - hi, 0.0)))
+            slo, shi = b.log_ccdf(self.args["lower"]), b.log_ccdf(self.args["upper"])
+            upper_tail = plain(slo) < plain(hi)
+            by_cdf = hi + np.log1p(-np.exp(np.minimum(lo - hi, 0.0)))
+            by_ccdf = slo + np.log1p(-np.exp(np.minimum(shi - slo, 0.0)))
+            return np.where(upper_tail, by_ccdf, by_cdf)
 
         def native_sample(self, rng, shape):
+            """By the inverse cdf; in the upper tail by the inverse survival function, the
+            uniform draw taken between the bounds' survival probabilities."""
             b = type(self._base())(**{k: plain(v) for k, v in self._base().args.items()})
-            lo = onp.exp(plain(b.log_cdf(self.args["lower"]))) if "lower" in self.args else 0.0
-            hi = onp.exp(plain(b.log_cdf(self.args["upper"]))) if "upper" in self.args else 1.0
-            u = lo + (hi - lo) * rng.random(shape)
-            x = b.icdf(onp.clip(u, 1e-300, 1 - 1e-16))
-            return onp.clip(x, plain(self.args.get("lower", -onp.inf)), plain(self.args.get("upper", onp.inf)))
+            lower, upper = (self.args.get(k) for k in BOUNDS)
+            lo_f = onp.exp(plain(b.log_cdf(lower))) if lower is not None else 0.0
+            hi_f = onp.exp(plain(b.log_cdf(upper))) if upper is not None else 1.0
+            lo_s = onp.exp(plain(b.log_ccdf(lower))) if lower is not None else 1.0
+            hi_s = onp.exp(plain(b.log_ccdf(upper))) if upper is not None else 0.0
+            u = rng.random(shape)
+            by_cdf = b.icdf(onp.clip(lo_f + (hi_f - lo_f) * u, 1e-300, 1 - 1e-16))
+            by_ccdf = b.isf(onp.clip(hi_s + (lo_s - hi_s) * u, 1e-300, 1 - 1e-16))
+            x = onp.where(onp.broadcast_to(lo_s < 0.5, onp.shape(u)), by_ccdf, by_cdf)
+            return onp.clip(x, plain(lower) if lower is not None else -onp.inf,
+                            plain(upper) if upper is not None else onp.inf)
 
     Truncated.__name__ = Truncated.__qualname__ = base.__name__
     return Truncated

@@ -155,7 +155,7 @@ def _diag(x):
         n = onp.shape(x)[1]
         return x[:, :, None] * onp.eye(n)
     if onp.ndim(x) == 3:
-        return np.diagonal(x, axis1=1, axis2=2)
+        return np.diagonal(x, axis1=-1, axis2=-2)      # the one form autograd differentiates
     raise ValueError("needs a vector or a matrix")
 
 
@@ -193,10 +193,26 @@ def _outer(a, b):
 
 
 def _solve_triangular(a, b):
-    a, b = align((a, b)) if onp.ndim(b) >= onp.ndim(a) else (a, b)
-    if onp.ndim(b) == onp.ndim(a) - 1:          # a vector right-hand side
-        return sp.solve_triangular(a, b[..., None], lower=True)[..., 0]
-    return sp.solve_triangular(a, b, lower=True)
+    """L^-1 b, L's lower triangle (by a general solve, whose gradient autograd has for stacks of
+    matrices)."""
+    if onp.ndim(a) != 3:
+        raise ValueError("needs a matrix L")
+    a = a * onp.tril(onp.ones(onp.shape(a)[1:]))
+    vector = onp.ndim(b) == onp.ndim(a) - 1
+    b = b[..., None] if vector else b
+    lead = max(onp.shape(a)[0], onp.shape(b)[0])
+    a = a if onp.shape(a)[0] == lead else a + np.zeros((lead,) + onp.shape(a)[1:])
+    b = b if onp.shape(b)[0] == lead else b + np.zeros((lead,) + onp.shape(b)[1:])
+    x = np.linalg.solve(a, b)
+    return x[..., 0] if vector else x
+
+
+def _cumprod(x):
+    """Products along the last axis one factor at a time (autograd has no gradient of cumprod)."""
+    out = [x[..., 0]]
+    for i in range(1, onp.shape(x)[-1]):
+        out.append(out[-1] * x[..., i])
+    return np.stack(out, axis=-1)
 
 
 def _hmm_marginal(log_omega, gamma, rho):
@@ -252,7 +268,7 @@ FUNCTIONS: dict[str, Function] = {
                         "log-density from its components'", rank=_max_rank),
     "cumsum": Function(_last_axis(lambda x: np.cumsum(x, axis=-1)), (1, 1), "cumulative sum over the last axis",
                        integer=True, kind="vector"),
-    "cumprod": Function(_last_axis(lambda x: np.cumprod(x, axis=-1)), (1, 1), "cumulative product over the last axis",
+    "cumprod": Function(_last_axis(_cumprod), (1, 1), "cumulative product over the last axis",
                         integer=True, kind="vector"),
     "transpose": Function(_matrix(lambda x: np.swapaxes(x, -1, -2)), (1, 1), "a matrix's transpose", integer=True,
                           kind="matrix"),

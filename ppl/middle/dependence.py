@@ -115,7 +115,7 @@ def value_dependence(stmt: ir.Let | ir.Sample, deps: dict[str, int], known: dict
     if isinstance(stmt, ir.Let):
         return dependence(stmt.expr, deps, known)
     cls = stmt.family
-    if mode == "optimize" or (not cls.discrete and isinstance(cls.__dict__.get("support"), property)):
+    if mode == "optimize" or (not cls.discrete and cls.moving_support):
         return _args_dependence(stmt, deps, known)
     return NONE
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from ..front import ast
 from . import ir
+from ..distributions.restricted import BOUNDS
 
 if TYPE_CHECKING:
     from .rewrite import Rewritten
@@ -31,7 +32,8 @@ def explain(rewritten: Rewritten) -> str:
                          else f"+ log-density of {stmt.label} in the {where}"))
         elif isinstance(stmt, ir.Loop):
             inner = "; ".join(str(s).replace("\n", " ") for s in stmt.body)
-            terms = "its log-density terms, summed, join the ELBO" if any(
+            where = "ELBO" if module.mode == "vi" else "log-likelihood"
+            terms = f"its log-density terms, summed, join the {where}" if any(
                 c.part == "factor" and c.expr is stmt for c in rewritten.costs) else "no log-density terms"
             rows.append((f"for {stmt.var}", f"in {stmt.start}:{stmt.stop}", "", "loop", f"{{{inner}}}: {terms}"))
         else:
@@ -55,7 +57,17 @@ def _signed(labels):
 
 
 def _call(stmt):
-    return f"{stmt.dist}({', '.join(str(e) for _, e in stmt.args)})"
+    """The distribution as written: its own arguments, then a declared support or a truncation."""
+    own = [str(e) for k, e in stmt.args if k not in BOUNDS]
+    bounds = {k: e for k, e in stmt.args if k in BOUNDS}
+    text = "flat" if stmt.dist == "Flat" else f"{stmt.dist}({', '.join(own)})"
+    if getattr(stmt, "truncate", False):
+        return f"{text} T[{bounds.get('lower', '')}, {bounds.get('upper', '')}]"
+    support = getattr(stmt, "support", None)
+    if support is not None:
+        limits = ", ".join(f"{k}={v}" for k, v in bounds.items())
+        return f"{text} on {support}{f'<{limits}>' if limits else ''}"
+    return text
 
 
 def _sample_row(stmt, site, rewritten):

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from . import ir
 from ..front.ast import NOSPAN
 from ..distributions.constraints import positive, real
-from ..distributions import Distribution
 from ..front.errors import Span
 from .options import GUIDES, one_of
 
@@ -75,8 +74,8 @@ def _site(sample: ir.Sample, joint: bool) -> GuideSite:
     if cls.discrete:
         arg = cls.guide_arg
         return GuideSite(sample.name, cls.__name__, ((arg, cls.arg_constraints[arg]),), True, span=sample.span)
-    support = cls.__dict__.get("support", Distribution.support)
-    family, bijection = _BY_SUPPORT.get(getattr(support, "name", None), ("Normal", "to_support({u})"))
+    name = None if cls.moving_support else cls.support.name
+    family, bijection = _BY_SUPPORT.get(name, ("Normal", "to_support({u})"))
     return GuideSite(sample.name, family, (("loc", real), ("scale", positive)), False, bijection, sample.span, joint)
 
 
@@ -85,4 +84,4 @@ def _site(sample: ir.Sample, joint: bool) -> GuideSite:
 _BY_SUPPORT = {"real": ("Normal", "{u}"), "positive": ("LogNormal", "exp({u})"),
                "unit_interval": ("LogitNormal", "sigmoid({u})"), "simplex": ("Normal", "stick_breaking({u})"),
                "circular": ("Normal", "-pi + 2 * pi * sigmoid({u})"), "real_vector": ("Normal", "{u}"),
-               "ordered": ("Normal", "ordered({u})"), "corr_cholesky": ("Normal", "corr_cholesky({u})")}
+               "ordered": ("Normal", "ordered({u})"), "positive_ordered": ("Normal", "positive_ordered({u})"), "corr_cholesky": ("Normal", "corr_cholesky({u})")}
