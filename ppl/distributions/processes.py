@@ -29,7 +29,7 @@ class HalfStudentT(Distribution):
         return onp.stack([rng.standard_normal(shape), implicit.uniform(rng, shape)])
 
     def transform(self, eps: Value) -> Value:
-        """scale * |n| * sqrt(df / (2 * gamma_icdf(u; df / 2))), eps = (n, u), implicit gradient"""
+        """scale * |n| * sqrt(df / (2 * gamma_icdf(u; df / 2))), eps = (n, u) ~ (Normal(0, 1), Uniform(0, 1))"""
         return self.scale * np.abs(eps[0]) * np.sqrt(self.df / (2 * implicit.standard_gamma(self.df / 2, eps[1])))
 
     def log_prob_unchecked(self, x: Value) -> Value:
@@ -39,6 +39,18 @@ class HalfStudentT(Distribution):
 
     def native_sample(self, rng: Rng, shape: tuple[int, ...]) -> onp.ndarray:
         return onp.abs(self.scale * rng.standard_t(onp.broadcast_to(self.df, shape)))
+
+    @property
+    def mean(self) -> Value:
+        df = np.where(self.df > 1, self.df, 2.0)
+        m = 2 * self.scale * np.sqrt(df / math.pi) * np.exp(gammaln((df + 1) / 2) - gammaln(df / 2)) / (df - 1)
+        return self._full(np.where(self.df > 1, m, np.inf))
+
+    @property
+    def variance(self) -> Value:
+        df = np.where(self.df > 2, self.df, 3.0)
+        v = self.scale**2 * df / (df - 2) - self.mean**2
+        return self._full(np.where(self.df > 2, v, np.inf))
 
 
 class GaussianRandomWalk(Distribution):
