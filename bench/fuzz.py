@@ -3,8 +3,11 @@
     python bench/fuzz.py [--cases 100000] [--seed 0] [--timeout 10] [--show 5]
 
 Each case is one of: a mutated program (a bundled model or a golden error case, bound to its data
-when it compiles), a random token stream, a random data document bound to a bundled model, or a
-JSON or CSV data file read and bound. It prints the count of each outcome (compiled, bound, each
+when it compiles), a random token stream, a random data document bound to a bundled model, a
+JSON or CSV data file read and bound, a model file (a mutated program, at times with bytes no
+text file holds) loaded; a result file (a short fit's `--out`, changed) given to `ppl plot`,
+`ppl sample --fit` or `ppl gradcheck --params`; or a checkpoint (a short fit's, changed) resumed.
+It prints the count of each outcome (compiled, bound, each
 PPLError kind and the phase it came from, crash, hang) and the first few crashes with their input.
 The exit status is 1 when anything crashed or hung. Run from the repository root (with its
 `test` extra installed), or with PYTHONPATH pointing at it.
@@ -25,8 +28,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import test_fuzz as fz  # noqa: E402  (the generators live beside the property-based tests)
 
 
-class Hang(Exception):
-    pass
+class Hang(BaseException):
+    """Raised by the alarm: a BaseException, so that no `except Exception` of a case swallows it."""
 
 
 def _alarm(signum, frame):
@@ -36,26 +39,43 @@ def _alarm(signum, frame):
 def one_case(rnd):
     """(family, outcome, input) for one random case; outcome 'crash: ...' on a crash."""
     roll = rnd.random()
-    if roll < 0.35:
+    if roll < 0.3:
         _, text, data = rnd.choice(fz.SEEDS)
         text = fz.mutate(rnd, text)
         return "mutated program", lambda: fz.run_case(text, data), (text, data)
-    if roll < 0.5:
+    if roll < 0.42:
         text, data = fz.program(rnd)
         return "generated program", lambda: fz.run_case(text, data), (text, data)
-    if roll < 0.65:
+    if roll < 0.54:
         text = fz.token_stream(rnd)
         return "token stream", lambda: fz.run_case(text), (text, None)
+    if roll < 0.56:
+        raw = fz.byte_edit(rnd, fz.mutate(rnd, rnd.choice(fz.SEEDS)[1]))
+        return "model file", lambda: fz.run_model_file(raw), (raw, None)
+    if roll < 0.82:
+        return _data_case(rnd, roll)
+    if roll < 0.92:
+        model, base = rnd.choice(fz.results())
+        raw = fz.result_bytes(rnd, fz.result_document(rnd, base))
+        command = "plot" if rnd.random() < 0.02 else rnd.choice(["sample", "gradcheck"])
+        return f"result file ({command})", lambda: fz.run_result(raw, model, command), (raw, model)
+    model, optimizer, archive = rnd.choice(fz.checkpoints())
+    raw = fz.checkpoint_archive(rnd, archive)
+    resume = lambda: fz.run_checkpoint(model, optimizer, raw)     # noqa: E731
+    return f"checkpoint ({optimizer})", resume, (raw, model.source.filename)
+
+
+def _data_case(rnd, roll):
     name, text, base = rnd.choice(fz.MODELS)
     model = fz.compiled(name, text)
     decls = fz.declarations(model)
-    if roll < 0.9:
+    if roll < 0.74:
         doc = fz.data_document(rnd, decls, base if rnd.random() < 0.7 else None)
         return "data document", lambda: fz.run_case(text, doc), (text, doc)
-    if roll < 0.95:
-        body = fz.json_text(rnd, fz.data_document(rnd, decls, base, python=False))
+    if roll < 0.78:
+        body = fz.byte_edit(rnd, fz.json_text(rnd, fz.data_document(rnd, decls, base, python=False)))
         return "JSON file", lambda: fz.run_file(body, ".json", model), (text, body)
-    body = fz.csv_text(rnd, decls)
+    body = fz.byte_edit(rnd, fz.csv_text(rnd, decls))
     return "CSV file", lambda: fz.run_file(body, ".csv", model), (text, body)
 
 
@@ -100,7 +120,7 @@ def main(argv=None):
         print(f"  {outcome:32s} {count:>8,}")
     print(f"slowest case: {slowest[0]:.2f} s")
     for n, family, what, (text, data) in crashes[:args.show]:
-        print(f"\n--- case {n} ({family}): {what}\n{text!r}\ndata: {str(data)[:500]!r}")
+        print(f"\n--- case {n} ({family}): {what}\n{text!r:.3000}\ndata: {str(data)[:500]!r}")
     return 1 if crashes else 0
 
 

@@ -313,7 +313,7 @@ def _gradcheck(args):
     model = load(args.model, estimator=args.estimator, rao_blackwell=args.rao_blackwell)
     params = None
     if args.params:
-        result = checked(load_json(args.params), args.params)
+        result = checked(load_json(args.params, "result"), args.params)
         params = {**result.get("params", {}), **result.get("guide", {})}
     check = model.gradcheck(params, _data(args.data), draws=args.draws, particles=args.particles, seed=args.seed,
                             baseline=args.baseline)
@@ -398,8 +398,7 @@ def _plot(args):
     from .io import plots
     out = args.out or str(Path(args.result).with_suffix(".png"))
     plots.check(out)
-    result = load_json(args.result)
-    result = checked(result, args.result)
+    result = checked(load_json(args.result, "result"), args.result)
     model_file = args.model or _named(result.get("model"), args.result, "model")
     data = _data(args.data)
     if data is None and result.get("data") is not None:

@@ -3,7 +3,7 @@ it, the result is a compiled model or a `ppl.PPLError` with a position; never an
 
 The generators below take a `random.Random`, so the same code drives the property-based tests
 here (hypothesis supplies the Random and shrinks what it draws) and the long run in
-`bench/fuzz.py` (a seeded Random, 100,000 cases). Four families of input:
+`bench/fuzz.py` (a seeded Random, 100,000 cases). The families of input:
 
 - mutated programs: the bundled models and the golden error cases with tokens deleted,
   duplicated, swapped, replaced or inserted, or lines deleted, duplicated or swapped;
@@ -11,13 +11,23 @@ here (hypothesis supplies the Random and shrinks what it draws) and the long run
 - generated programs: well-formed statements over random expressions (every operator, function,
   index and slice form), with data of the declared shapes, to reach the dry run's checks;
 - random data documents: nested lists of numbers, strings, nulls, bools and objects, of right and
-  wrong shapes, bound to the bundled models' data declarations, as a dict or as JSON/CSV files.
+  wrong shapes, bound to the bundled models' data declarations, as a dict or as JSON/CSV files
+  (now and then with bytes no text file holds: invalid UTF-8, a NUL; absurd column indices);
+- model files: mutated programs written to a file, with such bytes now and then;
+- result files: a short fit's `--out` document with fields dropped, replaced, perturbed or made
+  extreme, or its JSON broken, given to `ppl sample --fit`, `ppl gradcheck --params` and `ppl plot`;
+- checkpoints: a short fit's archive with its JSON part or its arrays changed (a value, a key, a
+  shape, a type, NaN), or its zip structure damaged, resumed.
 
 `run_case` compiles, then binds (data validation and the build's dry run) with numpy warnings
-raised as errors. It returns an outcome label, and raises `Crash` for anything other than a
+raised as errors. (For result files and checkpoints, a warning raised by the numerics at valid
+but extreme values, such as a parameter of 1e308, is an outcome of its own, not a crash.) It returns an outcome label, and raises `Crash` for anything other than a
 PPLError with a position (a position may be missing only where none exists: data that is not a
 dict, a program with nothing to fit).
 """
+import contextlib
+import functools
+import io
 import json
 import random
 import re
@@ -32,6 +42,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ppl
+from ppl import cli
 from ppl.io.datafiles import load_data
 from ppl.distributions import DISTRIBUTIONS
 from ppl.front.functions import CONSTANTS, FUNCTIONS
@@ -322,15 +333,19 @@ def json_text(rnd, doc):
     text = json.dumps(doc)
     if rnd.random() < 0.3 and text:
         i = rnd.randrange(len(text) + 1)
-        text = text[:i] + rnd.choice(["", ",", "]", "[", "}", '"', "NaN", "-", "1e999", "\x00"]) + \
-            text[i + rnd.randint(0, 3):]
+        text = text[:i] + rnd.choice(["", ",", "]", "[", "}", '"', "NaN", "-", "1e999", "\x00", "1" * 5000,
+                                      "[" * 1000 + "]" * 1000, "[" * 50]) + text[i + rnd.randint(0, 3):]
     return text
+
+
+ODD_COLUMNS = ["X[0]", "X[1]", "y[0,0]", "a b", "", "1x", "y", "X[99999999999999999999999]", "X[" + "9" * 5000 + "]",
+               "y[100000000]", '"y[0,99999999999]"', '"y[' + ",".join(["0"] * 40) + ']"', "y[00]", "y[-1]",
+               "y." + "9" * 30, "x" * 200_000]
 
 
 def csv_text(rnd, decls):
     """A CSV data file: a header of the declared names (or others), then rows of cells."""
-    names = [n if rnd.random() < 0.8 else rnd.choice(["X[0]", "X[1]", "y[0,0]", "a b", "", "1x", "y"])
-             for n, _ in decls] or ["y"]
+    names = [n if rnd.random() < 0.8 else rnd.choice(ODD_COLUMNS) for n, _ in decls] or ["y"]
     rows = [",".join(names)]
     width = len(names)
     for _ in range(rnd.randint(0, 5)):
@@ -405,11 +420,28 @@ def _whole_program(err):
     return err.message.startswith("nothing to fit")
 
 
+ODD_BYTES = [b"\xff", b"\x00", b"\xe2\x82", b"\xef\xbb\xbf", b"\xc0\xaf", b"\xed\xa0\x80", b"\x80", b"\r",
+             b"\xe2\x80\xae", b"\xf4\x90\x80\x80"]
+
+
+def byte_edit(rnd, text):
+    """`text` as UTF-8 bytes, now and then with bytes no text file holds (an invalid, overlong or
+    cut-short UTF-8 sequence, a NUL, a surrogate, a code point past U+10FFFF) or cut short."""
+    raw = text.encode("utf-8", "surrogatepass")
+    roll = rnd.random()
+    if roll < 0.7:
+        return raw
+    i = rnd.randrange(len(raw) + 1)
+    if roll < 0.9:
+        return raw[:i] + rnd.choice(ODD_BYTES) + raw[i:]
+    return raw[:i]
+
+
 def run_file(text, suffix, model):
-    """Bind `model` to data read from a file holding `text`."""
+    """Bind `model` to data read from a file holding `text` (or bytes)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"data{suffix}"
-        path.write_text(text)
+        path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass"))
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
@@ -429,6 +461,277 @@ def compiled(name, text):
     if name not in _COMPILED:
         _COMPILED[name] = ppl.compile(text)
     return _COMPILED[name]
+
+
+def run_model_file(raw):
+    """Load a model file holding the bytes `raw` (as `ppl.load` and every command read one)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.ppl"
+        path.write_bytes(raw)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                ppl.load(path)
+            return "loaded"
+        except ppl.PPLError as err:
+            str(err)
+            return f"{type(err).__name__} at load"
+        except Exception as err:
+            return _known(Crash(f"{type(err).__name__} reading a model file: {err}", err), err)
+
+
+# -- result documents and checkpoints: files a fit wrote, given back changed -------------------
+
+RESULT_FITS = [("eight_schools", {}), ("eight_schools", {"optimizer": "adam"}), ("linear_regression", {}),
+               ("logistic_regression", {"optimizer": "adam"}), ("normal_mle", {}), ("bits", {}),
+               ("reparam_demo", {})]
+ODD_COUNTS = [0, 1, -1, 2**63, 10**30, 1.5, True, "3", None, [], {}, float("nan"), 1e308]
+ODD_FILES = ["/etc/passwd", "missing.ppl", "x.json", "a.csv", "../m.ppl", 3, None, [], ["x.npy"], "", "m.ppl\x00",
+             "/dev/zero", "/dev/zero.json", ".", "..", "a" * 300 + ".json"]
+ODD_OPTIONS = ["estimator", "guide", "rao_blackwell", "eval", "auto", "score", "pathwise", "mean-field", "fullrank",
+               "element", "none", "magic", 1, None, {"mu": "score"}, {"mu": "magic"}, [], {"x": {"y": 1}}]
+ODD_NUMBERS = [1e308, -1e308, 5e-324, 0.0, -0.0, 1e20, -1e20, 2**63, -(2**63), 10**30, 700.0, -745.0]
+
+
+@functools.lru_cache(maxsize=None)
+def results():
+    """[(model path, result document)]: short fits of bundled models, once per process."""
+    out = []
+    for name, options in RESULT_FITS:
+        path = ROOT / "models" / f"{name}.ppl"
+        fit = ppl.load(path).fit(steps=20, **options)
+        out.append((str(path), json.loads(json.dumps(fit.to_json()))))
+    return out
+
+
+def result_document(rnd, base):
+    """`base` (a result) with one to three of its fields dropped, replaced by anything, or changed
+    a little: a parameter's value perturbed, renamed, dropped or made extreme; counters that are
+    not counts; the files it names elsewhere; a mode or options of another fit."""
+    doc = json.loads(json.dumps(base))
+    for _ in range(rnd.randint(1, 3)):
+        field = rnd.choice(sorted(doc) + ["params", "guide", "extra"])
+        roll = rnd.random()
+        if roll < 0.1:
+            doc.pop(field, None)
+        elif roll < 0.25:
+            doc[field] = value(rnd)
+        elif field in ("params", "guide") and isinstance(doc.get(field), dict):
+            doc[field] = _values(rnd, doc[field])
+        elif field in ("seed", "steps", "skipped_steps", "particles", "batch_size"):
+            doc[field] = rnd.choice(ODD_COUNTS + [rnd.randint(0, 100)])
+        elif field in ("model", "data"):
+            doc[field] = rnd.choice(ODD_FILES + [doc.get(field)])
+        elif field == "mode":
+            doc[field] = rnd.choice(["vi", "mle", "optimize", "prior", "map", 1, None])
+        elif field == "options":
+            doc[field] = {rnd.choice(ODD_OPTIONS[:4]): rnd.choice(ODD_OPTIONS) for _ in range(rnd.randint(0, 2))}
+        else:
+            doc[field] = _perturb(rnd, doc.get(field))
+    return doc
+
+
+def _values(rnd, values):
+    """{name: value} with one entry perturbed, made extreme, renamed, dropped or added."""
+    values = dict(values)
+    name = rnd.choice(sorted(values) or ["mu"])
+    roll = rnd.random()
+    if roll < 0.3 and name in values:
+        values[name] = _perturb(rnd, values[name])
+    elif roll < 0.55 and name in values:
+        extreme = rnd.choice(ODD_NUMBERS)
+        try:
+            values[name] = regular(rnd, list(onp.shape(values[name])), lambda r: extreme)
+        except ValueError:         # a ragged value: no shape to keep
+            values[name] = extreme
+    elif roll < 0.7 and name in values:
+        values[rnd.choice(NAMES[:20] + sorted(values))] = values.pop(name)
+    elif roll < 0.85:
+        values.pop(name, None)
+    else:
+        values[rnd.choice(NAMES[:20])] = value(rnd)
+    return values
+
+
+def result_bytes(rnd, doc):
+    """A result document as a file's bytes: JSON (sometimes with an edit that may break it, or
+    bytes no text file holds), or now and then nested far too deep."""
+    if rnd.random() < 0.03:
+        n = rnd.choice([100, 1000, 100_000])
+        return json.dumps({**doc, "params": {"mu": 0}}).replace('"mu": 0', '"mu": ' + "[" * n + "]" * n).encode()
+    return byte_edit(rnd, json_text(rnd, doc))
+
+
+def run_result(raw, model, command):
+    """`ppl plot`, `ppl sample --fit` or `ppl gradcheck --params` of a result file holding `raw`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "r.json"
+        path.write_bytes(raw)
+        argv = {"plot": ["plot", path, "--out", Path(tmp) / "p.png"],
+                "sample": ["sample", model, "--fit", path, "-n", 3],
+                "gradcheck": ["gradcheck", model, "--params", path, "--draws", 2]}[command]
+        return run_cli(argv)
+
+
+def _warned(err):
+    """A warning raised (as an error) by numerics at extreme values that a file may hold but that
+    are valid (a parameter of 1e308, a scale of 1e-300): an outcome of its own, not a crash."""
+    return f"warning: {type(err).__name__} in {_deepest_frame(err)}"
+
+
+def run_cli(argv):
+    """'ppl COMMAND: exit N' for the command line run in-process (output discarded, warnings
+    raised and reported as such); raises `Crash` for any exception that escapes it."""
+    out = io.StringIO()
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            warnings.simplefilter("error")
+            status = cli.main([str(a) for a in argv])
+    except Warning as err:
+        return _warned(err)
+    except Exception as err:
+        return _known(Crash(f"{type(err).__name__} in ppl {argv[0]}: {err}", err), err)
+    if "Traceback" in out.getvalue():
+        raise Crash(f"a traceback printed by ppl {argv[0]}: {out.getvalue()[-300:]}")
+    return f"ppl {argv[0]}: exit {status}"
+
+
+CHECKPOINT_FITS = [("eight_schools", "adam"), ("eight_schools", "lbfgs"), ("normal_mle", "adam"),
+                   ("normal_mle", "lbfgs"), ("bits", "adam"), ("linear_regression", "adam")]
+CHECKPOINT_STEPS = 40
+
+
+@functools.lru_cache(maxsize=None)
+def checkpoints():
+    """[(model, optimizer, archive bytes)]: short fits of bundled models stopped part way, once per process."""
+    out = []
+    for name, optimizer in CHECKPOINT_FITS:
+        model = ppl.load(ROOT / "models" / f"{name}.ppl")
+        calls = iter(range(10**6))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "c.npz"
+            model.fit(optimizer=optimizer, steps=CHECKPOINT_STEPS, checkpoint=path, stop=lambda: next(calls) == 12)
+            out.append((model, optimizer, path.read_bytes()))
+    return out
+
+
+def checkpoint_archive(rnd, raw):
+    """A checkpoint (`raw`, an .npz archive) changed: one to three places of its JSON part or of
+    its arrays (a value, a key, an array's shape, type or values, an array renamed, dropped or
+    added), or its JSON part broken, or the archive's own bytes changed."""
+    if rnd.random() < 0.1:
+        return _archive_bytes(rnd, raw)
+    with onp.load(io.BytesIO(raw)) as archive:
+        stored = {k: archive[k] for k in archive.files}
+    meta = json.loads(stored.pop("__meta__").tobytes())
+    for _ in range(rnd.randint(1, 3)):
+        if rnd.random() < 0.5:
+            _change_tree(rnd, meta)
+        else:
+            _change_arrays(rnd, stored)
+    text = json.dumps(meta)
+    described = byte_edit(rnd, json_text(rnd, meta)) if rnd.random() < 0.1 else text.encode()
+    buffer = io.BytesIO()
+    onp.savez(buffer, __meta__=onp.frombuffer(described, dtype=onp.uint8), **stored)
+    return buffer.getvalue()
+
+
+def _archive_bytes(rnd, raw):
+    raw = bytearray(raw)
+    roll = rnd.random()
+    if roll < 0.3:
+        return bytes(raw[:rnd.randrange(len(raw) + 1)])
+    if roll < 0.6:
+        for _ in range(rnd.randint(1, 8)):
+            raw[rnd.randrange(len(raw))] = rnd.randrange(256)
+        return bytes(raw)
+    if roll < 0.8:               # a size field of a zip header: the local one, or the central directory's
+        at = raw.rfind(b"PK\x01\x02") if rnd.random() < 0.5 else raw.find(b"PK\x03\x04")
+        offset = at + rnd.choice([18, 22, 24]) if at >= 0 else 0
+        raw[offset:offset + 4] = rnd.choice([b"\xff\xff\xff\xff", b"\x00\x00\x00\x00", b"\xff\xff\xff\x7f"])
+        return bytes(raw)
+    return rnd.choice([b"", b"PK\x05\x06" + bytes(18), b"not a zip", bytes(1000), b"\x93NUMPY"]) + bytes(raw[:100])
+
+
+def _change_tree(rnd, tree):
+    """Change one place of a JSON tree, in place: a value replaced or perturbed, a key dropped or added."""
+    node, key = tree, None
+    while True:
+        keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+        if not keys:
+            break
+        key = rnd.choice(keys)
+        if isinstance(node[key], (dict, list)) and node[key] and rnd.random() < 0.75:
+            node = node[key]
+            continue
+        break
+    roll = rnd.random()
+    if key is None or (roll < 0.15 and isinstance(node, dict)):
+        if isinstance(node, dict):
+            node[rnd.choice(NAMES[:20])] = value(rnd)
+        else:
+            node.append(leaf(rnd))
+    elif roll < 0.3:
+        del node[key]
+    elif roll < 0.55:
+        node[key] = rnd.choice(ODD_COUNTS + ODD_NUMBERS)
+    elif roll < 0.7:
+        node[key] = value(rnd)
+    else:
+        node[key] = _perturb(rnd, node[key])
+
+
+ODD_DTYPES = [int, bool, complex, onp.float32, onp.int8, onp.uint64, "U3", object, "datetime64[s]"]
+
+
+def _change_arrays(rnd, arrays):
+    """Change one array of a checkpoint, in place: its shape, type or values; renamed, dropped or added."""
+    name = rnd.choice(sorted(arrays) or ["loop.theta"])
+    a = arrays.get(name, onp.zeros(3))
+    roll = rnd.random()
+    if roll < 0.15:
+        arrays.pop(name, None)
+    elif roll < 0.25:
+        arrays[rnd.choice([name + ".0", name.split(".")[0] + ".extra", "extra", name + "x"])] = arrays.pop(name, a)
+    elif roll < 0.5:
+        arrays[name] = rnd.choice([a.ravel()[:max(0, a.size - 1)], onp.concatenate([a.ravel(), a.ravel()]),
+                                   a.reshape(1, -1), onp.float64(3.0), onp.zeros((0,)), onp.zeros((2, 2, 2))])
+    elif roll < 0.7:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                arrays[name] = a.astype(rnd.choice(ODD_DTYPES))
+        except (TypeError, ValueError, OverflowError):
+            pass
+    else:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                b = onp.array(a, dtype=float)
+        except (TypeError, ValueError):        # text, or a date: numbers in its shape instead
+            b = onp.zeros(onp.shape(a))
+        b.flat[rnd.randrange(b.size) if b.size else slice(None)] = rnd.choice(
+            [float("nan"), float("inf"), -float("inf"), 1e308, -1e308, 0.0, -1.0, 1e-320])
+        arrays[name] = b
+
+
+def run_checkpoint(model, optimizer, raw):
+    """Resume the fit of `model` from a checkpoint holding `raw` (as `ppl fit --resume` does)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "c.npz"
+        path.write_bytes(raw)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                model.fit(optimizer=optimizer, steps=CHECKPOINT_STEPS, resume=path)
+            return "resumed"
+        except ppl.PPLError as err:
+            str(err)
+            return f"{type(err).__name__} at resume"
+        except Warning as err:
+            return _warned(err)
+        except Exception as err:
+            return _known(Crash(f"{type(err).__name__} resuming a checkpoint: {err}", err), err)
 
 
 # -- the property-based tests (each bounded; the whole module runs in well under a minute) -----
@@ -508,3 +811,33 @@ def test_generators_reach_every_outcome():
 def test_generated_programs(rnd):
     text, data = program(rnd)
     run_case(text, data)
+
+
+@settings(FAST, max_examples=200)
+@given(seeds, st.randoms(use_true_random=False))
+def test_model_files(seed, rnd):
+    """A mutated program in a file, now and then with bytes no text file holds."""
+    run_model_file(byte_edit(rnd, mutate(rnd, seed[1])))
+
+
+@settings(FAST, max_examples=60)
+@given(st.randoms(use_true_random=False), st.sampled_from(["sample", "gradcheck"]))
+def test_result_files(rnd, command):
+    """A short fit's result, changed, given to ppl sample --fit or ppl gradcheck --params."""
+    model, base = rnd.choice(results())
+    run_result(result_bytes(rnd, result_document(rnd, base)), model, command)
+
+
+@settings(FAST, max_examples=60)
+@given(st.randoms(use_true_random=False))
+def test_checkpoints(rnd):
+    """A short fit's checkpoint, changed, resumed."""
+    model, optimizer, archive = rnd.choice(checkpoints())
+    run_checkpoint(model, optimizer, checkpoint_archive(rnd, archive))
+
+
+def test_unchanged_results_and_checkpoints_are_accepted():
+    """The generators' starting points are good files: every result restores, every checkpoint resumes."""
+    assert {run_result(json.dumps(base).encode(), model, "sample") for model, base in results()} == \
+        {"ppl sample: exit 0"}
+    assert {run_checkpoint(model, optimizer, archive) for model, optimizer, archive in checkpoints()} == {"resumed"}

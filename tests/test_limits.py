@@ -9,6 +9,7 @@ MAX_ELEMENTS elements.
 The xfail tests at the end reproduce crashes found by the fuzzers in files outside the front
 end's; each says what should happen instead.
 """
+import os
 import subprocess
 import sys
 import textwrap
@@ -254,3 +255,151 @@ def test_fit_sizes_are_bounded_before_anything_is_allocated(capsys, option, valu
     assert status == 2 and f"argument {option}: must be at most {most}" in err and "Traceback" not in err
     with pytest.raises(ppl.OptionError, match=f"more than the {most} a fit can take"):
         ppl.load(MODELS / "eight_schools.ppl").fit(**{option[2:]: value})
+
+
+# -- files: whatever a path turns out to be --------------------------------------------------
+
+def _feed_forever(fifo, line):
+    """A writer that fills the named pipe `fifo` with `line` until its reader goes away."""
+    import threading
+
+    def write():
+        try:
+            with open(fifo, "wb") as f:
+                while True:
+                    f.write(line * 4096)
+        except (BrokenPipeError, OSError):
+            pass
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    return writer
+
+
+def _cli(capsys, *argv):
+    from conftest import run_main
+    status, out, err = run_main(capsys, *argv)
+    assert "Traceback" not in err
+    return status, err
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_an_endless_device_is_refused_at_its_first_chunk(capsys, device):
+    """A device's size is 0, so no size check stops it: its first chunk holds a NUL byte (every
+    chunk of /dev/urandom does, all but surely), which no text file does."""
+    from conftest import MODELS
+    from ppl.io.datafiles import load_data
+    with pytest.raises(ppl.PPLError, match="holds a NUL byte, so it is not text"):
+        ppl.load(device)
+    with pytest.raises(ppl.DataError, match="holds a NUL byte") as err:
+        load_data(device)
+    assert str(err.value).startswith(f"{device}:")
+    status, err = _cli(capsys, "check", device)
+    assert status == 1 and f"{device}:" in err and "the model file holds a NUL byte" in err
+    status, err = _cli(capsys, "check", MODELS / "eight_schools.ppl", "--data", device)
+    assert status == 1 and "the data file holds a NUL byte" in err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_an_endless_pipe_is_read_up_to_the_limit_and_no_further(capsys, tmp_path, monkeypatch):
+    from conftest import MODELS
+    from ppl.io import datafiles
+    fifo = tmp_path / "endless"
+    os.mkfifo(fifo)
+    _feed_forever(fifo, b"x = 1\n")
+    with pytest.raises(ppl.PPLError, match=f"holds more than {4 * MAX_SOURCE_CHARS:,} bytes, the limit"):
+        ppl.load(fifo)
+    monkeypatch.setattr(datafiles, "MAX_FILE_BYTES", 10**6)            # the 2 GiB bound, made small
+    _feed_forever(fifo, b"1,")
+    status, err = _cli(capsys, "check", MODELS / "eight_schools.ppl", "--data", fifo)
+    assert status == 1 and f"{fifo}: data error: the data file holds more than 1,000,000 bytes" in err
+
+
+@pytest.mark.parametrize("name, raw, where", [
+    ("m.ppl", b"param a: real = 0\nminimize a\xff^2\n", "m.ppl:2:11: error: the model file is not UTF-8 text: "
+                                                         "byte 0xff at offset 28 (invalid start byte)"),
+    ("d.json", b'{"N": 3,\n "y": "\xe2\x82"}', "d.json:2:8: data error: the data file is not UTF-8 text: "
+                                                  "byte 0xe2 at offset 16 (invalid continuation byte)"),
+    ("d.csv", b"y\n1\n\xc0\xaf\n", "d.csv:3:1: data error: the data file is not UTF-8 text: byte 0xc0 at offset 4"),
+    ("r.json", b'{"mode": "vi",\n"seed": \xff}', "r.json:2:9: error: the result file is not UTF-8 text: "
+                                                 "byte 0xff at offset 23"),
+])
+def test_a_file_that_is_not_utf8_is_refused_with_the_byte_and_its_place(capsys, tmp_path, name, raw, where):
+    from conftest import MODELS
+    path = tmp_path / name
+    path.write_bytes(raw)
+    model = MODELS / "eight_schools.ppl"
+    argv = {"m.ppl": ["check", path], "d.json": ["check", model, "--data", path],
+            "d.csv": ["check", model, "--data", path], "r.json": ["sample", model, "--fit", path]}[name]
+    status, err = _cli(capsys, *argv)
+    assert status == 1 and f"{tmp_path}/{where}" in err and "save it as UTF-8 text" in err
+    assert "^" in err                                                  # the line, and a caret under the byte
+
+
+@pytest.mark.parametrize("depth", [1000, 100_000])
+def test_json_nested_a_thousand_deep_is_refused_without_a_recursion_error(capsys, tmp_path, depth):
+    from conftest import MODELS
+    nested = "[" * depth + "]" * depth
+    (tmp_path / "d.json").write_text('{"J": 1, "y": ' + nested + "}")
+    (tmp_path / "r.json").write_text('{"mode": "vi", "guide": {"mu.loc": ' + nested + "}}")
+    model = MODELS / "eight_schools.ppl"
+    for argv in (["check", model, "--data", tmp_path / "d.json"], ["plot", tmp_path / "r.json"],
+                 ["gradcheck", model, "--params", tmp_path / "r.json"]):
+        status, err = _cli(capsys, *argv)
+        assert status == 1 and "the JSON is nested too deeply to read (more than 500 levels here)" in err
+        assert ":1:" in err and "RecursionError" not in err
+
+
+def test_a_number_of_thousands_of_digits_in_json_is_refused(tmp_path):
+    from ppl.io.datafiles import load_data
+    (tmp_path / "d.json").write_text('{"N":\n ' + "1" * 5000 + "}")
+    with pytest.raises(ppl.DataError, match="integer string conversion") as err:
+        load_data(tmp_path / "d.json")
+    assert err.value.span.line == 2
+
+
+@pytest.mark.parametrize("header, words", [
+    ("y[99999999999999999999999]", "the column 'y[99999999999999999999999]' has an index of 23 digits"),
+    ("y[" + "9" * 5000 + "]", "has an index of 5,000 digits, and this file has 1 column"),
+    ('"y[0,99999999999]"', "there is no column y[0, 0]"),
+    ("y.99999999999999999999999", "'y.99999999999999999999999' is not a column name ppl can use"),
+    ('"y[' + ",".join(["0"] * 40) + ']"', "has 40 indices; an array of data has at most 30 besides its rows"),
+    ("y[0],y[1],y[000001]", "the column 'y[000001]' appears twice"),
+    ("y\n" + "1" * 200_000, "not a CSV file ppl can read: field larger than field limit"),
+])
+def test_a_csv_header_with_an_absurd_index_is_refused_before_anything_is_allocated(tmp_path, header, words):
+    from ppl.io.datafiles import load_data
+    (tmp_path / "d.csv").write_text(header + "\n1\n")
+    start = time.perf_counter()
+    with pytest.raises(ppl.DataError) as err:
+        load_data(tmp_path / "d.csv")
+    assert words in err.value.message and len(str(err.value)) < 1000
+    assert time.perf_counter() - start < 5
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_a_checkpoint_that_is_a_device_is_refused_before_it_is_read(capsys):
+    from conftest import MODELS
+    status, err = _cli(capsys, "fit", MODELS / "eight_schools.ppl", "--resume", "/dev/zero", "--quiet")
+    assert status == 1 and "/dev/zero: error: the checkpoint file is not a regular file" in err
+
+
+@pytest.mark.skipif(not hasattr(os, "seteuid"), reason="needs POSIX users")
+def test_an_unreadable_file_is_named_with_why(tmp_path):
+    """As a user who may not read the file (nobody, for the moment, when the tests run as root)."""
+    from ppl.io.datafiles import load_data
+    (tmp_path / "m.ppl").write_text("param a: real = 0\nminimize a^2\n")
+    (tmp_path / "m.ppl").chmod(0)
+    root = os.geteuid() == 0
+    if root:
+        os.seteuid(65534)
+    try:
+        with pytest.raises(ppl.PPLError) as model_err:
+            ppl.load(tmp_path / "m.ppl")
+        with pytest.raises(ppl.DataError) as data_err:
+            load_data(tmp_path / "m.ppl")
+    finally:
+        if root:
+            os.seteuid(0)
+    assert str(model_err.value) == f"{tmp_path}/m.ppl: error: cannot read model file: Permission denied"
+    assert str(data_err.value) == f"{tmp_path}/m.ppl: data error: cannot read data file: Permission denied"

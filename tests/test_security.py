@@ -179,7 +179,7 @@ def test_expression_compiler_dispatches_on_node_classes_only():
     """`compile_expr` looks up the node's class in a fixed table; names in a model only index
     the scope and the function table, both plain dicts."""
     assert set(expr._COMPILERS) <= {ast.Num, ast.Name, ast.Binary, ast.Unary, ast.Call, ast.Array, ast.Index,
-                                    expr.Size}
+                                    ast.Method, ast.Update, expr.Size, expr.Cell}
     assert check.FUNCTIONS is functions.FUNCTIONS
 
 
@@ -266,11 +266,25 @@ TAMPERED = {
     "a field missing": (lambda m: m["adam"].pop("t"), None, "no value for 'adam.t'"),
     "a part missing": (lambda m: m.pop("tail"), None, "no state for 'tail'"),
     "a generator state of nothing": (lambda m: m.update(rng={"state": 3}), None, "random generator's state"),
-    "streams of another fit": (lambda m: m["streams"].update(states=[1, 2, 3]), None, "counters do not agree"),
+    "streams of another fit": (lambda m: m["streams"].update(states=[1, 2, 3]), None,
+                               "'streams.states' is not a random generator's state"),
     "parameters of another shape": (None, lambda a: a.update({"loop.theta": a["loop.theta"][:3]}),
                                     "'loop.theta' has shape (3,)"),
     "NaN parameters": (None, lambda a: a["loop.theta"].fill(float("nan")), "'loop.theta' holds NaN"),
     "an array no part has": (None, lambda a: a.update({"loop.extra": a["loop.theta"]}), "an array 'loop.extra'"),
+    "a moment of integers": (None, lambda a: a.update({"adam.m": a["adam.m"].astype(int)}),
+                             "'adam.m' is not an array of float64 numbers"),
+    "an infinite moment": (None, lambda a: a["adam.v"].fill(float("inf")), "'adam.v' holds NaN or an infinity"),
+    "a window mean of another length": (None, lambda a: a.update({"convergence.means.0": a["loop.theta"][1:]}),
+                                        "'convergence.means' has shape (19,), not (20,)"),
+    "a setting of another fit": (lambda m: m["adam"].update(b1=1e308), None, "'adam.b1' is 1e+308, but this fit's is 0.9"),
+    "a sum before its first step": (lambda m: m["tail"].update(sum={"a": 1}), None, "counters do not agree"),
+    "a window of text": (lambda m: m["convergence"]["changes"].update(deque=["a"]), None,
+                         "'convergence.changes' holds something that is not a number"),
+    "a history of truth values": (lambda m: m["monitor"].update(history={k: True for k in m["monitor"]["history"]}),
+                                  None, "is bool, not list"),
+    "a generator of another kind": (lambda m: m.update(rng=__import__("numpy").random.PCG64DXSM(0).state), None,
+                                    "'rng' is not a random generator's state (state must be for a PCG64 RNG)"),
 }
 
 
@@ -283,14 +297,25 @@ def test_a_tampered_adam_checkpoint_is_refused(tmp_path, case):
     assert message in str(err.value)
 
 
-@pytest.mark.parametrize("case", ["draws", "starts", "memory"])
+TAMPERED_LBFGS = {
+    "draws": (lambda m: m["stages"].update(draws=[32, 10 ** 9]), None, "counters do not agree"),
+    "starts": (lambda m: m["stages"].update(starts=10 ** 6), None, "'stages.starts' is 1000000, but this fit's is"),
+    "memory": (lambda m: m["lbfgs"].update(memory=0), None, "'lbfgs.memory' is 0, but this fit's is 10"),
+    "a curvature pair L-BFGS never keeps": (None, lambda a: a.update({"lbfgs.y.0": -a["lbfgs.s.0"]}),
+                                            "counters do not agree"),
+    "a negative diagonal": (None, lambda a: a["stages.diagonal"].fill(-1.0), "counters do not agree"),
+    "a point moved": (None, lambda a: a.update({"lbfgs.x": a["lbfgs.x"] + 1}),
+                      "its point's objective is not the one it holds"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TAMPERED_LBFGS))
 def test_a_tampered_lbfgs_checkpoint_is_refused(tmp_path, case):
     path, resume = _checkpoint(tmp_path, "lbfgs")
-    change = {"draws": lambda m: m["stages"].update(draws=[32, 10 ** 9]),
-              "starts": lambda m: m["stages"].update(starts=10 ** 6),
-              "memory": lambda m: m["lbfgs"].update(memory=0)}[case]
-    with pytest.raises(ppl.PPLError, match="is not one this fit wrote"):
-        resume(_rewrite(path, tmp_path / "t.npz", change))
+    meta, arrays, message = TAMPERED_LBFGS[case]
+    with pytest.raises(ppl.PPLError, match="is not one this fit wrote") as err:
+        resume(_rewrite(path, tmp_path / "t.npz", meta, arrays))
+    assert message in str(err.value)
 
 
 def test_a_checkpoint_that_would_expand_far_is_refused_before_it_is(tmp_path):
@@ -370,6 +395,9 @@ MALFORMED = {
     "a model that is not a model file": {"model": "/etc/passwd"},
     "data that are not data files": {"data": ["/etc/passwd"]},
     "a guide value of another shape": {"guide": {"mu.loc": [1, 2, 3]}},
+    "a guide value that is ragged": {"guide": {"mu.loc": [[1, 2], [3]]}},
+    "convergence without its fields": {"convergence": {"method": "adam", "converged": False}},
+    "convergence of the wrong kinds": {"convergence": {"method": "lbfgs", "converged": False, "draws": []}},
 }
 
 
@@ -404,6 +432,22 @@ def test_a_malformed_result_is_refused_without_a_traceback(capsys, fitted, case,
     assert "result" in err
 
 
+@pytest.mark.parametrize("value", [-1.0, 0.0, float("inf")], ids=["negative", "zero", "infinite"])
+@pytest.mark.parametrize("command", ["sample", "gradcheck"])
+def test_a_result_value_outside_its_support_is_refused(capsys, fitted, tmp_path, value, command):
+    import json
+    from conftest import MODELS, run_main
+    _, good = fitted
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({**good, "guide": {**good["guide"], "tau.scale": value}}))
+    model = MODELS / "eight_schools.ppl"
+    argv = {"sample": ["sample", model, "--fit", path, "-n", 5], "gradcheck": ["gradcheck", model, "--params", path,
+                                                                                "--draws", 2]}[command]
+    status, out, err = run_main(capsys, *argv)
+    assert status == 1 and "'tau.scale' is outside its support (positive), or on its edge" in err, err
+    assert "Traceback" not in err and "Warning" not in err
+
+
 def test_a_result_finds_its_files_beside_it_not_elsewhere(capsys, fitted, tmp_path):
     import json
     import shutil
@@ -417,3 +461,6 @@ def test_a_result_finds_its_files_beside_it_not_elsewhere(capsys, fitted, tmp_pa
     (tmp_path / "r.json").write_text(json.dumps({**good, "model": "missing.ppl", "data": "d.json"}))
     status, out, err = run_main(capsys, "plot", tmp_path / "r.json", "--out", tmp_path / "q.png")
     assert status == 1 and "cannot find the model file missing.ppl it names" in err
+    (tmp_path / "r.json").write_text(json.dumps({**good, "model": "m.ppl", "data": "d" * 5000 + ".json"}))
+    status, out, err = run_main(capsys, "plot", tmp_path / "r.json", "--out", tmp_path / "q.png")
+    assert status == 1 and "cannot find the data file ddd" in err and "Traceback" not in err     # too long a name

@@ -8,6 +8,7 @@ import autograd.numpy as np
 import numpy as onp
 
 from ..distributions import constraints
+from ..front.errors import SemanticError
 from ..kernels.nodes import columns
 
 if TYPE_CHECKING:
@@ -70,12 +71,18 @@ class ParamSpace:
         return {p.name: self.value(p.name, theta) for p in self.params}
 
     def flatten(self, values: dict) -> onp.ndarray:
-        """The flat unconstrained vector of named constrained values (missing names keep their init)."""
+        """The flat unconstrained vector of named constrained values (missing names keep their
+        init); a value outside its parameter's support, or on its edge, is an error."""
         parts = []
         for p in self.params:
             if p.name in values:
                 x = onp.broadcast_to(onp.asarray(values[p.name], dtype=float), p.shape)
-                parts.append(onp.ravel(p.constraint.to_unconstrained(x)))
+                with onp.errstate(all="ignore"):        # the edge of a support maps to an infinity
+                    u = onp.ravel(p.constraint.to_unconstrained(x))
+                if not (onp.all(p.constraint.check(x)) and onp.isfinite(u).all()):
+                    raise SemanticError(f"'{p.name}' is outside its support ({p.constraint.name}), or on its edge",
+                                        hint=f"give '{p.name}' a value inside it")
+                parts.append(u)
             else:
                 parts.append(onp.ravel(p.init))
         return onp.concatenate(parts) if parts else onp.zeros(0)

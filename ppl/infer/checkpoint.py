@@ -9,13 +9,16 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import struct
 import zipfile
+import zlib
 from collections import deque
 from pathlib import Path
 
 import numpy as onp
 
-from ..front.errors import PPLError
+from ..front.errors import PPLError, brief
+from ..io.bounded import open_regular
 from ..io.output import write_atomic
 
 FORMAT = 3
@@ -55,46 +58,62 @@ def save(path: str | Path, parts: dict, rng: onp.random.Generator, print_: str) 
 MAX_META_BYTES = 256 << 20       # the JSON part of a checkpoint (counters, traces, generator states)
 
 
-def load(path: str | Path, parts: dict, rng: onp.random.Generator, print_: str, limit: int) -> None:
+def load(path: str | Path, parts: dict, rng: onp.random.Generator, print_: str, limit: int,
+         fixed: tuple[str, ...] = ()) -> None:
     """Restore `parts` and the generator from `path`, checking it belongs to this fit.
 
     A checkpoint is untrusted input: before anything is decompressed, every member's declared
     size must be within `limit` bytes (the caller's bound on one array of this fit's state) and
     the JSON part within MAX_META_BYTES; then the fingerprint must match; then every field must
     have the type, and every array the shape, of the state it replaces (`parts` as they are
-    now, before loading), with counters that are not negative and numbers that are finite."""
+    now, before loading), with counters that are not negative and numbers that are finite; and
+    the `fixed` fields (`part.attr`: settings the fit derives from its options, which the
+    fingerprint covers) must hold the values they have now."""
     path = Path(path)
+    with open_regular(path, "checkpoint") as f:      # one file, whose size is known: not a device or a pipe
+        meta, arrays = _read(path, f, print_, limit)
+    shapes = {v.shape for obj in parts.values() for v in vars(obj).values() if isinstance(v, onp.ndarray)}
+    vector = shapes.pop() if len(shapes) == 1 else None     # every array of a fit is a vector of its parameters
+    restored = {name: _restored(path, name, obj, meta.get(name), arrays, vector) for name, obj in parts.items()}
+    known = {f"{name}.{attr}" for name, values in restored.items() for attr in values}
+    odd = [key for key in arrays if key not in known and key.rsplit(".", 1)[0] not in known]
+    if odd:
+        raise _tampered(path, f"it holds an array '{odd[0]}' that no part of the fit has")
+    for key in fixed:
+        name, attr = key.split(".")
+        if restored[name][attr] != getattr(parts[name], attr):
+            raise _tampered(path, f"'{key}' is {brief(repr(restored[name][attr]))}, but this fit's is "
+                                  f"{brief(repr(getattr(parts[name], attr)))}")
+    rng.bit_generator.state = _generator(path, "rng", meta.get("rng"), rng.bit_generator.state)
+    for name, obj in parts.items():
+        for attr, value in restored[name].items():
+            setattr(obj, attr, value)
+
+
+def _read(path, f, print_, limit) -> tuple[dict, dict]:
+    """(the JSON part, {name: array}) of the archive open as `f`, each member's size checked
+    against its bound before it is decompressed, and the fingerprint before the arrays are read."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(f) as archive:
             for info in archive.infolist():
                 bound = MAX_META_BYTES if info.filename == "__meta__.npy" else limit
                 if info.file_size > bound:
                     raise _tampered(path, f"its member {info.filename} would expand to {info.file_size:,} bytes")
-        with onp.load(path, allow_pickle=False) as archive:
+        f.seek(0)
+        with onp.load(f, allow_pickle=False) as archive:
             meta = json.loads(archive["__meta__"].tobytes())
             if not isinstance(meta, dict):
                 raise _tampered(path, "its description is not a JSON object")
             if meta.get("format") != FORMAT or meta.get("fingerprint") != print_:
                 raise PPLError(f"checkpoint {path} belongs to another model, data set or set of options",
                                hint="resume with exactly the model, data and options that wrote it")
-            arrays = {k: archive[k] for k in archive.files if k != "__meta__"}
-    except (OSError, ValueError, KeyError, RecursionError, zipfile.BadZipFile, EOFError) as err:
+            return meta, {k: archive[k] for k in archive.files if k != "__meta__"}
+    except (OSError, ValueError, KeyError, RecursionError, zipfile.BadZipFile, EOFError, NotImplementedError,
+            RuntimeError, zlib.error, struct.error) as err:         # what zipfile and numpy raise on a bad archive
         raise PPLError(f"cannot read checkpoint {path}: {err}", hint="pass a file written by --checkpoint") from None
-    restored = {name: _restored(path, name, obj, meta.get(name), arrays) for name, obj in parts.items()}
-    known = {f"{name}.{attr}" for name, values in restored.items() for attr in values}
-    odd = [key for key in arrays if key not in known and key.rsplit(".", 1)[0] not in known]
-    if odd:
-        raise _tampered(path, f"it holds an array '{odd[0]}' that no part of the fit has")
-    try:
-        rng.bit_generator.state = meta["rng"]
-    except (KeyError, TypeError, ValueError) as err:
-        raise _tampered(path, f"its random generator's state is not one ({err})") from None
-    for name, obj in parts.items():
-        for attr, value in restored[name].items():
-            setattr(obj, attr, value)
 
 
-def _restored(path, name, obj, saved, arrays) -> dict:
+def _restored(path, name, obj, saved, arrays, vector) -> dict:
     """{attribute: value} of part `name` from a checkpoint, each checked against `obj`'s own."""
     if not isinstance(saved, dict):
         raise _tampered(path, f"it has no state for '{name}'")
@@ -117,52 +136,103 @@ def _restored(path, name, obj, saved, arrays) -> dict:
                     raise _tampered(path, f"'{key}' misses one of its arrays")
         else:
             raise _tampered(path, f"it has no value for '{key}'")
-        out[attr] = _checked(path, key, value, template)
+        out[attr] = _checked(path, key, value, template, vector)
     extra = set(saved) - set(state)
     if extra:
         raise _tampered(path, f"it has a field '{name}.{sorted(extra)[0]}' that the fit does not")
     return out
 
 
-def _checked(path, key, value, template):
-    """`value` if it can stand for `template` (the state as it is now), else an error."""
-    if isinstance(template, onp.ndarray) or (template is None and isinstance(value, onp.ndarray)):
-        return _array(path, key, value, template)
-    if isinstance(template, bool) or isinstance(value, bool):
-        if type(value) is not type(template) and template is not None:
-            raise _tampered(path, f"'{key}' is {value!r}, not a truth value")
+def _checked(path, key, value, template, vector):
+    """`value` if it can stand for `template` (the state as it is now), else an error. `vector`
+    is the shape of the fit's parameter vector, which an array the fit has not made yet has."""
+    if isinstance(template, onp.ndarray):
+        return _array(path, key, value, template.shape, template.dtype)
+    if template is None:                       # not made yet: an array, a verdict, a report
+        return _unset(path, key, value, vector)
+    if isinstance(template, bool):
+        if not isinstance(value, bool):
+            raise _tampered(path, f"'{key}' is {brief(repr(value))}, not a truth value")
         return value
-    if isinstance(template, int) and not isinstance(template, bool):
-        if not isinstance(value, int) or value < 0:
-            raise _tampered(path, f"'{key}' is {value!r}, not a count")
+    if isinstance(template, int):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise _tampered(path, f"'{key}' is {brief(repr(value))}, not a count")
         return value
     if isinstance(template, float):
-        if not isinstance(value, (int, float)):
-            raise _tampered(path, f"'{key}' is {value!r}, not a number")
+        if not _number(value):
+            raise _tampered(path, f"'{key}' is {brief(repr(value))}, not a number")
         return float(value)
+    if isinstance(template, tuple):            # a fixed layout, such as a parameter's slice
+        if value != list(template):
+            raise _tampered(path, f"'{key}' is {brief(repr(value))}, not {list(template)}")
+        return template
     if isinstance(template, (list, deque)) and isinstance(value, (list, deque)):
-        if any(isinstance(v, onp.ndarray) for v in value):
-            shape = next((onp.shape(v) for v in template if isinstance(v, onp.ndarray)), None)
-            return [_array(path, key, v, onp.zeros(shape) if shape else None) for v in value]
-        if not all(_plain_value(v) for v in value):
-            raise _tampered(path, f"'{key}' holds something that is not a number")
-        return value
-    if template is None or isinstance(template, (dict, str)):
-        if template is not None and type(value) is not type(template):
-            raise _tampered(path, f"'{key}' is {type(value).__name__}, not {type(template).__name__}")
+        items = _items(path, key, value, template, vector)
+        return deque(items, maxlen=template.maxlen) if isinstance(template, deque) else items
+    if isinstance(template, dict) and "bit_generator" in template:
+        return _generator(path, key, value, template)
+    if isinstance(template, dict) and isinstance(value, dict):
+        if template and set(value) != set(template):
+            raise _tampered(path, f"'{key}' has the keys {brief(repr(sorted(map(str, value))))}, not "
+                                  f"{brief(repr(sorted(template)))}")
+        return {k: _checked(path, f"{key}.{k}", v, template.get(k), vector) for k, v in value.items()}
+    if isinstance(template, str) and isinstance(value, str):
         return value
     raise _tampered(path, f"'{key}' is {type(value).__name__}, not {type(template).__name__}")
 
 
-def _array(path, key, value, template):
-    if not isinstance(value, onp.ndarray) or value.dtype.kind not in "fi":
-        raise _tampered(path, f"'{key}' is not an array of numbers")
-    if template is not None and value.shape != onp.shape(template):
-        raise _tampered(path, f"'{key}' has shape {value.shape}, not {onp.shape(template)}")
-    if template is None and value.ndim > 1:
-        raise _tampered(path, f"'{key}' has shape {value.shape}, not a vector")
-    if value.dtype.kind == "f" and onp.isnan(value).any():
-        raise _tampered(path, f"'{key}' holds NaN")
+def _items(path, key, value, template, vector):
+    """A list of the state: arrays (of the template's arrays' shape, else the parameters'), or
+    items like the template's first (numbers, generator states, ...), or numbers (or None, a
+    skipped step) when the template is empty. A list of one number per score site (the
+    baselines) keeps its length, and its items may have become arrays of the site's elements."""
+    first = template[0] if len(template) else None
+    per_site = isinstance(first, float)
+    if per_site and len(value) != len(template):
+        raise _tampered(path, f"'{key}' has {len(value)} items, not {len(template)}")
+    if any(isinstance(v, onp.ndarray) for v in value) or isinstance(first, onp.ndarray):
+        shape = None if per_site else first.shape if isinstance(first, onp.ndarray) else vector
+        return [v if per_site and _number(v) else _array(path, key, v, shape, onp.float64) for v in value]
+    if first is not None:
+        return [_checked(path, key, v, first, vector) for v in value]
+    if not all(v is None or _number(v) for v in value):
+        raise _tampered(path, f"'{key}' holds something that is not a number")
+    return value
+
+
+def _unset(path, key, value, vector):
+    """A part of the state the fit had not made when the checkpoint was read: None, an array of
+    the parameters' shape, a verdict (text), or a report of numbers and names."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, onp.ndarray):
+        return _array(path, key, value, vector, onp.float64)
+    if isinstance(value, dict) and all(isinstance(v, str) or _number(v) for v in value.values()):
+        return value
+    raise _tampered(path, f"'{key}' is {type(value).__name__}, not an array, a verdict or a report")
+
+
+def _array(path, key, value, shape, dtype):
+    """An array of the state: of `dtype`, of `shape` (None: any shape), every number finite."""
+    if not isinstance(value, onp.ndarray) or value.dtype != dtype:
+        raise _tampered(path, f"'{key}' is not an array of {onp.dtype(dtype).name} numbers")
+    if shape is not None and value.shape != shape:
+        raise _tampered(path, f"'{key}' has shape {value.shape}, not {shape}")
+    if not onp.isfinite(value).all():
+        raise _tampered(path, f"'{key}' holds NaN or an infinity")
+    return value
+
+
+BIT_GENERATORS = {g.__name__: g for g in (onp.random.PCG64, onp.random.PCG64DXSM, onp.random.MT19937,
+                                          onp.random.Philox, onp.random.SFC64)}
+
+
+def _generator(path, key, value, template) -> dict:
+    """`value` once a new generator of the kind of `template` (a state) takes it as its state."""
+    try:
+        BIT_GENERATORS[template["bit_generator"]]().state = value
+    except (KeyError, TypeError, ValueError, OverflowError) as err:
+        raise _tampered(path, f"'{key}' is not a random generator's state ({brief(str(err))})") from None
     return value
 
 
@@ -174,15 +244,12 @@ def _deque(path, key, value, template):
     return deque(items, maxlen=maxlen)
 
 
-def _plain_value(v) -> bool:
-    """A JSON value a fit's lists hold: a number (or None for a skipped step), a dict or a list of them."""
-    if v is None or isinstance(v, (int, float, str)):
-        return True
-    if isinstance(v, dict):
-        return all(_plain_value(x) for x in v.values())
-    if isinstance(v, list):
-        return all(_plain_value(x) for x in v)
-    return False
+def _number(v) -> bool:
+    """A finite-range real of JSON (NaN stands for a skipped step): not a truth value, not an
+    integer too large to be a float."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    return isinstance(v, float) or abs(v) < 2 ** 1023
 
 
 def array_limit(size: int) -> int:

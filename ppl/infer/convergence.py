@@ -94,7 +94,8 @@ class Convergence:
         if self._space is None or len(self.means) < 2 or not self._space.size:
             return None
         new, old = self.means[-1], self.means[0]
-        moved = onp.abs(new - old) / scales(self._space, new)
+        with onp.errstate(over="ignore", divide="ignore", invalid="ignore"):   # a scale of exp(-800) is 0
+            moved = onp.abs(new - old) / scales(self._space, new)
         i = int(onp.argmax(moved))
         name = next(n for n, (lo, hi) in self._space.slices.items() if lo <= i < hi)
         return {"max": float(moved[i]), "parameter": name}

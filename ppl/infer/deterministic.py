@@ -113,10 +113,13 @@ def run(built: Program, rng: onp.random.Generator, *, width: int, steps: int, dr
     parts = {"stages": stages, "lbfgs": opt}
     if resume is not None:
         wanted = stages.starts
-        saved.load(resume, parts, rng, fingerprint, saved.array_limit(built.space.size))
+        saved.load(resume, parts, rng, fingerprint, saved.array_limit(built.space.size), fixed=FIXED)
         _resumable(resume, stages, opt, steps, wanted)
         stages.interrupted = False
         objective.use(stages.seed, stages.draws[-1])
+        if objective(opt.x)[0] != opt.f:          # the same draws give the same value, bit for bit
+            raise PPLError(f"checkpoint {resume} is not one this fit wrote: its point's objective is not "
+                           "the one it holds", hint="pass a file written by --checkpoint, unchanged")
     stages.start = opt.f if math.isnan(stages.start) else stages.start
     if hasattr(report, "exact"):
         report.exact()
@@ -150,12 +153,19 @@ def run(built: Program, rng: onp.random.Generator, *, width: int, steps: int, dr
                       stages.interrupted, stages.t)
 
 
+FIXED = ("stages.seed", "stages.starts", "lbfgs.memory")    # a checkpoint must hold this fit's very settings
+
+
 def _resumable(path, stages, opt, steps, starts):
-    """The counters of a loaded checkpoint agree with each other and with this fit."""
+    """The counters of a loaded checkpoint agree with each other and with this fit; the
+    preconditioning diagonal is positive, and every curvature pair is one L-BFGS keeps."""
+    with onp.errstate(all="ignore"):
+        curved = all(s @ y > 1e-12 * math.sqrt((s @ s) * (y @ y)) for s, y in zip(opt.s, opt.y))
     fine = (stages.t <= steps and len(stages.trace) <= stages.t and stages.draws and stages.starts == starts
             and all(isinstance(d, int) and 1 <= d <= MAX_DRAWS for d in stages.draws)
             and len(stages.optima) == len(stages.values) <= starts
-            and len(opt.s) == len(opt.y) <= opt.memory and opt.iterations <= stages.t)
+            and len(opt.s) == len(opt.y) <= opt.memory and opt.iterations <= stages.t and curved
+            and (stages.diagonal is None or isinstance(stages.diagonal, onp.ndarray) and (stages.diagonal > 0).all()))
     if not fine:
         raise PPLError(f"checkpoint {path} is not one this fit wrote: its counters do not agree (step {stages.t})",
                        hint="pass a file written by --checkpoint, unchanged")

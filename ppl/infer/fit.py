@@ -91,7 +91,7 @@ def run(built: Program, rng: onp.random.Generator, *, steps: int, lr: float, par
              "convergence": Convergence(steps, tol, space, direction=-sign), "monitor": SNRMonitor(space),
              "streams": SimpleNamespace(states=streams.state)}
     if resume is not None:
-        saved.load(resume, parts, rng, fingerprint, saved.array_limit(space.size))
+        saved.load(resume, parts, rng, fingerprint, saved.array_limit(space.size), fixed=FIXED)
         _resumable(resume, loop, parts, steps, particles)
         streams.state = parts["streams"].states
         loop.interrupted = False
@@ -122,12 +122,22 @@ def run(built: Program, rng: onp.random.Generator, *, steps: int, lr: float, par
                       parts["convergence"].record(len(loop.trace)), loop.interrupted)
 
 
+# the settings of a fit's parts, which its options fix: a checkpoint must hold these very values
+FIXED = ("adam.lr", "adam.steps", "adam.final", "adam.b1", "adam.b2", "adam.eps", "tail.start", "convergence.tol",
+         "convergence.early", "convergence.steps", "convergence.window", "convergence.direction", "monitor.groups",
+         "monitor.window", "baselines.how", "baselines.K")
+
+
 def _resumable(path, loop, parts, steps, particles):
-    """The counters of a loaded checkpoint agree with each other and with this fit."""
-    states = parts["streams"].states
+    """The counters of a loaded checkpoint agree with each other and with this fit, and what
+    is made at a step (Adam's moments, the tail's sum) is there once a step made it."""
+    states, adam, tail = parts["streams"].states, parts["adam"], parts["tail"]
+    window = parts["convergence"]
+    made = [(adam.t > 0, adam.m), (adam.t > 0, adam.v), (tail.n > 0, tail.sum), (window.n > 0, window.theta_sum)]
     fine = (loop.t <= steps and len(loop.trace) == loop.t and loop.skipped <= loop.t and loop.bad_run <= loop.t
-            and parts["adam"].t <= loop.t and isinstance(states, list) and len(states) == particles
-            and all(isinstance(s, dict) for s in states))
+            and adam.t <= loop.t and isinstance(states, list) and len(states) == particles
+            and all(isinstance(s, dict) for s in states)
+            and all(isinstance(v, onp.ndarray) if step else v is None for step, v in made))
     if not fine:
         raise PPLError(f"checkpoint {path} is not one this fit wrote: its counters do not agree (step {loop.t})",
                        hint="pass a file written by --checkpoint, unchanged")

@@ -73,8 +73,9 @@ class LBFGS:
              diagonal: onp.ndarray | None = None) -> None:
         """One iteration: a line search along the L-BFGS direction (on `diagonal`, see
         `direction`); `fun(x)` returns (f, g)."""
-        d = self.direction(diagonal)
-        slope = float(self.g @ d)
+        with onp.errstate(all="ignore"):       # pairs of extreme curvature overflow: not a descent direction
+            d = self.direction(diagonal)
+            slope = float(self.g @ d)
         if not slope < 0:           # not a descent direction (rounding): start the memory afresh
             self.s, self.y = [], []
             d = self.direction(diagonal)

@@ -13,7 +13,7 @@ import math
 import numbers
 from pathlib import Path
 
-from ..front.errors import PPLError, Source
+from ..front.errors import PPLError, Source, brief
 from ..middle.options import GRANULARITIES, GUIDES, ESTIMATORS, Mode
 from typing import get_args
 
@@ -42,14 +42,21 @@ def checked(result: dict, where: str | None = None) -> dict:
         if not isinstance(values, dict) or not all(isinstance(k, str) for k in values):
             raise bad(field, "is not an object of named values")
         for name, value in values.items():
-            if not _numbers(value):
-                raise bad(f"{field}.{name}", "is not a number or nested lists of numbers")
+            if not _numbers(value) or _shape(value) is None:
+                raise bad(f"{field}.{name}", "is not a number or an array of numbers (nested lists, all of "
+                                             "one length at each level)")
     trace = result.get("trace", [])
     if not isinstance(trace, list) or not all(v is None or _number(v) for v in trace):
         raise bad("trace", "is not a list of numbers")
     for field in ("convergence", "options"):
         if result.get(field) is not None and not isinstance(result[field], dict):
             raise bad(field, "is not an object")
+    if result.get("convergence") is not None:
+        c = result["convergence"]
+        form = LBFGS if c.get("method") == "lbfgs" else ADAM
+        odd = next((k for k, kind in form.items() if not _fits(c.get(k, ABSENT), kind)), None)
+        if odd is not None:
+            raise bad(f"convergence.{odd}", f"is {brief(repr(c.get(odd, 'missing')))}, not {_say(form[odd])}")
     options = result.get("options") or {}
     for key, value in options.items():
         allowed = {"estimator": ESTIMATORS, "rao_blackwell": GRANULARITIES, "guide": GUIDES}.get(key)
@@ -58,7 +65,7 @@ def checked(result: dict, where: str | None = None) -> dict:
             raise bad(f"options.{key}", f"is {value!r}, not an option of the compiler")
     for field, suffixes in (("model", MODEL_SUFFIXES), ("data", DATA_SUFFIXES)):
         named = result.get(field)
-        files = named if isinstance(named, list) else [named]
+        files = named if isinstance(named, list) and field == "data" else [named]     # one model, data in parts
         if named is not None and not all(isinstance(f, str) and f.endswith(suffixes) for f in files):
             raise bad(field, f"does not name a {field} file ({', '.join(suffixes)})")
     return result
@@ -70,8 +77,11 @@ def named_file(path: str, result: str | Path, what: str) -> str:
     nothing of it."""
     base = Path(result).parent
     for candidate in (base / path, Path(path)):
-        if candidate.is_file():
-            return str(candidate)
+        try:
+            if candidate.is_file():
+                return str(candidate)
+        except OSError:           # a name too long for the file system: no such file
+            pass
     raise PPLError(f"cannot find the {what} file {path} it names", hint=f"pass --{what} FILE",
                    source=Source("", str(result)))
 
@@ -82,6 +92,54 @@ def _count(value) -> bool:
 
 def _number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)
+
+
+def _shape(value) -> tuple | None:
+    """The shape of nested lists of numbers, or None when they are ragged."""
+    if not isinstance(value, list):
+        return ()
+    shapes = {_shape(v) for v in value}
+    if len(shapes) > 1 or None in shapes:
+        return None
+    return (len(value), *(shapes.pop() if shapes else ()))
+
+
+# The convergence report `record` writes (ppl.infer.convergence, ppl.infer.deterministic), as
+# the table, the plot and the warnings read it: a kind per field (a tuple: any of them).
+NUMBER, COUNT, FLAG, TEXT, ABSENT = "a number", "a count", "true or false", "a text", object()
+DRAWS = "a list of counts, not empty"
+ADAM = {"converged": FLAG, "rule": (TEXT, None), "tol": NUMBER, "window": COUNT, "history": COUNT,
+        "rel_change_mean": (NUMBER, None), "rel_change_median": (NUMBER, None),
+        "trend": ({"slope": NUMBER, "t": NUMBER}, None, ABSENT),
+        "movement": ({"max": NUMBER, "parameter": TEXT}, None, ABSENT),
+        "early_stop": (FLAG, ABSENT), "stopped_early": (FLAG, ABSENT), "max_steps": COUNT, "smoothed": [NUMBER]}
+LBFGS = {"converged": FLAG, "stable": FLAG, "draws": DRAWS, "drops": [NUMBER], "stable_drop": NUMBER,
+         "iterations": COUNT, "max_steps": COUNT, "gradient": NUMBER, "line_search_failed": FLAG,
+         "starts": COUNT, "optima": ([{"objective": NUMBER, "starts": COUNT}], None, ABSENT)}
+
+
+def _fits(value, kind) -> bool:
+    """`value` is of `kind`: a name above, None, ABSENT, [kind] (a list of them),
+    {key: kind} (an object with those keys), or a tuple of kinds (any of them)."""
+    if isinstance(kind, tuple):
+        return any(_fits(value, k) for k in kind)
+    if isinstance(kind, list):
+        return isinstance(value, list) and all(_fits(v, kind[0]) for v in value)
+    if isinstance(kind, dict):
+        return isinstance(value, dict) and all(_fits(value.get(k, ABSENT), v) for k, v in kind.items())
+    return {NUMBER: _number, COUNT: _count, FLAG: lambda v: isinstance(v, bool),
+            TEXT: lambda v: isinstance(v, str), DRAWS: lambda v: _fits(v, [COUNT]) and bool(v)}.get(
+        kind, lambda v: v is kind)(value)
+
+
+def _say(kind) -> str:
+    if isinstance(kind, tuple):
+        return " or ".join(_say(k) for k in kind if k is not ABSENT)
+    if isinstance(kind, list):
+        return f"a list of {_say(kind[0]).removeprefix('a ')}s"
+    if isinstance(kind, dict):
+        return f"an object of {', '.join(kind)}"
+    return "null" if kind is None else kind
 
 
 def _numbers(value, depth=0) -> bool:
