@@ -24,7 +24,6 @@ from .io.datafiles import load_data, load_json
 from .io import html
 from .io.output import MODES
 from .io.wording import in_callers_words as _in_callers_words
-from .distributions import DISTRIBUTIONS
 from .front.errors import OptionError, PPLError, SemanticError, Source
 from .infer.options import Baseline, FitOptions, Optimizer, positive
 from .middle.options import CompileOptions, Estimator, Granularity, Guide
@@ -487,7 +486,7 @@ class Model:
     def _exact_gradient(self, params, data):
         """The gradient with every discrete statement summed over its values, or None."""
         sites = self.rewritten.sites
-        if not sites or any(DISTRIBUTIONS[self._statement(s.name).dist].discrete is False for s in sites):
+        if not sites or any(self._statement(s.name).family.discrete is False for s in sites):
             return None
         how = {s.name: "enumerate" if s.estimator == "enumerate" else "expect" for s in sites}
         try:
