@@ -281,6 +281,8 @@ TAMPERED = {
     "a sum before its first step": (lambda m: m["tail"].update(sum={"a": 1}), None, "counters do not agree"),
     "a window of text": (lambda m: m["convergence"]["changes"].update(deque=["a"]), None,
                          "'convergence.changes' holds something that is not a number"),
+    "a window's noise of nulls": (lambda m: m["convergence"].update(noise=[None] * len(m["convergence"]["noise"])),
+                                  None, "'convergence.noise' holds something that is not a number"),
     "a history of truth values": (lambda m: m["monitor"].update(history={k: True for k in m["monitor"]["history"]}),
                                   None, "is bool, not list"),
     "a generator of another kind": (lambda m: m.update(rng=__import__("numpy").random.PCG64DXSM(0).state), None,

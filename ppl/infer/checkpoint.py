@@ -183,8 +183,8 @@ def _checked(path, key, value, template, vector):
 
 def _items(path, key, value, template, vector):
     """A list of the state: arrays (of the template's arrays' shape, else the parameters'), or
-    items like the template's first (numbers, generator states, ...), or numbers (or None, a
-    skipped step) when the template is empty. A list of one number per score site (the
+    items like the template's first (numbers, generator states, ...), or numbers (NaN for a
+    skipped step; JSON's null never stands for one here) when the template is empty. A list of one number per score site (the
     baselines) keeps its length, and its items may have become arrays of the site's elements."""
     first = template[0] if len(template) else None
     per_site = isinstance(first, float)
@@ -195,7 +195,7 @@ def _items(path, key, value, template, vector):
         return [v if per_site and _number(v) else _array(path, key, v, shape, onp.float64) for v in value]
     if first is not None:
         return [_checked(path, key, v, first, vector) for v in value]
-    if not all(v is None or _number(v) for v in value):
+    if not all(_number(v) for v in value):
         raise _tampered(path, f"'{key}' holds something that is not a number")
     return value
 
