@@ -16,6 +16,7 @@ import textwrap
 import time
 import warnings
 
+import numpy as onp
 import pytest
 
 import ppl
@@ -403,3 +404,57 @@ def test_an_unreadable_file_is_named_with_why(tmp_path):
             os.seteuid(0)
     assert str(model_err.value) == f"{tmp_path}/m.ppl: error: cannot read model file: Permission denied"
     assert str(data_err.value) == f"{tmp_path}/m.ppl: data error: cannot read data file: Permission denied"
+
+
+# -- integers, supports and literals in the compiled program ---------------------------------------
+
+@pytest.mark.parametrize("text", ["x = 4294967296 * 4294967296 + 3",
+                                  "data n: int = 4294967296\nx = n * n + 3",
+                                  "x = -9223372036854775807 - 9"])
+def test_integer_arithmetic_that_would_wrap_is_refused(text):
+    err = error_of(text + "\nparam a: real = 0\nminimize (a - x)^2\n")
+    assert "overflow" in err.message and "2^63 - 1" in err.message
+    assert err.hint and "real numbers" in err.hint
+
+
+def test_integer_arithmetic_within_range_stays_exact():
+    fit = ppl.compile("x = 3037000499 * 3037000499\nparam a: real = 0\nminimize (a - 1)^2 + 0 * x\n").fit(seed=0)
+    assert fit.convergence["converged"]
+
+
+@pytest.mark.parametrize("high", ["2^63 - 1", "9223372036854775807"])
+def test_a_range_past_the_integers_names_the_bound(high):
+    err = error_of(f"data y: real[3]\ns ~ DiscreteUniform(0, {high})\ny ~ Normal(s, 1)\n", {"y": [1.0, 2.0, 3.0]})
+    assert "high is 9.223e+18" in err.message and "2^63" in err.message
+    assert "<= 0" not in err.message
+
+
+def test_a_huge_support_is_counted_without_being_made():
+    """Binomial(1e9): how many values it takes is known without an array of them."""
+    from ppl.distributions import Binomial, DiscreteUniform
+    assert Binomial(total_count=10**9, probs=0.5).support_size() == 10**9 + 1
+    assert DiscreteUniform(low=0, high=10**15).support_size() == 10**15 + 1
+
+
+def test_a_global_latent_of_too_many_values_is_refused_with_its_count():
+    err = error_of("data y: real[3]\ns ~ DiscreteUniform(0, 1000000000)\ny ~ Normal(s, 1)\n", {"y": [1.0, 2.0, 3.0]})
+    assert "1,000,000,001 values" in err.message and "1,000" in err.message
+
+
+def test_a_categorical_scores_many_draws_without_a_table_per_draw():
+    """10,000 draws of a 10^6-category Categorical: log p gathers one number per draw (a table
+    broadcast to every draw would be 80 GB)."""
+    from ppl.distributions import Categorical
+    probs = onp.full(10**6, 1e-6)
+    x = onp.arange(10_000) * 97
+    lp = Categorical(probs=probs[None]).log_prob(x[:, None])
+    assert lp.shape == (10_000, 1) and onp.allclose(lp, onp.log(1e-6))
+
+
+def test_a_long_array_literal_of_latents_compiles_and_differentiates():
+    """An array literal of 5,000 latent-dependent items is one node (`lined.stack`), its gradient
+    one column per item."""
+    text = "data y: real[3]\nmu ~ Normal(0, 1)\nw = [" + ", ".join(["mu"] * 5000) + "]\ny ~ Normal(mu + mean(w) - mu, 1)\n"
+    model = ppl.compile(text)
+    value, grads = model.grad(data={"y": [0.1, 0.2, 0.3]}, seed=0)
+    assert onp.isfinite(value) and onp.isfinite(grads["mu.loc"])

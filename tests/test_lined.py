@@ -190,3 +190,25 @@ def test_shortcuts_change_no_fit_beyond_rounding(monkeypatch, name, particles):
     assert short.keys() == plain.keys()
     for k in short:
         onp.testing.assert_allclose(short[k], plain[k], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("shapes", [[(K,), (K,), (K,)], [(1,), (K,), (1,)], [(K, N), (1,), (K,)], [(1, N), (K, N)]],
+                         ids=str)
+def test_stack_agrees_with_autograd(shapes):
+    """An array literal's items, of different ranks and particle counts, side by side: the same
+    values and gradients as lining them up and broadcasting them with autograd's own operations."""
+    items = [rng.normal(size=s) for s in shapes]
+    rank = max(len(s) for s in shapes)
+    weights = rng.normal(size=(max(s[0] for s in shapes), len(shapes)) + onp.broadcast_shapes(
+        *(s[1:] for s in shapes)))
+
+    def ours(*xs):
+        return anp.sum(lined.stack(*xs) * weights)
+
+    def theirs(*xs):
+        full = weights.shape[:1] + weights.shape[2:]
+        return anp.sum(anp.stack([line_up(x, rank) + anp.zeros(full) for x in xs], axis=1) * weights)
+
+    onp.testing.assert_allclose(ours(*items), theirs(*items))
+    for i in range(len(items)):
+        onp.testing.assert_allclose(grad(ours, i)(*items), grad(theirs, i)(*items))

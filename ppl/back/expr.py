@@ -214,11 +214,21 @@ def _matmul_fits(sa, sb):
 
 def _elementwise(op, lined_op):
     """`op` on operands of one rank; `lined_op` (`lined`) lines up operands of different ranks
-    inside one node."""
+    inside one node. Integers that would wrap past 64 bits are refused."""
     def apply(a, b):
         _fits(a, b)
-        return op(a, b) if onp.ndim(a) == onp.ndim(b) else lined_op(a, b)
+        out = op(a, b) if onp.ndim(a) == onp.ndim(b) else lined_op(a, b)
+        if getattr(out, "dtype", onp.dtype(float)).kind in "iu":
+            _no_wrap(op, a, b)
+        return out
     return apply
+
+
+def _no_wrap(op, a, b):
+    exact = op(*align((onp.asarray(a, dtype=float), onp.asarray(b, dtype=float))))
+    if onp.any(onp.abs(exact) >= 2.0**63):
+        raise Refused("the integers overflow: the result is past 2^63 - 1, the largest integer",
+                      hint="compute with real numbers instead: write 1.0 * x, or a number with a decimal point")
 
 
 def _comparison(op):
@@ -320,11 +330,11 @@ def _array(node, scope):
     def stack(*items):
         if max(onp.ndim(i) for i in items) >= MAX_AXES:
             raise Refused(f"an array of more than {MAX_AXES - 1} axes", hint="numpy allows no more")
-        items = align(items)
-        lead = max(onp.shape(i)[0] for i in items)
-        shape = np.broadcast_shapes(*(onp.shape(i)[1:] for i in items))
+        lined_up = align([getval(i) for i in items])
+        lead = max(onp.shape(i)[0] for i in lined_up)
+        shape = np.broadcast_shapes(*(onp.shape(i)[1:] for i in lined_up))
         check_size((lead, len(items)) + shape)
-        return np.stack([np.broadcast_to(i, (lead,) + shape) for i in items], axis=1)
+        return lined.stack(*items)
     if not node.items:
         raise SemanticError("an empty array has no shape", node.span, hint="use zeros(0) for an empty vector")
     return _lift(node, stack, [compile_expr(i, scope) for i in node.items])

@@ -161,8 +161,13 @@ class Categorical(Distribution):
         shape = onp.broadcast_shapes(self.batch_shape, onp.shape(x))
         # Out-of-support entries read category 0 here; log_prob masks them.
         index = onp.where(self.support.check(x), plain(x), 0).astype(onp.int64)
-        log_probs = broadcast(self.log_probs, shape + (self.num_categories,))
-        return log_probs[onp.indices(shape, sparse=True) + (onp.broadcast_to(index, shape),)]
+        # gathered without broadcasting the table to every value (draws x categories can be huge):
+        # an axis the table has once is read at 0
+        log_probs = self.log_probs
+        table = onp.shape(log_probs)[:-1]
+        log_probs = np.reshape(log_probs, (1,) * (len(shape) - len(table)) + onp.shape(log_probs))
+        grids = [g if n != 1 else 0 for g, n in zip(onp.indices(shape, sparse=True), onp.shape(log_probs)[:-1])]
+        return log_probs[tuple(grids) + (onp.broadcast_to(index, shape),)] + onp.zeros(shape)
 
     def log_prob_sum(self, x: Value) -> Value:
         if "logits" in self.args:
@@ -326,5 +331,9 @@ class DiscreteUniform(Distribution):
         return _within(x, self.low, self.high, -np.log(self.high - self.low + 1.0) + np.zeros(onp.shape(x)))
 
     def native_sample(self, rng: Rng, shape: tuple[int, ...]) -> onp.ndarray:
+        for name in ("low", "high"):
+            if onp.any(onp.abs(plain(self.args[name])) >= 2.0**63):
+                raise ValueError(f"{name} is {float(onp.max(onp.abs(plain(self.args[name])))):.4g}: the bounds "
+                                 "must stay below 2^63 (about 9.22e18), the integers a draw can take")
         low, high = (onp.broadcast_to(a, shape).astype(onp.int64) for a in (self.low, self.high))
-        return rng.integers(low, high + 1)
+        return rng.integers(low, high, endpoint=True)

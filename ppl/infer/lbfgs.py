@@ -81,8 +81,11 @@ class LBFGS:
             d = self.direction(diagonal)
             slope = float(self.g @ d)
         h0 = onp.ones_like(self.g) if diagonal is None else diagonal
+        reach = float(onp.max(onp.abs(d) / onp.sqrt(h0), initial=0.0))
+        if reach == 0:              # a zero gradient: the point is a stationary one already
+            return
         # the full step first; beyond it, no coordinate moves more than MAX_MOVE of its scale
-        longest = max(1.0, MAX_MOVE / float(onp.max(onp.abs(d) / onp.sqrt(h0))))
+        longest = max(1.0, MAX_MOVE / reach)
         t, lo, hi = 1.0, 0.0, math.inf
         best = None
         for _ in range(MAX_EVALUATIONS):

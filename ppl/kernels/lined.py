@@ -98,3 +98,23 @@ def matvec(m: onp.ndarray | Box, v: onp.ndarray | Box) -> onp.ndarray | Box:
 def vecmat(v: onp.ndarray | Box, m: onp.ndarray | Box) -> onp.ndarray | Box:
     """v @ m per particle: v (1 or particles, d), m (1 or particles, d, n) -> (particles, n)."""
     return _product(m, v, True)
+
+
+@primitive
+def stack(*items: onp.ndarray) -> onp.ndarray:
+    """The items (each particles first, lined up and broadcast against each other) side by side
+    on a new axis after the particles: an array literal. One node; the gradient of each item is
+    its own column, so an n-item literal costs O(n), not autograd's O(n^2) for concatenate."""
+    lined = align(items)
+    return onp.stack(onp.broadcast_arrays(*lined), axis=1)
+
+
+def _stack_vjp(argnums, ans, args, kwargs):
+    lined = align(args)
+
+    def vjp(g):
+        return [unalign(g[:, i], args[i], lined[i]) for i in argnums]
+    return vjp
+
+
+defvjp_argnums(stack, _stack_vjp)

@@ -80,7 +80,7 @@ def _sample_row(stmt, site, rewritten):
     if site.estimator in ("enumerate", "expect"):
         costs = [rewritten.costs[i] for i, _ in site.costs]
         if site.estimator == "enumerate" and rewritten.module.mode == "vi":
-            terms = " + ".join(str(c).lstrip("-") for c in costs if c.part == "logp")
+            terms = " + ".join(str(c).lstrip("-") for c in costs if c.part in ("logp", "factor"))
             return (name, model, "summed out", "enumerate", f"log sum_k exp({terms}) at {stmt.name} = k, per element")
         weight = f"q({stmt.name} = k)" if guide else f"p({stmt.name} = k)"
         return (name, model, guide_text or "summed out", site.estimator,
