@@ -11,7 +11,7 @@ from ..kernels.special import betaln, expit, gammaln, logsumexp
 
 from . import constraints
 from ..kernels import fused
-from .base import Distribution, broadcast, log_choose, log_sigmoid, plain, where, xlogy
+from .base import Distribution, log_choose, log_sigmoid, plain, where, xlogy
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
