@@ -98,6 +98,13 @@ def _span(meta) -> Span:
     return Span(meta.line, meta.column, meta.end_line, meta.end_column)
 
 
+def _binary(op):
+    """The transformer method of a binary operator's rule (a grammar alias such as `add`)."""
+    def method(self, meta, left, right):
+        return ast.Binary(op, left, right, span=_span(meta))
+    return method
+
+
 @v_args(meta=True, inline=True)
 class _ToAst(Transformer):
     def start(self, meta, *stmts):
@@ -134,24 +141,6 @@ class _ToAst(Transformer):
 
     def loop(self, meta, var, start, stop, *body):
         return ast.Loop(str(var), start, stop, tuple(s for s in body if s is not None), span=_span(meta))
-
-    def eq(self, meta, left, right):
-        return ast.Binary("==", left, right, span=_span(meta))
-
-    def ne(self, meta, left, right):
-        return ast.Binary("!=", left, right, span=_span(meta))
-
-    def lt(self, meta, left, right):
-        return ast.Binary("<", left, right, span=_span(meta))
-
-    def le(self, meta, left, right):
-        return ast.Binary("<=", left, right, span=_span(meta))
-
-    def gt(self, meta, left, right):
-        return ast.Binary(">", left, right, span=_span(meta))
-
-    def ge(self, meta, left, right):
-        return ast.Binary(">=", left, right, span=_span(meta))
 
     def method(self, meta, call, name, *args):
         return ast.Method(call, str(name), tuple(a for a in args if a is not None), span=_span(meta))
@@ -206,20 +195,8 @@ class _ToAst(Transformer):
     def pow(self, meta, left, _op, right):
         return ast.Binary("^", left, right, span=_span(meta))
 
-    def add(self, meta, left, right):
-        return ast.Binary("+", left, right, span=_span(meta))
-
-    def sub(self, meta, left, right):
-        return ast.Binary("-", left, right, span=_span(meta))
-
-    def mul(self, meta, left, right):
-        return ast.Binary("*", left, right, span=_span(meta))
-
-    def div(self, meta, left, right):
-        return ast.Binary("/", left, right, span=_span(meta))
-
-    def matmul(self, meta, left, right):
-        return ast.Binary("@", left, right, span=_span(meta))
+    add, sub, mul, div, matmul = _binary("+"), _binary("-"), _binary("*"), _binary("/"), _binary("@")
+    eq, ne, lt, le, gt, ge = _binary("=="), _binary("!="), _binary("<"), _binary("<="), _binary(">"), _binary(">=")
 
 
 def parse(text: str, filename: str = "<model>") -> ast.Program:
