@@ -63,9 +63,9 @@ FAITHFUL = ROOT / "bench" / "posteriordb"
 
 
 def posteriors(folder, faithful=True):
-    """[(name, model path, data path, reference dict)] for every NAME.ppl with its two companions;
-    with `faithful`, the translation of the Stan program in bench/posteriordb (and its data, where
-    the folder's was preprocessed) in place of the folder's own."""
+    """[(name, model path, data path, folder's data path, reference dict)] for every NAME.ppl with
+    its two companions; with `faithful`, the translation of the Stan program in bench/posteriordb
+    (and its data, where the folder's was preprocessed) in place of the folder's own."""
     out = []
     for model in sorted(Path(folder).glob("*.ppl")):
         name = model.name[:-len(".ppl")]
@@ -73,10 +73,11 @@ def posteriors(folder, faithful=True):
         if not (data.exists() and ref.exists()):
             log(f"skipped {name}: no {data.name} or {ref.name}")
             continue
+        given = data
         if faithful and (FAITHFUL / model.name).exists():
             model = FAITHFUL / model.name
             data = model.with_name(data.name) if model.with_name(data.name).exists() else data
-        out.append((name, model, data, json.loads(ref.read_text())["params"]))
+        out.append((name, model, data, given, json.loads(ref.read_text())["params"]))
     return out
 
 
@@ -379,13 +380,13 @@ def main(argv=None):
     print()
 
     results = {}
-    for name, model, data, reference in posteriors(args.posteriordb, faithful=not args.as_given):
+    for name, model, data, given, reference in posteriors(args.posteriordb, faithful=not args.as_given):
         log(f"ppl: {name}")
         results[name] = {"ppl": fit_ppl(model, data, reference, args.seed)}
         if with_numpyro:
             fn = translations.get(name)
             log(f"NumPyro: {name}" if fn else f"NumPyro: {name}: no translation")
-            results[name]["numpyro"] = fit_numpyro(fn, data, reference, 0) if fn else "n/a"
+            results[name]["numpyro"] = fit_numpyro(fn, given, reference, 0) if fn else "n/a"   # its own data
     title = f"## posteriordb ({args.posteriordb}): ppl's default fit (seed {args.seed})"
     if with_numpyro:
         title += f"; NumPyro AutoNormal, Adam({NUMPYRO_LR}), {NUMPYRO_STEPS} steps, {NUMPYRO_DRAWS} draws"

@@ -27,8 +27,8 @@ from scipy import special, stats
 
 import ppl
 from conftest import MODELS
-from ppl.distributions import (Cauchy, Exponential, GaussianRandomWalk, Gumbel, HalfCauchy, HalfNormal, HalfStudentT,
-                                Laplace, Logistic, LogNormal, Normal, Uniform, Weibull)
+from ppl.distributions import (Beta, Cauchy, Exponential, Gamma, GaussianRandomWalk, Gumbel, HalfCauchy, HalfNormal,
+                                HalfStudentT, Laplace, Logistic, LogNormal, Normal, Pareto, Uniform, Weibull)
 from ppl.distributions.restricted import truncated
 
 RTOL = 1e-8
@@ -456,6 +456,9 @@ CDF_CASES = [
     (Cauchy, dict(loc=0.1, scale=2.0), stats.cauchy(0.1, 2.0), [-1e3, -1.0, 0.0, 2.0, 1e3]),
     (HalfCauchy, dict(scale=2.0), stats.halfcauchy(scale=2.0), [1e-6, 0.5, 2.0, 30.0, 1e3]),
     (Weibull, dict(concentration=1.7, scale=2.0), stats.weibull_min(1.7, scale=2.0), [1e-5, 0.5, 2.0, 6.0, 20.0]),
+    (Gamma, dict(concentration=2.5, rate=1.5), stats.gamma(2.5, scale=1 / 1.5), [1e-4, 0.3, 1.2, 4.0, 20.0]),
+    (Beta, dict(concentration1=2.0, concentration0=3.5), stats.beta(2.0, 3.5), [1e-4, 0.1, 0.5, 0.9, 0.999]),
+    (Pareto, dict(scale=1.5, alpha=2.5), stats.pareto(2.5, scale=1.5), [1.6, 2.0, 5.0, 100.0]),
 ]
 CDF_IDS = [c[0].__name__ for c in CDF_CASES]
 METHODS = [("log_prob", "logpdf"), ("log_cdf", "logcdf"), ("log_ccdf", "logsf")]

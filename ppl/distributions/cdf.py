@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 import autograd.numpy as np
 import numpy as onp
 
-from ..kernels.special import erf, log_ndtr, normal_quantile
+from ..kernels import implicit
+from ..kernels.special import erf, log_ndtr, normal_quantile, sc
 from .base import log_sigmoid, plain
 
 if TYPE_CHECKING:
@@ -200,3 +201,45 @@ class WeibullCDF(_CDF):
 
     def isf(self, q: onp.ndarray) -> onp.ndarray:
         return plain(self.scale) * (-onp.log(q)) ** (1 / plain(self.concentration))
+
+
+class GammaCDF(_CDF):
+    def log_cdf(self, x: Value) -> Value:
+        return np.log(implicit.gamma_cdf(self.concentration, self.rate * x))
+
+    def log_ccdf(self, x: Value) -> Value:
+        return np.log(implicit.gamma_ccdf(self.concentration, self.rate * x))
+
+    def icdf(self, u: onp.ndarray) -> onp.ndarray:
+        return sc.gammaincinv(plain(self.concentration), u) / plain(self.rate)
+
+    def isf(self, q: onp.ndarray) -> onp.ndarray:
+        return sc.gammainccinv(plain(self.concentration), q) / plain(self.rate)
+
+
+class BetaCDF(_CDF):
+    def log_cdf(self, x: Value) -> Value:
+        return np.log(implicit.beta_cdf(self.concentration1, self.concentration0, x))
+
+    def log_ccdf(self, x: Value) -> Value:      # 1 - I_x(a, b) = I_{1-x}(b, a)
+        return np.log(implicit.beta_cdf(self.concentration0, self.concentration1, 1 - x))
+
+    def icdf(self, u: onp.ndarray) -> onp.ndarray:
+        return sc.betaincinv(plain(self.concentration1), plain(self.concentration0), u)
+
+    def isf(self, q: onp.ndarray) -> onp.ndarray:
+        return 1 - sc.betaincinv(plain(self.concentration0), plain(self.concentration1), q)
+
+
+class ParetoCDF(_CDF):
+    def log_cdf(self, x: Value) -> Value:
+        return _log1mexp(self.log_ccdf(x))
+
+    def log_ccdf(self, x: Value) -> Value:      # (scale / x)^alpha
+        return self.alpha * (np.log(self.scale) - np.log(x))
+
+    def icdf(self, u: onp.ndarray) -> onp.ndarray:
+        return plain(self.scale) * (1 - u) ** (-1 / plain(self.alpha))
+
+    def isf(self, q: onp.ndarray) -> onp.ndarray:
+        return plain(self.scale) * q ** (-1 / plain(self.alpha))

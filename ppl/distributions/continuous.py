@@ -244,7 +244,7 @@ class Weibull(cdf.WeibullCDF, Distribution):
     variance = property(lambda self: self._full(self._moment(2) - self._moment(1) ** 2))
 
 
-class Pareto(Distribution):
+class Pareto(cdf.ParetoCDF, Distribution):
     """alpha scale^alpha / x^(alpha + 1) for x > scale"""
 
     signatures = (("scale", "alpha"),)

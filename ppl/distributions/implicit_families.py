@@ -11,7 +11,7 @@ import numpy as onp
 import autograd.numpy as np
 from ..kernels.special import betaln, gammaln, ive
 
-from . import constraints
+from . import cdf, constraints
 from ..kernels import fused, implicit
 from .base import Distribution, broadcast, plain
 
@@ -26,7 +26,7 @@ def _moment_or(ok, value, otherwise):
     return np.where(ok, value, otherwise)
 
 
-class Gamma(Distribution):
+class Gamma(cdf.GammaCDF, Distribution):
     """rate^concentration x^(concentration - 1) exp(-rate x) / Gamma(concentration) for x > 0"""
 
     signatures = (("concentration", "rate"),)
@@ -104,7 +104,7 @@ class Chi2(Distribution):
         return rng.chisquare(onp.broadcast_to(self.df, shape))
 
 
-class Beta(Distribution):
+class Beta(cdf.BetaCDF, Distribution):
     """x^(concentration1 - 1) (1 - x)^(concentration0 - 1) / B(concentration1, concentration0) for 0 < x < 1"""
 
     signatures = (("concentration1", "concentration0"),)

@@ -193,6 +193,31 @@ standard_gamma = _implicit(lambda alpha, u: sc.gammaincinv(alpha, u), _gamma_par
 standard_gamma.__doc__ = "Gamma(alpha, 1) at quantile u; differentiable in alpha (implicitly) and u."
 
 
+def _cdf(value, partials, sign):
+    """The primitive (*theta, z) -> value(*theta, z), a cdf (sign 1) or survival function (-1) of
+    z, whose derivatives come from the quantile's: dF/dtheta = -(dz/dtheta) p(z), dF/dz = p(z)."""
+    f = primitive(value)
+
+    def vjp(argnums, ans, inputs, kwargs):
+        def backward(g):
+            *theta, z = onp.broadcast_arrays(*inputs)
+            *dz, inv_pdf = partials(z, *theta)
+            with onp.errstate(divide="ignore", invalid="ignore"):
+                pdf = onp.where(inv_pdf > 0, 1 / inv_pdf, 0.0)
+            parts = [-d * pdf for d in dz] + [pdf]
+            return tuple(unbroadcast(sign * g * parts[i], np.metadata(inputs[i])) for i in argnums)
+        return backward
+
+    defvjp_argnums(f, vjp)
+    return f
+
+
+gamma_cdf = _cdf(lambda a, z: sc.gammainc(a, z), _gamma_partials, 1)
+gamma_cdf.__doc__ = "P(a, z), the regularized lower incomplete gamma: Gamma(a, 1)'s cdf, differentiable in a and z."
+gamma_ccdf = _cdf(lambda a, z: sc.gammaincc(a, z), _gamma_partials, -1)
+gamma_ccdf.__doc__ = "1 - P(a, z), computed without the cancellation; differentiable in a and z."
+
+
 # --- Beta -------------------------------------------------------------------------------------
 
 def _beta_fraction(a, b, x):
@@ -245,6 +270,8 @@ def _beta_partials(x, a, b):
 
 beta = _implicit(lambda a, b, u: sc.betaincinv(a, b, u), _beta_partials)
 beta.__doc__ = "Beta(a, b) at quantile u; differentiable in a, b (implicitly) and u."
+beta_cdf = _cdf(lambda a, b, x: sc.betainc(a, b, x), _beta_partials, 1)
+beta_cdf.__doc__ = "I_x(a, b), the regularized incomplete beta: Beta(a, b)'s cdf, differentiable in a, b and x."
 
 
 # --- von Mises --------------------------------------------------------------------------------
