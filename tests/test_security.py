@@ -287,6 +287,8 @@ TAMPERED = {
                                   None, "is bool, not list"),
     "a generator of another kind": (lambda m: m.update(rng=__import__("numpy").random.PCG64DXSM(0).state), None,
                                     "'rng' is not a random generator's state (state must be for a PCG64 RNG)"),
+    "windows that do not line up": (lambda m: m["convergence"].update(smoothed=m["convergence"]["smoothed"] + [1.0]),
+                                    None, "'convergence' holds"),
 }
 
 

@@ -88,6 +88,9 @@ def load(path: str | Path, parts: dict, rng: onp.random.Generator, print_: str, 
     for name, obj in parts.items():
         for attr, value in restored[name].items():
             setattr(obj, attr, value)
+        why = obj.inconsistent() if hasattr(obj, "inconsistent") else None   # fields that must agree
+        if why:
+            raise _tampered(path, f"'{name}' {why}")
 
 
 def _read(path, f, print_, limit) -> tuple[dict, dict]:

@@ -77,6 +77,16 @@ class Convergence:
                 self.rule = "median"
         return self.rule is not None
 
+    def inconsistent(self) -> str | None:
+        """Why the restored state cannot be one a fit reached (its histories must line up), or None."""
+        if len(self.noise) != len(self.smoothed):
+            return f"holds {len(self.noise)} noise values for {len(self.smoothed)} windows"
+        if len(self.changes) != min(max(len(self.smoothed) - 1, 0), self.changes.maxlen):
+            return f"holds {len(self.changes)} changes for {len(self.smoothed)} windows"
+        if len(self.means) > self.changes.maxlen + 1:
+            return f"holds {len(self.means)} window means, more than {self.changes.maxlen + 1}"
+        return None
+
     def _trend(self) -> dict:
         """The least-squares slope per window of the last window means, and its t-statistic in
         the direction of improvement."""
