@@ -1,6 +1,7 @@
 """The Python API: compile a model, fit it, take gradient estimates."""
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -481,7 +482,8 @@ class Model:
                                                           particles=particles))
             largest = max(largest, float(onp.max(onp.abs(g_reference), initial=0.0)))
             difference = max(difference, float(onp.max(onp.abs(g_fast - g_reference), initial=0.0)))
-        return {"estimates": draws, "max_abs": difference, "max_rel": difference / largest if largest else 0.0}
+        relative = difference / largest if largest else (math.inf if difference else 0.0)
+        return {"estimates": draws, "max_abs": difference, "max_rel": relative}
 
     def _exact_gradient(self, params, data):
         """The gradient with every discrete statement summed over its values, or None."""

@@ -1176,3 +1176,71 @@ def test_summing_out_more_than_1000_values_is_refused():
     text = str(err.value)
     assert "'s' takes 1,001 values, more than the 1,000 that can be summed out" in text
     assert "<model>:2:1" in text and "use fewer values" in text
+
+
+# ---------------------------------------------------------------------------------------------
+# Loops run at once only where that is the same program; coupled densities; predictive limits
+# ---------------------------------------------------------------------------------------------
+
+LOOP_PROGRAMS = {
+    # writing s[t - 1] and then reading s[t]: in order, s[t] is not written yet
+    "write behind, read ahead": ("s = zeros(N)\nfor t in 1:N {\n  s[t - 1] = a * y[t]\n  y[t] ~ Normal(s[t], 1)\n}\n",
+                                 lambda a, y: stats.norm.logpdf(y[1:], 0, 1).sum()),
+    # a name from before the loop assigned anew: the last iteration's value survives
+    "carried name": ("m = 0\nfor t in 0:N {\n  m = a * y[t]\n}\ntarget += m\n", lambda a, y: a * y[-1]),
+    # a matrix's rows assigned a number each
+    "matrix rows": ("s = zeros(N, 2)\nfor t in 0:N {\n  s[t] = a * y[t]\n}\ntarget += Normal(s, 1).log_prob(ones(N, 2))\n",
+                    lambda a, y: stats.norm.logpdf(1.0, a * onp.repeat(y[:, None], 2, 1), 1).sum()),
+    # one name, a vector in one loop and a number in the next
+    "a name reused": ("for t in 0:N {\n  m = a * [1, 5]\n  target += Normal(m, 1).log_prob(y[t])\n}\n"
+                      "for u in 0:N {\n  m = a\n  target += Normal(m, 1).log_prob(y[u])\n}\n",
+                      lambda a, y: stats.norm.logpdf(y[:, None], a * onp.array([1, 5]), 1).sum()
+                      + stats.norm.logpdf(y, a, 1).sum()),
+    "no iterations": ("s = zeros(N)\nfor t in 0:0 {\n  s[t] = a * y[t]\n}\ntarget += sum(s)\n", lambda a, y: 0.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOOP_PROGRAMS))
+@pytest.mark.parametrize("n", [2, 3])
+def test_loops_the_fast_path_must_not_change(name, n):
+    body, exact = LOOP_PROGRAMS[name]
+    model = ppl.compile("data N: int\ndata y: real[N]\nparam a: real = 0.5\n" + body)
+    data = {"N": n, "y": [1.0, 2.0, 3.0][:n]}
+    value, _ = model.grad({"a": 0.5}, data)
+    close(value, exact(0.5, onp.array(data["y"])))
+    assert model.check_fast_path({"a": 0.5}, data, draws=1)["max_abs"] < 1e-12
+
+
+def test_a_random_walk_is_not_treated_element_by_element():
+    """Step t of a walk reads x[t - 1]: a discrete latent in it is not summed out element by
+    element, and its observation is not subsampled."""
+    model = ppl.compile("data T: int\ndata y: real[T]\nz: int[T] ~ Bernoulli(0.5)\nx = 2.0 * z + y\n"
+                        "x ~ GaussianRandomWalk(1)\n")
+    assert model.rewritten.site("z").estimator == "score" and "mixes its elements" in model.explain()
+    walk = ppl.compile("data N: int\ndata y: real[N]\nparam s: real<lower=0> = 1.0\ny ~ GaussianRandomWalk(s)\n")
+    with pytest.raises(ppl.PPLError, match="not independent"):
+        walk.fit(data={"N": 4, "y": [0.1, 0.3, 0.2, 0.5]}, batch_size=2, steps=2)
+
+
+@pytest.mark.parametrize("family, ref", [("Exponential(r)", lambda r: stats.expon(scale=1 / r)),
+                                         ("Weibull(2, r)", lambda r: stats.weibull_min(2, scale=r)),
+                                         ("Gamma(2, r)", lambda r: stats.gamma(2, scale=1 / r))])
+def test_a_truncation_bound_outside_the_support_cuts_nothing(family, ref):
+    model = ppl.compile(f"data y: real[3]\nparam r: positive = 1.5\ny ~ {family} T[-1, 5]\n")
+    y = onp.array([0.5, 1.0, 2.0])
+    value, grads = model.grad({"r": 1.5}, {"y": y})
+    dist = lambda r: ref(r).logpdf(y).sum() - 3 * onp.log(ref(r).cdf(5.0))    # noqa: E731
+    close(value, dist(1.5))
+    close(grads["r"], (dist(1.5 + 1e-6) - dist(1.5 - 1e-6)) / 2e-6, rtol=1e-6, atol=1e-6)
+
+
+def test_the_prior_predictive_refuses_what_it_cannot_draw():
+    prior_term = "data y: real[3]\nmu ~ Normal(0, 1)\ntarget += Normal(5, 0.1).log_prob(mu)\ny ~ Normal(mu, 1)\n"
+    with pytest.raises(ppl.PPLError, match="changes the prior"):
+        ppl.compile(prior_term).sample(n=10)
+    ordered = "data y: real[3]\nmu: ordered[2] ~ Normal([2, 0], 1)\ny ~ Normal(mu[0], 1)\n"
+    with pytest.raises(ppl.PPLError, match="declared ordered"):
+        ppl.compile(ordered).sample(n=10)
+    observation = "data T: int\ndata y: real[T]\nmu ~ Normal(0, 1)\nfor t in 0:T {\n  y[t] ~ Normal(mu, 1)\n}\n"
+    draws = ppl.compile(observation).sample(data={"T": 2, "y": [0.0, 1.0]}, n=50)
+    assert set(draws) == {"mu"}          # an observation's data are not drawn; the prior is unchanged

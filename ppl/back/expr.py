@@ -17,6 +17,7 @@ import numpy as onp
 from autograd.tracer import getval
 
 from ..distributions import DISTRIBUTIONS
+from ..distributions.cdf import within_support
 from ..distributions.restricted import BOUNDS, truncated
 from ..front import ast
 from ..front.check import signature_of
@@ -277,8 +278,9 @@ def _method(node, scope):
 
     def density(x, *args):
         dist = make_dist(cls, [(k, Const(a)) for k, a in zip(keys, args)], None, onp.ndim(x))
+        x = beside(x, dist)
         with onp.errstate(divide="ignore", invalid="ignore"):
-            return getattr(dist, node.method)(beside(x, dist))
+            return getattr(dist, node.method)(x if node.method == "log_prob" else within_support(dist, x))
     return _lift(node, density, [compile_expr(node.args[0], scope)] + [compile_expr(e, scope) for _, e in pairs])
 
 

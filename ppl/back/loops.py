@@ -53,8 +53,8 @@ def loop_op(loop: ir.Loop, scope: dict, slots: dict, cost: int | None, known: di
             reported: frozenset) -> Callable[..., None]:
     """A loop: its terms summed into `cost` (None: it has none); the names of `reported` it
     assigns are recorded once it is done."""
-    together = fast and vectorizable(loop, known)
-    body = _body(loop, scope, slots, known, fast, together)
+    together = fast and vectorizable(loop, known, reported)
+    body = _body(loop, scope, slots, known, fast, together, reported)
     assigned = [(s.name, slots[s.name]) for s in flat(loop.body) if isinstance(s, ir.Let) and s.name in reported]
 
     def op(env, run):
@@ -165,17 +165,21 @@ def _as_cells(expr, cells):
     return type(expr)(**fields, span=expr.span) if fields else expr
 
 
-def _body(loop, scope, slots, known, fast, together):
-    """env -> the sum of the loop's terms over its iterations (0 if none)."""
+def _body(loop, scope, slots, known, fast, together, visible):
+    """env -> the sum of the loop's terms over its iterations (0 if none); `visible`: the names
+    defined before the loop."""
     steps = loop_range(loop, scope)
     slot = slots[loop.var]
     cells = cell_arrays(loop) if fast and not together else frozenset()   # the reference assigns whole arrays
-    parts = []
+    parts, visible = [], set(visible)
     for stmt in loop.body:
         if isinstance(stmt, ir.Loop):         # inside a loop run at once, an inner one runs in order
-            parts.append((None, _body(stmt, scope, slots, known, fast,
-                                      fast and not together and vectorizable(stmt, known))))
-        elif isinstance(stmt, ir.Let) and stmt.name in cells:
+            inner = fast and not together and vectorizable(stmt, known, frozenset(visible))
+            parts.append((None, _body(stmt, scope, slots, known, fast, inner, frozenset(visible))))
+            continue
+        if isinstance(stmt, ir.Let):
+            visible.add(stmt.name)
+        if isinstance(stmt, ir.Let) and stmt.name in cells:
             update = stmt.expr
             parts.append((None, _setter(slots[stmt.name], compile_expr(_as_cells(update.indices[0], cells), scope),
                                         compile_expr(_as_cells(update.value, cells), scope))))
@@ -202,7 +206,7 @@ def _body(loop, scope, slots, known, fast, together):
             env[s] = env[s].value()
         return total
 
-    if together:
+    if together and len(steps):               # (no iterations: nothing to run at once)
         every = constant(onp.arange(steps.start, steps.stop))
 
         def run_all(env):
@@ -246,12 +250,13 @@ def _term(code):
     return term
 
 
-def vectorizable(loop: ir.Loop, known: dict) -> bool:
+def vectorizable(loop: ir.Loop, known: dict, outer: frozenset = frozenset()) -> bool:
     """Whether the loop can run all its iterations at once: no iteration reads a value another one
-    assigned (an element s[t] it replaced is read only as s[t], after); everything that changes
-    with the loop variable is one number per iteration, used elementwise; and a nested loop (which
-    runs in order inside, for all the outer iterations at once) only updates names of the outer
-    body's own, assigned before it."""
+    assigned (an element s[t + c], c >= 0, of a vector it replaced is read only as s[t], after);
+    no name from before the loop (`outer`) is assigned anew; everything that changes with the loop
+    variable is one number per iteration, used elementwise; and a nested loop (which runs in order
+    inside, for all the outer iterations at once) only updates names of the outer body's own,
+    assigned before it. The body's own names are ranked as the body assigns them."""
     known = dict(known, **{loop.var: 0})
     deps, updated, assigned = {loop.var: ELEMENT}, set(), set()
     later = {s.name for s in flat(loop.body) if isinstance(s, ir.Let)}
@@ -260,18 +265,21 @@ def vectorizable(loop: ir.Loop, known: dict) -> bool:
             if not _inner_fits(stmt, deps, known, assigned, updated):
                 return False
             continue
-        expr = stmt.expr.value if isinstance(stmt.expr, ast.Update) else stmt.expr
-        if isinstance(stmt.expr, ast.Update) and not _updatable(stmt.expr, loop.var):
-            return False
+        update = isinstance(stmt.expr, ast.Update)
+        expr = stmt.expr.value if update else stmt.expr
+        if update and not (_updatable(stmt.expr, loop.var) and known.get(stmt.name) == 1):
+            return False                  # a vector's elements, one per iteration
         if not _reads_fit(expr, loop.var, updated, later - assigned) or not _per_iteration(expr, deps, known):
             return False
         if isinstance(stmt, ir.Let):
-            if stmt.name in assigned:
-                return False              # assigned twice: the second reads the first's iteration
+            if stmt.name in assigned or (stmt.name in outer and not update):
+                return False              # assigned twice, or carried from before: iterations in turn
             assigned.add(stmt.name)
-            if isinstance(stmt.expr, ast.Update):
+            if update:
                 updated.add(stmt.name)
-            elif dependence(expr, deps, known) != NONE:
+                continue
+            known[stmt.name] = rank(expr, known)
+            if dependence(expr, deps, known) != NONE:
                 deps[stmt.name] = ELEMENT
     return True
 
@@ -293,6 +301,7 @@ def _inner_fits(inner, deps, known, assigned, updated) -> bool:
             if stmt.name not in assigned and stmt.name not in own and any(n.id == stmt.name for n in ast.names(stmt.expr)):
                 return False              # it updates a value from before the outer loop
             own.add(stmt.name)
+            known[stmt.name] = rank(stmt.expr, known)
             if dependence(stmt.expr, deps, known) != NONE:
                 deps[stmt.name] = ELEMENT
     assigned |= own
@@ -300,10 +309,11 @@ def _inner_fits(inner, deps, known, assigned, updated) -> bool:
 
 
 def _updatable(update, var):
-    """`s[t]` or `s[t + c]` = v, with v not reading s."""
+    """`s[t]` or `s[t + c]` = v (c a number, 0 or more: an element no earlier iteration has to
+    have written), with v not reading s."""
     (idx,), target = update.indices, update.target.id
-    shifted = isinstance(idx, ast.Binary) and idx.op in "+-" and isinstance(idx.left, ast.Name) \
-        and idx.left.id == var and isinstance(idx.right, ast.Num)
+    shifted = isinstance(idx, ast.Binary) and idx.op == "+" and isinstance(idx.left, ast.Name) \
+        and idx.left.id == var and isinstance(idx.right, ast.Num) and idx.right.value >= 0
     plain = shifted or (isinstance(idx, ast.Name) and idx.id == var)
     return plain and not any(n.id == target for n in ast.names(update.value))
 

@@ -20,10 +20,12 @@ from itertools import product
 import numpy as onp
 from autograd.tracer import getval
 
+from ..front import ast
 from ..middle import ir
 from .data import bind
 from ..front.errors import PPLError, SemanticError
 from .expr import Const, constant, evaluate
+from ..middle.dependence import flat
 from .interpret import Handler, interpret, value_names
 
 
@@ -33,12 +35,30 @@ def prior(model: object, data: object = None, n: int = 1000, seed: int = 0, para
     observed = {s.name for s in module.body if isinstance(s, ir.Observe)}
     decls = tuple(d for d in module.decls if d.name not in observed)
     try:
+        _drawable(module)
         values, inits = bind(replace(module, decls=decls), model.data_values(data))
         shapes = _observed_shapes(module, observed, values)
         env_params = _params(inits, params, model)
         return _forward(module, values, env_params, onp.random.default_rng(seed), n, shapes, latents=None)
     except PPLError as err:
         raise err.at(model.source) from None
+
+
+def _drawable(module):
+    """Refuse a prior the predictive would draw wrongly: each `~` is drawn from its distribution,
+    which a log-density term on anything but data (`target +=`, `~` on a latent or deterministic)
+    or a declared support (kept, not renormalised: the prior is the product restricted jointly)
+    changes. (`y[t] ~ ...` on data is an observation: it leaves the prior as it is, undrawn.)"""
+    data = {d.name for d in module.decls if d.kind == "data"} | {s.var for s in flat(module.body)
+                                                                 if isinstance(s, ir.Loop)}
+    for stmt in flat(module.body):
+        term = isinstance(stmt, ir.Factor) and not (
+            isinstance(stmt.expr, ast.Method) and {n.id for n in ast.names(stmt.expr.args[0])} <= data)
+        if term or (isinstance(stmt, ir.Sample) and stmt.support is not None and stmt.dist != "Flat"):
+            what = f"'{stmt.name}' is declared {stmt.support}" if isinstance(stmt, ir.Sample) \
+                else "this statement adds a log-density term"
+            raise SemanticError(f"{what}, which changes the prior in a way its draws cannot follow", stmt.span,
+                                hint="draw from the fitted model instead (ppl sample --fit)")
 
 
 def posterior(model: object, data: object, latents: dict, params: dict, rng: onp.random.Generator, n: int) -> dict:

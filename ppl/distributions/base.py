@@ -97,6 +97,7 @@ class Distribution:
     transform = None      # reparameterizable families define transform(self, eps)
     enumerate_support = None   # finite discrete families define enumerate_support(self) -> values
     density = None        # (fused primitive, its argument names): log_prob_sum as one node
+    elementwise = True    # each element's log-density depends on that element alone (a walk's does not)
 
     def __init__(self, **args):
         if not any(set(args) == set(sig) for sig in self.signatures):

@@ -32,6 +32,16 @@ def _log1mexp(a: Value) -> Value:
     return np.where(near, np.log(-np.expm1(safe_near)), np.log1p(-np.exp(safe_far)))
 
 
+def within_support(dist, x: Value) -> Value:
+    """x held to the family's support, where a cdf's formula holds (below it the cdf is 0, above 1)."""
+    low, high = getattr(dist.support, "low", None), getattr(dist.support, "high", None)
+    if low is not None:
+        x = np.maximum(x, low)
+    if high is not None:
+        x = np.minimum(x, high)
+    return x
+
+
 class _CDF:
     def isf(self, q: onp.ndarray) -> onp.ndarray:
         """The inverse survival function, x with P(X > x) = q (for drawing far in the upper tail)."""

@@ -61,6 +61,7 @@ class GaussianRandomWalk(Distribution):
     signatures = (("scale",),)
     arg_constraints = {"scale": constraints.positive}
     support = constraints.real
+    elementwise = False   # step t's density reads x[t - 1]: no element stands alone
     noise = staticmethod(lambda rng, shape: rng.standard_normal(shape))
 
     def transform(self, eps: Value) -> Value:

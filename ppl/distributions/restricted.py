@@ -21,6 +21,7 @@ import numpy as onp
 
 from . import constraints
 from .base import Distribution, plain
+from .cdf import within_support
 
 if TYPE_CHECKING:
     from .base import Rng, Value
@@ -133,12 +134,20 @@ def truncated(base: type[Distribution], bounds: tuple[str, ...]) -> type[Distrib
             the lower tail and from the survival function (log_ccdf) in the upper one, where 1 - F
             would cancel."""
             b = self._base()
-            if "lower" not in self.args:
-                return b.log_cdf(self.args["upper"])
-            if "upper" not in self.args:
-                return b.log_ccdf(self.args["lower"])
-            lo, hi = b.log_cdf(self.args["lower"]), b.log_cdf(self.args["upper"])
-            slo, shi = b.log_ccdf(self.args["lower"]), b.log_ccdf(self.args["upper"])
+            lower, upper = (within_support(b, self.args[k]) if k in self.args else None for k in BOUNDS)
+            low, high = _ends(b.support)          # a bound at or past the support's end cuts nothing
+            if lower is not None and onp.all(plain(lower) <= plain(low)):
+                lower = None
+            if upper is not None and onp.all(plain(upper) >= plain(high)):
+                upper = None
+            if lower is None and upper is None:
+                return np.zeros(onp.shape(plain(self.args.get("lower", self.args.get("upper")))))
+            if lower is None:
+                return b.log_cdf(upper)
+            if upper is None:
+                return b.log_ccdf(lower)
+            lo, hi = b.log_cdf(lower), b.log_cdf(upper)
+            slo, shi = b.log_ccdf(lower), b.log_ccdf(upper)
             upper_tail = plain(slo) < plain(hi)
             by_cdf = hi + np.log1p(-np.exp(np.minimum(lo - hi, 0.0)))
             by_ccdf = slo + np.log1p(-np.exp(np.minimum(shi - slo, 0.0)))

@@ -101,7 +101,8 @@ def dependence(expr: ast.Node, deps: dict[str, int], known: dict[str, int]) -> i
     if isinstance(expr, ast.Call):
         return worst if FUNCTIONS[expr.func].kind == "elementwise" else WHOLE
     if isinstance(expr, ast.Method):
-        return worst if not DISTRIBUTIONS[expr.dist.func].event_dim else WHOLE
+        cls = DISTRIBUTIONS[expr.dist.func]
+        return worst if not cls.event_dim and cls.elementwise else WHOLE
     if isinstance(expr, ast.Index):
         full = len(expr.indices) == rank(expr.target, known)
         plain = not any(isinstance(i, ast.Slice) for i in expr.indices)
@@ -169,4 +170,5 @@ def loop_dependence(loop: ir.Loop, deps: dict[str, int], known: dict[str, int]) 
 def log_density_dependence(stmt: ir.Sample | ir.Observe, deps: dict[str, int], known: dict[str, int]) -> int:
     """How log p(value | args) of a Sample or Observe depends on the site."""
     own = deps.get(stmt.name, NONE) if isinstance(stmt, ir.Sample) else NONE
-    return max(own, _args_dependence(stmt, deps, known))
+    out = max(own, _args_dependence(stmt, deps, known))
+    return out if stmt.family.elementwise or out == NONE else WHOLE

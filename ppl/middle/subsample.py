@@ -78,6 +78,9 @@ def plan(module: ir.Module, data: dict, batch_size: int) -> Batch:
     decls = {d.name: d for d in module.decls}
     leading = {}
     for s in observed:
+        if not s.family.elementwise:
+            raise SemanticError(f"cannot subsample '{s.name}': under {s.dist} its elements are not independent",
+                                s.span, hint="drop --batch-size")
         shape = decls[s.name].shape
         if not shape:
             raise SemanticError(f"cannot subsample '{s.name}': it is a single value, not one per observation",
