@@ -2,13 +2,14 @@
 
 A loop's body holds assignments (a new value of a name defined before the loop, such as
 `s[t] = ...` or `m = m + ...`, or a name of the body's own) and log-density terms, never draws;
-its terms, summed over every iteration, are one cost. It runs one of two ways:
-- in order, t = start, ..., stop - 1, the body's closures called once per value (the reference),
-  an array assigned element by element kept as `Cells` meanwhile (`build(fast=True)`);
-- at once (`build(fast=True)`), when no iteration reads what another wrote and every value that
-  changes with t is a single number per iteration (`vectorizable`): t is then the vector
-  [start, ..., stop - 1] and the body runs once, its values one per iteration side by side. The
-  two give the same values and gradients (`Model.check_fast_path`).
+its terms, summed over every iteration, are one cost. The reference program (`build(fast=False)`)
+runs it in order, t = start, ..., stop - 1, the body's closures called once per value, assigning
+whole arrays. The fast program (`build(fast=True)`, what a fit runs) either
+- runs it at once, when no iteration reads what another wrote and every value that changes with
+  t is a single number per iteration (`vectorizable`): t is then the vector [start, ..., stop - 1]
+  and the body runs once, its values one per iteration side by side; or
+- runs it in order, an array assigned element by element kept as `Cells` meanwhile.
+Both give the reference's values and gradients (`Model.check_fast_path`).
 """
 from __future__ import annotations
 

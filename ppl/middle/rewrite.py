@@ -145,8 +145,9 @@ def _estimator(stmt, module, wanted, deps, influence, claimed):
     if cls.discrete and cls.guide_arg is None and module.mode == "vi":
         why_not = _not_enumerable(stmt, module, deps, influence, claimed)
         if why_not is not None or wanted not in ("auto", "enumerate"):
-            hint = ("use it elementwise, as mu[s] or where(t < s, a, b), so that it can be summed out; or draw it "
-                    "from a Categorical, whose guide can be learned") if why_not else \
+            hint = ("use it elementwise, as mu[s] or where(t < s, a, b), outside loops (a loop's terms count as "
+                    "one), so that it can be summed out; or draw it from a Categorical, whose guide can be "
+                    "learned") if why_not else \
                 f"it cannot take the {wanted} estimator: leave it to the default, which sums it out"
             raise SemanticError(f"{cls.__name__} has no argument a guide could learn, so '{stmt.name}' must be "
                                 f"summed out{': but ' + why_not if why_not else ''}", stmt.span, hint=hint)
