@@ -19,7 +19,7 @@ from ..kernels.special import erf, log_ndtr, normal_quantile, sc
 from .base import log_sigmoid, plain
 
 if TYPE_CHECKING:
-    from .base import Value
+    from .base import Distribution, Value
 
 LOG_2 = math.log(2.0)
 
@@ -32,7 +32,7 @@ def _log1mexp(a: Value) -> Value:
     return np.where(near, np.log(-np.expm1(safe_near)), np.log1p(-np.exp(safe_far)))
 
 
-def within_support(dist, x: Value) -> Value:
+def within_support(dist: Distribution, x: Value) -> Value:
     """x held to the family's support, where a cdf's formula holds (below it the cdf is 0, above 1)."""
     low, high = getattr(dist.support, "low", None), getattr(dist.support, "high", None)
     if low is not None:
