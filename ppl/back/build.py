@@ -350,6 +350,7 @@ def _compile_ops(rewritten, scope, slots, shapes, plan, batch):
     subsampled statement's terms are weighted by N / B)."""
     module, sites = rewritten.module, {s.name: s for s in rewritten.sites}
     index = {(c.source, c.part): i for i, c in enumerate(rewritten.costs)}
+    known, reported = ranks(module), reported_names(module)
     program_ops, finals, enumerated, signs = [], [], {}, []
     if plan.blocks:
         program_ops.append(fullrank.joint_op(max(hi for _, hi in plan.blocks.values()), plan.stl))
@@ -387,8 +388,8 @@ def _compile_ops(rewritten, scope, slots, shapes, plan, batch):
             signs.append(-weight)               # - the term
         elif isinstance(stmt, ir.Loop):
             has_terms = any(c.part == "factor" and c.expr is stmt for c in rewritten.costs)
-            program_ops.append(loop_op(stmt, scope, slots, len(signs) if has_terms else None, ranks(module),
-                                       plan.fast, reported_names(module)))
+            program_ops.append(loop_op(stmt, scope, slots, len(signs) if has_terms else None, known, plan.fast,
+                                       reported))
             signs += [-weight] * has_terms
         else:
             sense = 1.0 if stmt.sense == "minimize" else -1.0

@@ -37,12 +37,12 @@ if TYPE_CHECKING:
 def factor_op(stmt: ir.Factor, code: Const | Callable, cost: int, plan: Plan) -> Callable[..., None]:
     """A log-density term (`target += e`): e summed into its cost slot; summed out with an
     enumerated latent it depends on, or weighted over its values, like an observation."""
-    get = (lambda env: code.value) if isinstance(code, Const) else code
+    get = _getter(code)
 
     def op(env, run):
         x = get(env)
         if not absorb(run, plan, cost, lambda: x):
-            run.costs[cost] = sum_rest(x) if onp.ndim(x) > 1 else x + onp.zeros(1)
+            run.costs[cost] = _summed(x)
         if cost in plan.elem_needed:
             run.elem[cost] = elem_values(run, plan, cost, x)
         if run.checking and cost not in run.carried:
@@ -199,20 +199,12 @@ def _body(loop, scope, slots, known, fast, together, visible):
                 env[target] = f(env)
         return total
 
-    def once(env):
-        for s in cell_slots:
-            env[s] = Cells(env[s])
-        total = iteration(env)
-        for s in cell_slots:
-            env[s] = env[s].value()
-        return total
-
-    if together and len(steps):               # (no iterations: nothing to run at once)
+    if together and len(steps):               # (no iterations: nothing to run at once; no cells either)
         every = constant(onp.arange(steps.start, steps.stop))
 
         def run_all(env):
             env[slot] = every
-            return once(env)
+            return iteration(env)
         return run_all
     values = [onp.asarray([t]) for t in steps]
 
@@ -242,13 +234,14 @@ def _getter(code):
     return (lambda env: code.value) if isinstance(code, Const) else code
 
 
+def _summed(x):
+    """A term's value summed over every axis but the particles'."""
+    return sum_rest(x) if onp.ndim(x) > 1 else x
+
+
 def _term(code):
     get = _getter(code)
-
-    def term(env):
-        x = get(env)
-        return sum_rest(x) if onp.ndim(x) > 1 else x
-    return term
+    return lambda env: _summed(get(env))
 
 
 def vectorizable(loop: ir.Loop, known: dict, outer: frozenset = frozenset()) -> bool:

@@ -23,7 +23,7 @@ from autograd.tracer import Box, getval
 from ..kernels import nodes
 from ..distributions.constraints import real
 from . import draws
-from .expr import Const, beside as _beside, make_dist, value
+from .expr import Const, beside, make_dist, value
 from ..kernels.special import sum_rest
 from .runtime_checks import check_args, check_finite, check_observed
 
@@ -155,7 +155,7 @@ def guided_op(stmt: ir.Sample, codes: list, slot: int, shape: tuple[int, ...], s
         values = _elementwise(prior, x) if costs.logp in plan.elem_needed and cls.discrete and constant else None
         if folded and run.mf is not None:
             run.carried.add(costs.logp)           # in the block's last column
-        elif not absorb(run, plan, costs.logp, lambda: prior.log_prob_elements(_beside(x, prior))):
+        elif not absorb(run, plan, costs.logp, lambda: prior.log_prob_elements(beside(x, prior))):
             run.costs[costs.logp] = prior.log_prob_sum(x) if values is None else sum_rest(values)
         if logq is None:
             run.carried.add(costs.logq)           # in the block's last column
